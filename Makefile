@@ -1,0 +1,34 @@
+# The two set-up commands: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+DEMO_DIR ?= logs/demo
+
+.PHONY: install data demo test test-fast lint clean
+
+install:
+	$(PIP) install --quiet -e ".[dev]"
+
+# Real data for the demo: Debian's dataset-fashion-mnist (root for apt; skipped where present).
+data:
+	@if [ -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz ]; then echo "Fashion-MNIST: $(FASHION_MNIST)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu)"; exit 1; fi
+
+demo: install data
+	$(PYTHON) -m raft_lightning.train -m experiment=demo loss=byol predictor=mlp,none hydra.sweep.dir=$(DEMO_DIR)
+	$(PYTHON) -m raft_lightning.train -m experiment=demo loss=raft predictor=linear hydra.sweep.dir=$(DEMO_DIR)
+	@echo "Results: $(DEMO_DIR)/*/summary.json and metrics.csv"
+
+test: install data
+	$(PYTHON) -m pytest
+
+test-fast: install
+	$(PYTHON) -m pytest -m "not slow"
+
+lint:
+	$(PYTHON) -m ruff check raft_lightning tests experiments
+	$(PYTHON) -m ruff format --check raft_lightning tests experiments
+
+clean:
+	rm -rf logs .pytest_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Online linear probe: how linearly separable the online encoder's features are, every epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+
+class OnlineProbe(L.Callback):
+    """A linear classifier on detached backbone features of the *online* network.
+
+    It trains on the features that ``training_step`` returns (view 1, detached, so no probe
+    gradient can reach the encoder) with its own optimiser, and reports ``val/probe_acc`` on the
+    validation features every epoch. It never reads the target network, whose features lag
+    the encoder by the EMA.
+    """
+
+    def __init__(self, num_classes: int, lr: float = 1e-3) -> None:
+        self.num_classes, self.lr = int(num_classes), float(lr)
+        self.classifier: nn.Linear | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.classifier is not None:
+            return
+        device = trainer.strategy.root_device
+        self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
+        self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
+        self.accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(device)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        features, labels = outputs["features"].float(), outputs["labels"]
+        with torch.enable_grad():
+            loss = F.cross_entropy(self.classifier(features), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        pl_module.log("train/probe_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(labels))
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        with torch.no_grad():
+            self.accuracy.update(self.classifier(outputs["features"].float()), outputs["labels"])
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.log("val/probe_acc", self.accuracy.compute())
+        self.accuracy.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.classifier is None:
+            return {}
+        return {"classifier": self.classifier.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict:
+            self.classifier.load_state_dict(state_dict["classifier"])
+            self.optimizer.load_state_dict(state_dict["optimizer"])

@@ -1,0 +1,203 @@
+"""LightningDataModules: two augmented views for training, plain images for validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from raft_lightning.data.augment import byol_views, eval_transform
+from raft_lightning.data.datasets import (
+    CIFAR10_FILES,
+    FASHION_MNIST_FILES,
+    DataNotFoundError,
+    EpochSampler,
+    Split,
+    Transformed,
+    TwoViews,
+    load_cifar10,
+    load_fashion_mnist,
+    make_synthetic,
+    missing_files,
+    subset,
+)
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Holds a dataset as uint8 tensors and serves BYOL's two views of it.
+
+    ``batch_size`` is the global batch: under DDP each of the N devices gets batch_size / N.
+    ``seed`` seeds the sample order and the augmentations (together with epoch and index);
+    ``subset_seed`` picks ``train_subset`` / ``val_subset`` images, the same ones for every run.
+    """
+
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    files: list[str] = []
+
+    def __init__(
+        self,
+        augment: dict[str, Any],
+        image_size: int = 32,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        seed: int = 0,
+        root: str | None = None,
+        train_subset: int | None = None,
+        val_subset: int | None = None,
+        subset_seed: int = 0,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        # The files are checked in setup (and by validation before a run), not at construction.
+        errors = self.value_errors(batch_size=batch_size, image_size=image_size, num_workers=num_workers)
+        if num_classes is not None and num_classes != getattr(self, "num_classes", num_classes):
+            errors.append(f"num_classes={num_classes!r}: {type(self).__name__} has {self.num_classes} classes")
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.augment = dict(augment)
+        self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
+        self.seed, self.root, self.subset_seed = seed, root, subset_seed
+        self.train_subset, self.val_subset = train_subset, val_subset
+        self.train_set: TwoViews | None = None
+
+    @classmethod
+    def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
+        return cls.value_errors(**params) + cls.data_errors(root)
+
+    @classmethod
+    def value_errors(cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, **_: Any) -> list[str]:
+        errors = []
+        if not isinstance(batch_size, int) or batch_size < 2:
+            errors.append(f"batch_size={batch_size!r}: must be an integer ≥ 2 (BatchNorm and uniformity need pairs)")
+        if not isinstance(image_size, int) or image_size < 8:
+            errors.append(f"image_size={image_size!r}: must be an integer ≥ 8")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            errors.append(f"num_workers={num_workers!r}: must be an integer ≥ 0")
+        return errors
+
+    @classmethod
+    def data_errors(cls, root: Any) -> list[str]:
+        """Whether the dataset's files are under ``root``: one message naming both, or none."""
+        if not cls.files:
+            return []
+        if root is None:
+            return [f"root=None: set it to the folder that holds {cls.expected}"]
+        missing = missing_files(root, cls.files)
+        if not missing:
+            return []
+        which = "none of these files is there" if len(missing) == len(cls.files) else "missing: " + ", ".join(missing)
+        return [f"root={str(root)!r}: {cls.dataset} not found there (expected {cls.expected}; {which}){cls.hint}"]
+
+    dataset = ""
+    expected = ""
+    hint = ""
+
+    def load(self) -> tuple[Split, Split]:
+        """(train, test) splits as uint8 tensors."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        errors = self.data_errors(self.root)
+        if errors:
+            raise DataNotFoundError(errors[0])
+        train, test = self.load()
+        train = subset(train, self.train_subset, self.subset_seed)
+        test = subset(test, self.val_subset, self.subset_seed)
+        views = byol_views(self.image_size, self.mean, self.std, **self.augment)
+        self.train_set = TwoViews(train, views, self.seed)
+        self.val_set = Transformed(test, eval_transform(self.image_size, self.mean, self.std))
+
+    def _device_batch_size(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.batch_size % world:
+            raise ValueError(f"data.batch_size={self.batch_size} must divide evenly over {world} devices")
+        return self.batch_size // world
+
+    def train_dataloader(self) -> DataLoader:
+        batch_size = self._device_batch_size()
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        sampler = EpochSampler(len(self.train_set), self.seed, shuffle=True, rank=rank, world_size=world)
+        if len(sampler) < batch_size:
+            raise ValueError(
+                f"{len(sampler)} training images per device are fewer than one batch of {batch_size}: "
+                "lower data.batch_size or use more data"
+            )
+        return self._loader(self.train_set, batch_size, sampler=sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self._device_batch_size(), shuffle=False)
+
+    def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            **kwargs,
+        )
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """torchvision's CIFAR-10 from ``root`` (the folder holding cifar-10-batches-py)."""
+
+    num_classes = 10
+    mean = (0.4914, 0.4822, 0.4465)
+    std = (0.2470, 0.2435, 0.2616)
+    files = CIFAR10_FILES
+    dataset = "CIFAR-10"
+    expected = "cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta"
+    hint = (
+        ". Nothing is downloaded: unpack https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+        "into that folder, or set data.root (or RAFT_DATA_DIR) to the folder that holds cifar-10-batches-py"
+    )
+
+    def load(self) -> tuple[Split, Split]:
+        return load_cifar10(self.root)
+
+
+class FashionMNISTDataModule(ImageDataModule):
+    """Fashion-MNIST from the gzipped IDX files (Debian's dataset-fashion-mnist), grey → 3 channels."""
+
+    num_classes = 10
+    mean = (0.2860, 0.2860, 0.2860)
+    std = (0.3530, 0.3530, 0.3530)
+    files = FASHION_MNIST_FILES
+    dataset = "Fashion-MNIST"
+    expected = "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
+    hint = ". On Debian: apt-get install dataset-fashion-mnist (installs to /usr/share/datasets/fashion-mnist)"
+
+    def load(self) -> tuple[Split, Split]:
+        return load_fashion_mnist(Path(self.root))
+
+
+class SyntheticDataModule(ImageDataModule):
+    """Generated class-structured images, for tests and the smoke preset."""
+
+    mean = (0.5, 0.5, 0.5)
+    std = (0.25, 0.25, 0.25)
+
+    def __init__(
+        self,
+        num_classes: int = 4,
+        train_size: int = 256,
+        val_size: int = 128,
+        source_size: int = 16,
+        data_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        self.num_classes = num_classes
+        super().__init__(num_classes=num_classes, **kwargs)
+        self.train_size, self.val_size, self.source_size, self.data_seed = train_size, val_size, source_size, data_seed
+
+    def load(self) -> tuple[Split, Split]:
+        train = make_synthetic(self.num_classes, self.train_size, self.source_size, self.data_seed, split=0)
+        test = make_synthetic(self.num_classes, self.val_size, self.source_size, self.data_seed, split=1)
+        return train, test

@@ -1,0 +1,82 @@
+"""Hydra callbacks: check every run of a sweep before the first one starts, and give the sweep
+an exit code that says whether a run failed (a diverged run is a result, not a failure)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from raft_lightning.results import SUMMARY_FILE, read_summary
+from raft_lightning.validation import config_errors
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job the basic sweeper will launch, in launch order."""
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+class SweepGuard(Callback):
+    def __init__(self) -> None:
+        self.started = time.time()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+            return
+        # The ${hydra:...} resolver reads this singleton; the launcher sets it again per job.
+        HydraConfig.instance().set_config(config)
+        problems: dict[str, list[int]] = {}
+        try:
+            jobs = sweep_jobs(config)
+            for num, overrides in enumerate(jobs):
+                job_cfg = compose(config_name=config.hydra.job.config_name, overrides=overrides)
+                for message in config_errors(job_cfg):
+                    problems.setdefault(message, []).append(num)
+        except Exception as e:  # Hydra would turn it into a warning and launch regardless
+            print(f"raft-lightning: cannot compose the sweep's runs: {type(e).__name__}: {e}", file=sys.stderr)
+            raise SystemExit(2) from e
+        if problems:
+            lines = [
+                f"raft-lightning: {len(problems)} problem(s) in the sweep's {len(jobs)} runs; nothing was started."
+            ]
+            for message, nums in problems.items():
+                which = "every run" if len(nums) == len(jobs) else "runs " + ", ".join(f"#{n}" for n in nums)
+                lines.append(f"  {message}   ({which})")
+            print("\n".join(lines), file=sys.stderr)
+            raise SystemExit(2)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._exit_if_failed(Path(config.hydra.sweep.dir))
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._exit_if_failed(Path(config.hydra.run.dir), quiet=True)  # train() has logged the error
+
+    def _exit_if_failed(self, root: Path, quiet: bool = False) -> None:
+        failed = []
+        for path in sorted(root.rglob(SUMMARY_FILE)):
+            if path.stat().st_mtime < self.started - 1:
+                continue  # written by an earlier invocation
+            summary = read_summary(path.parent) or {}
+            if summary.get("status") == "failed":
+                error = str(summary.get("error")).strip().splitlines()[-1]
+                failed.append(f"  {path.parent}: {error}")
+        if failed:
+            if not quiet:
+                print(f"raft-lightning: {len(failed)} run(s) failed:\n" + "\n".join(failed), file=sys.stderr)
+            raise SystemExit(1)

@@ -1,0 +1,102 @@
+"""What BYOL, BYOL' and RAFT share: the online network, the predictor and the mean teacher.
+
+An objective subclasses ``SelfSupervised`` and defines ``objective`` — its loss — and nothing
+else. The EMA update of the teacher lives in ``raft_lightning.callbacks.EMA`` and the linear
+probe in ``raft_lightning.callbacks.OnlineProbe``; the optimiser arrives as a factory.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from raft_lightning.losses import alignment_loss, same_view_cross_model_loss, uniformity_loss
+from raft_lightning.models import Encoder
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class SelfSupervised(L.LightningModule):
+    """Online network f_θ = projector ∘ backbone, predictor q_w, mean teacher f_ξ (Figure 1).
+
+    Args:
+        backbone: encoder without classifier, with an ``out_dim`` attribute.
+        projector: factory taking ``input_dim`` (the backbone's ``out_dim``).
+        predictor: q_w, e.g. ``MLPHead``, ``LinearPredictor`` or ``nn.Identity``.
+        optimizer: factory taking the online parameters (Hydra ``_partial_``).
+        alpha, beta: weights of L_align and L_cross-model.
+        tangential: keep only the tangential gradient of L_cross-model (Section 5).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        projector: Callable[..., nn.Module],
+        predictor: nn.Module,
+        optimizer: OptimizerFactory,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        tangential: bool = False,
+    ) -> None:
+        super().__init__()
+        errors = self.config_errors(alpha=alpha, beta=beta)
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.online = Encoder(backbone, projector(input_dim=backbone.out_dim))
+        self.predictor = predictor
+        # f_ξ starts as a copy of f_θ and only ever changes through the EMA callback.
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer_factory = optimizer
+        self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
+
+    @classmethod
+    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, **_: Any) -> list[str]:
+        """Problems with the configured weights, as 'name=value: what is allowed'."""
+        errors = []
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                errors.append(f"{name}={value!r}: must be a finite number ≥ 0")
+        return errors
+
+    def objective(self, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
+        """The objective's loss of online predictions p and target projections z."""
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        x1, x2, labels = batch  # two augmented views t1(x), t2(x)
+        h1, f1 = self.online(x1)  # f_θ(t1(x)); the backbone features h1 feed the probe
+        _, f2 = self.online(x2)  # views pass separately: BatchNorm statistics per view
+        p1, p2 = self.predictor(f1), self.predictor(f2)  # z_1, z_2 = q_w(f_θ(·))
+        with torch.no_grad():
+            _, z1 = self.target(x1)  # z'_1 = f_ξ(t1(x))
+            _, z2 = self.target(x2)  # z'_2 = f_ξ(t2(x))
+        loss = self.objective(p1, p2, z1, z2)
+        self._log_epoch_metrics(loss, p1, p2, z1, z2, f1)
+        return {"loss": loss, "features": h1.detach(), "labels": labels}
+
+    @torch.no_grad()
+    def _log_epoch_metrics(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> None:
+        # The paper's Table 1 columns: L_align(q_w∘f_θ) and L_uniform(f_θ). train/cross is the
+        # same-view term for every objective, so that the three objectives are comparable.
+        metrics = {
+            "train/loss": loss.detach(),
+            "train/align": alignment_loss(p1, p2),
+            "train/cross": same_view_cross_model_loss(p1, p2, z1, z2),
+            "train/uniform": uniformity_loss(f1),
+        }
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(p1), sync_dist=True)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        x, labels = batch
+        h, _ = self.online(x)
+        return {"features": h, "labels": labels}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [*self.online.parameters(), *self.predictor.parameters()]
+        return self.optimizer_factory(params)

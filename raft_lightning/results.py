@@ -1,0 +1,99 @@
+"""A run's results: ``summary.json`` (schema below) next to the per-epoch ``metrics.csv``.
+
+Keys: objective, predictor, backbone, data, seed, alpha, beta, tangential, tau, lr, batch_size,
+max_epochs (configured), epochs (completed), align, uniform (means over the last 10 completed
+epochs, as the paper's tables), probe_acc (final epoch), linear_acc (null until offline
+evaluation), status (ok | diverged | failed), error, wall_time_s, checkpoint (relative to the
+run dir), git_sha, versions, device. Numbers are final-epoch values; nothing is selected on
+the test set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.csv"
+LAST_EPOCHS = 10  # the paper averages L_align and L_uniform over the last 10 epochs
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torch
+
+    return {"torch": torch.__version__, "lightning": lightning.__version__}
+
+
+def new_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
+    """The fields known before training; the outcome is filled in by ``finish_summary``."""
+    ema = (cfg.get("callbacks") or {}).get("ema")
+    return {
+        "objective": choices.get("loss"),
+        "predictor": choices.get("predictor"),
+        "backbone": cfg.model.backbone.get("name"),
+        "data": choices.get("data"),
+        "seed": cfg.seed,
+        "alpha": float(cfg.loss.get("alpha", 1.0)),
+        "beta": float(cfg.loss.get("beta", 1.0)),
+        "tangential": bool(cfg.loss.get("tangential", False)),
+        "tau": float(ema.tau) if ema is not None else None,
+        "lr": float(cfg.optimizer.lr),
+        "batch_size": cfg.data.batch_size,
+        "max_epochs": cfg.trainer.max_epochs,
+        "epochs": 0,
+        "align": None,
+        "uniform": None,
+        "probe_acc": None,
+        "linear_acc": None,
+        "status": "running",
+        "error": None,
+        "wall_time_s": None,
+        "checkpoint": None,
+        "git_sha": git_sha(),
+        "versions": versions(),
+        "device": None,
+    }
+
+
+def _mean_of_last(rows: list[dict[str, float]], key: str, n: int = LAST_EPOCHS) -> float | None:
+    values = [row[key] for row in rows if key in row][-n:]
+    return sum(values) / len(values) if values else None
+
+
+def epoch_results(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """The summary's metric fields from the per-epoch rows."""
+    probe = [row["val/probe_acc"] for row in rows if "val/probe_acc" in row]
+    return {
+        "epochs": len(rows),
+        "align": _mean_of_last(rows, "train/align"),
+        "uniform": _mean_of_last(rows, "train/uniform"),
+        "probe_acc": probe[-1] if probe else None,
+    }
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write atomically: a reader never sees half a file, a crash never leaves one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / SUMMARY_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+CARD = ["loss=byol,byol_prime,raft", "predictor=mlp,linear,none", "seed=0,1,2"]
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def compose_run(*overrides: str, run_dir: Path) -> DictConfig:
+    """The config ``python -m raft_lightning.train`` would run with, its output dir set to
+    ``run_dir``, and HydraConfig set as inside a real job (the summary reads its choices)."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = str(run_dir)
+    cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def smoke_cfg(tmp_path):
+    """Factory: the smoke preset plus overrides, writing to a fresh directory."""
+    counter = iter(range(1000))
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_run("experiment=smoke", "logger=none", *overrides, run_dir=tmp_path / f"run{next(counter)}")
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "raft_lightning.train", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )

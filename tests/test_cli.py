@@ -1,0 +1,66 @@
+"""The command line as a researcher types it: real subprocesses, real multiruns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import CARD, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def summaries(sweep_dir):
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")}
+
+
+def test_card_command_runs_the_27_run_grid(tmp_path):
+    result = run_cli("-m", *CARD, "experiment=smoke", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = summaries(tmp_path)
+    assert len(runs) == 27
+    assert {r["status"] for r in runs.values()} == {"ok"}
+    grid = {(r["objective"], r["predictor"], r["seed"]) for r in runs.values()}
+    assert grid == {
+        (o, p, s) for o in ("byol", "byol_prime", "raft") for p in ("mlp", "linear", "none") for s in (0, 1, 2)
+    }
+
+
+def test_card_command_without_cifar10_fails_fast_with_one_message(tmp_path):
+    result = run_cli("-m", *CARD, f"hydra.sweep.dir={tmp_path}", env={"RAFT_DATA_DIR": str(tmp_path / "nothing")})
+    assert result.returncode == 2
+    assert result.stderr.count("CIFAR-10 not found") == 1, result.stderr
+    assert "(every run)" in result.stderr and "Traceback" not in result.stderr
+    assert not summaries(tmp_path)  # nothing was started
+
+
+def test_a_failing_run_does_not_take_down_the_sweep(tmp_path):
+    # Run #1 has fewer images than one batch: it fails at its first epoch; #0 and #2 go on.
+    result = run_cli("-m", "experiment=smoke", "data.train_size=128,16,64", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 1
+    runs = summaries(tmp_path)
+    assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed", "2": "ok"}
+    assert "fewer than one batch" in runs["1"]["error"] and "1 run(s) failed" in result.stderr
+
+
+def test_a_diverged_run_is_a_result_not_an_error(tmp_path):
+    result = run_cli("-m", "experiment=smoke", "loss=raft", "loss.alpha=1.0,1e39", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {k: r["status"] for k, r in summaries(tmp_path).items()} == {"0": "ok", "1": "diverged"}
+
+
+def test_invalid_values_in_a_sweep_are_reported_before_anything_starts(tmp_path):
+    result = run_cli(
+        "-m", "experiment=smoke", "callbacks.ema.tau=0.9,1.5", "data.batch_size=1", f"hydra.sweep.dir={tmp_path}"
+    )
+    assert result.returncode == 2
+    assert "callbacks.ema.tau=1.5: must be in [0, 1)   (runs #1)" in result.stderr
+    assert "data.batch_size=1: must be an integer ≥ 2" in result.stderr and "(every run)" in result.stderr
+    assert not summaries(tmp_path)
+
+
+def test_unknown_option_lists_the_choices(tmp_path):
+    result = run_cli("loss=simclr", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1
+    assert "Could not find 'loss/simclr'" in result.stderr and "byol_prime" in result.stderr

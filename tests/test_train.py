@@ -1,0 +1,124 @@
+"""train(): the summary, the metrics file, determinism, and what a run that goes wrong leaves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from raft_lightning.train import train
+
+SCHEMA = {
+    "objective": str,
+    "predictor": str,
+    "backbone": str,
+    "data": str,
+    "seed": int,
+    "alpha": float,
+    "beta": float,
+    "tangential": bool,
+    "tau": float,
+    "lr": float,
+    "batch_size": int,
+    "max_epochs": int,
+    "epochs": int,
+    "align": float,
+    "uniform": float,
+    "probe_acc": float,
+    "linear_acc": type(None),
+    "status": str,
+    "error": type(None),
+    "wall_time_s": float,
+    "checkpoint": str,
+    "git_sha": (str, type(None)),
+    "versions": dict,
+    "device": str,
+}
+
+
+def run_dir(cfg) -> Path:
+    return Path(cfg.paths.output_dir)
+
+
+def test_summary_schema_and_metrics_file(smoke_cfg):
+    cfg = smoke_cfg("loss=raft", "predictor=linear", "seed=2", "trainer.max_epochs=3")
+    summary = train(cfg)
+    on_disk = json.loads((run_dir(cfg) / "summary.json").read_text())
+    assert on_disk == summary
+    assert set(SCHEMA) <= set(summary)
+    for key, kind in SCHEMA.items():
+        assert isinstance(summary[key], kind), (key, summary[key])
+    assert (summary["objective"], summary["predictor"], summary["backbone"], summary["data"]) == (
+        "raft",
+        "linear",
+        "convnet",
+        "synthetic",
+    )
+    assert summary["status"] == "ok" and summary["seed"] == 2 and summary["epochs"] == summary["max_epochs"] == 3
+    assert summary["versions"]["torch"] == torch.__version__ and summary["device"] == "cpu"
+    assert 0 <= summary["probe_acc"] <= 1 and (run_dir(cfg) / summary["checkpoint"]).is_file()
+    rows = list(csv.DictReader(open(run_dir(cfg) / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert summary["align"] == pytest.approx(sum(float(r["train/align"]) for r in rows) / 3)
+    assert summary["uniform"] == pytest.approx(sum(float(r["train/uniform"]) for r in rows) / 3)
+    assert summary["probe_acc"] == pytest.approx(float(rows[-1]["val/probe_acc"]))
+
+
+def test_align_and_uniform_average_the_last_ten_epochs(smoke_cfg):
+    cfg = smoke_cfg("trainer.max_epochs=12", "data.train_size=64")
+    summary = train(cfg)
+    rows = list(csv.DictReader(open(run_dir(cfg) / "metrics.csv")))
+    assert len(rows) == 12
+    assert summary["align"] == pytest.approx(sum(float(r["train/align"]) for r in rows[2:]) / 10)
+
+
+def test_same_seed_same_numbers(smoke_cfg):
+    first, second, other = (train(smoke_cfg(f"seed={s}", "loss=byol_prime")) for s in (5, 5, 6))
+    keys = ("align", "uniform", "probe_acc")
+    assert [first[k] for k in keys] == [second[k] for k in keys]
+    assert [first[k] for k in keys] != [other[k] for k in keys]
+
+
+def test_same_seed_same_weights(smoke_cfg, tmp_path):
+    a, b = smoke_cfg("seed=1"), smoke_cfg("seed=1")
+    train(a), train(b)
+    wa = torch.load(run_dir(a) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    wb = torch.load(run_dir(b) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_nonfinite_loss_is_diverged_not_failed(smoke_cfg):
+    cfg = smoke_cfg("loss=raft", "loss.alpha=1e39")  # α·L_align overflows float32 at the first step
+    summary = train(cfg)
+    assert summary["status"] == "diverged" and "loss became inf" in summary["error"]
+    assert json.loads((run_dir(cfg) / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_a_run_that_raises_is_failed_with_its_error(smoke_cfg):
+    cfg = smoke_cfg("data.train_size=16")  # fewer images than one batch of 32
+    summary = train(cfg)
+    assert summary["status"] == "failed"
+    assert "16 training images per device are fewer than one batch of 32" in summary["error"]
+    assert "Traceback" in (run_dir(cfg) / "traceback.txt").read_text()
+
+
+def test_invalid_config_fails_before_training(smoke_cfg):
+    cfg = smoke_cfg("callbacks.ema.tau=2")
+    summary = train(cfg)
+    assert summary["status"] == "failed" and "callbacks.ema.tau=2: must be in [0, 1)" in summary["error"]
+    assert summary["epochs"] == 0 and summary["checkpoint"] is None
+    assert not (run_dir(cfg) / "traceback.txt").exists()
+
+
+def test_wandb_logger_runs_offline_without_an_account(smoke_cfg, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = smoke_cfg("logger=wandb", "trainer.max_epochs=1")
+    assert cfg.logger.wandb.mode == "offline"
+    summary = train(cfg)
+    assert summary["status"] == "ok", summary["error"]
+    assert list((run_dir(cfg) / "wandb").glob("offline-run-*"))
