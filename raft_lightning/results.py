@@ -2,8 +2,8 @@
 
 Keys: objective, predictor, backbone, data, seed, alpha, beta, tangential, tau, lr, batch_size,
 max_epochs (configured), epochs (completed), align, uniform (means over the last 10 completed
-epochs, as the paper's tables), probe_acc (final epoch), linear_acc (null until offline
-evaluation), status (ok | diverged | failed), error, wall_time_s, checkpoint (relative to the
+epochs, as the paper's tables), probe_acc and knn_acc (final epoch), linear_acc (null until
+offline evaluation), status (running | ok | diverged | failed), error, wall_time_s, checkpoint (relative to the
 run dir), git_sha, versions, device. Numbers are final-epoch values; nothing is selected on
 the test set.
 """
@@ -45,6 +45,7 @@ def new_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
     ema = (cfg.get("callbacks") or {}).get("ema")
     return {
         "objective": choices.get("loss"),
+        "variant": choices.get("variant"),
         "predictor": choices.get("predictor"),
         "backbone": cfg.model.backbone.get("name"),
         "data": choices.get("data"),
@@ -60,6 +61,7 @@ def new_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         "align": None,
         "uniform": None,
         "probe_acc": None,
+        "knn_acc": None,
         "linear_acc": None,
         "status": "running",
         "error": None,
@@ -78,12 +80,16 @@ def _mean_of_last(rows: list[dict[str, float]], key: str, n: int = LAST_EPOCHS) 
 
 def epoch_results(rows: list[dict[str, float]]) -> dict[str, Any]:
     """The summary's metric fields from the per-epoch rows."""
-    probe = [row["val/probe_acc"] for row in rows if "val/probe_acc" in row]
+    def last(key: str) -> float | None:
+        values = [row[key] for row in rows if key in row]
+        return values[-1] if values else None
+
     return {
         "epochs": len(rows),
         "align": _mean_of_last(rows, "train/align"),
         "uniform": _mean_of_last(rows, "train/uniform"),
-        "probe_acc": probe[-1] if probe else None,
+        "probe_acc": last("val/probe_acc"),
+        "knn_acc": last("val/knn_acc"),
     }
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import CARD, run_cli
+from tests.conftest import CARD, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +28,20 @@ def test_card_command_runs_the_27_run_grid(tmp_path):
     assert grid == {
         (o, p, s) for o in ("byol", "byol_prime", "raft") for p in ("mlp", "linear", "none") for s in (0, 1, 2)
     }
+
+    # The report on that sweep: Table 1 with 9 rows × 3 seeds, and the figures.
+    out = tmp_path / "report"
+    report = subprocess.run(
+        [sys.executable, "-m", "raft_lightning.report", str(tmp_path), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "table1.csv")))
+    assert len(rows) == 9 and {int(r["seeds"]) for r in rows} == {3}
+    assert "27 run(s) found (27 ok); the sweep has 27" in (out / "table1.md").read_text()
+    for name in ("trajectories.png", "representations.png"):
+        png = (out / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 20_000, name
 
 
 def test_card_command_without_cifar10_fails_fast_with_one_message(tmp_path):

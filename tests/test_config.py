@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
 from raft_lightning.train import build_objective
@@ -17,11 +19,11 @@ OPTIONS = {
 
 
 def test_the_groups_have_the_options_the_paper_needs():
-    assert OPTIONS["loss"] == ["byol", "byol_prime", "raft"]
+    assert OPTIONS["loss"] == ["byol", "byol_prime", "raft", "random", "supervised"]
     assert OPTIONS["predictor"] == ["linear", "linear_identity", "mlp", "mlp_bn", "none"]
     assert OPTIONS["model"] == ["convnet", "resnet18", "resnet18_cifar"]
     assert {"cifar10", "fashion_mnist", "synthetic"} <= set(OPTIONS["data"])
-    assert {"paper", "smoke", "demo"} <= set(OPTIONS["experiment"])
+    assert {"paper", "smoke", "demo", "table1", "table3"} <= set(OPTIONS["experiment"])
 
 
 def test_defaults_are_the_papers_setting(tmp_path):
@@ -52,7 +54,8 @@ def test_model_and_predictor_options_build(model, predictor, tmp_path):
 def test_loss_options_pick_their_module(loss, tmp_path):
     cfg = compose_run(f"loss={loss}", "model=convnet", run_dir=tmp_path)
     module = build_objective(cfg)
-    assert type(module).__name__ == {"byol": "BYOL", "byol_prime": "BYOLPrime", "raft": "RAFT"}[loss]
+    names = {"byol": "BYOL", "byol_prime": "BYOLPrime", "raft": "RAFT", "random": "RandomEncoder", "supervised": "Supervised"}
+    assert type(module).__name__ == names[loss]
 
 
 @pytest.mark.parametrize("group", ["optimizer", "trainer", "logger", "data"])
@@ -105,3 +108,45 @@ def test_bad_values_get_one_clear_message(override, message, tmp_path):
     cfg = compose_run(*data, override, run_dir=tmp_path)
     errors = config_errors(cfg)
     assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+# Every row of the paper's look-up table (Table 1) as one override set: variant=<name>.
+TABLE1_ROWS = {
+    "byol_mlp_bn": ("byol", "mlp_bn", False),
+    "byol_mlp": ("byol", "mlp", False),
+    "byol_lp": ("byol", "linear", False),
+    "byol_lpi": ("byol", "linear_identity", False),
+    "byol_np": ("byol", "none", False),
+    "byol_prime_mlp": ("byol_prime", "mlp", False),
+    "byol_prime_lp": ("byol_prime", "linear", False),
+    "byol_prime_lpi": ("byol_prime", "linear_identity", False),
+    "byol_prime_np": ("byol_prime", "none", False),
+    "tanbyol_lp": ("byol", "linear", True),
+    "raft_lp": ("raft", "linear", False),
+    "raft_np": ("raft", "none", False),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(TABLE1_ROWS))
+def test_each_table1_row_is_one_override(variant, tmp_path):
+    for base in ([], ["experiment=table1"], ["experiment=smoke"]):  # the variant wins over presets
+        cfg = compose_run(*base, f"variant={variant}", run_dir=tmp_path)
+        choices = HydraConfig.get().runtime.choices
+        assert (choices["loss"], choices["predictor"], cfg.loss.tangential) == TABLE1_ROWS[variant]
+        assert (cfg.loss.alpha, cfg.loss.beta) == (1.0, 1.0)
+
+
+def test_table_presets_sweep_the_papers_grids(tmp_path):
+    from raft_lightning.hydra_callbacks import sweep_jobs
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        table1 = compose("train", overrides=["experiment=table1"], return_hydra_config=True)
+        table3 = compose("train", overrides=["experiment=table3", "data=fashion_mnist", "model=convnet"],
+                                             return_hydra_config=True)
+    jobs = sweep_jobs(table1)
+    assert len(jobs) == 13 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | {"random"}
+    assert table1.eval.linear and table1.trainer.max_epochs == 300 and table1.data.image_size == 96
+    jobs3 = sweep_jobs(table3)
+    betas = {float(o.split("=")[1]) for j in jobs3 for o in j if o.startswith("loss.beta=")}
+    assert min(betas) <= 0.01 and max(betas) >= 10  # β ≪ α and β ≫ α
+    assert len(jobs3) == 2 * len(betas) * 3 and table3.data._target_.endswith("FashionMNISTDataModule")

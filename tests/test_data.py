@@ -6,15 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from raft_lightning.data import CIFAR10DataModule, DataNotFoundError, FashionMNISTDataModule, SyntheticDataModule
 from raft_lightning.data.augment import blur_kernel_size, byol_views, sample_seed
 from raft_lightning.data.datasets import EpochSampler, TwoViews, _read_idx, load_fashion_mnist, make_synthetic, subset
 from tests.conftest import CONF, FASHION_MNIST
 
-AUGMENT = __import__("omegaconf").OmegaConf.to_container(
-    __import__("omegaconf").OmegaConf.load(CONF / "data" / "augment" / "byol.yaml")
-)
+AUGMENT = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "augment" / "byol.yaml"))
 
 
 def test_sampler_order_depends_on_seed_and_epoch_only():

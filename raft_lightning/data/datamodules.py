@@ -113,6 +113,7 @@ class ImageDataModule(L.LightningDataModule):
         views = byol_views(self.image_size, self.mean, self.std, **self.augment)
         self.train_set = TwoViews(train, views, self.seed)
         self.val_set = Transformed(test, eval_transform(self.image_size, self.mean, self.std))
+        self.plain_train_set = Transformed(train, eval_transform(self.image_size, self.mean, self.std))
 
     def _device_batch_size(self) -> int:
         world = self.trainer.world_size if self.trainer is not None else 1
@@ -133,6 +134,10 @@ class ImageDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self._device_batch_size(), shuffle=False)
+
+    def plain_train_dataloader(self) -> DataLoader:
+        """The training images without augmentation, in order: for kNN banks and linear evaluation."""
+        return self._loader(self.plain_train_set, self._device_batch_size(), shuffle=False)
 
     def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
         return DataLoader(

@@ -34,6 +34,8 @@ class SelfSupervised(L.LightningModule):
         tangential: keep only the tangential gradient of L_cross-model (Section 5).
     """
 
+    pretrain = True  # False for baselines that are evaluated as initialised
+
     def __init__(
         self,
         backbone: nn.Module,

@@ -1,0 +1,30 @@
+"""kNN monitor: how well the frozen online backbone's features classify, with no training."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from raft_lightning.evaluation import extract, knn_accuracy
+
+
+class KNNMonitor(L.Callback):
+    """Weighted kNN accuracy (k = 200, cosine, temperature 0.1) of the online backbone, logged as
+    ``val/knn_acc``: the bank is the un-augmented training set, the queries the validation set.
+
+    It costs one forward pass over both every ``every_n_epochs`` epochs (and at the last epoch).
+    """
+
+    def __init__(self, k: int = 200, temperature: float = 0.1, every_n_epochs: int = 1) -> None:
+        self.k, self.temperature, self.every = int(k), float(temperature), max(int(every_n_epochs), 1)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        due = epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0) or not trainer.training
+        if trainer.sanity_checking or not due:
+            return
+        datamodule = trainer.datamodule
+        backbone = pl_module.online.backbone
+        bank, bank_labels = extract(backbone, datamodule.plain_train_dataloader(), pl_module.device)
+        queries, labels = extract(backbone, datamodule.val_dataloader(), pl_module.device)
+        acc = knn_accuracy(bank, bank_labels, queries, labels, datamodule.num_classes, self.k, self.temperature)
+        pl_module.log("val/knn_acc", acc)

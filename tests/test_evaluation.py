@@ -1,0 +1,96 @@
+"""kNN and linear evaluation on data whose answer is known, and end to end on a real run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from raft_lightning.evaluation import extract, knn_accuracy, linear_accuracy
+from raft_lightning.linear_eval import EMBEDDINGS_FILE, evaluate_run
+from raft_lightning.train import train
+
+
+def blobs(n: int, dim: int, classes: int, seed: int, spread: float = 0.3):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(99)) * 3
+    labels = torch.arange(n) % classes
+    return centres[labels] + spread * torch.randn(n, dim, generator=g), labels
+
+
+def test_linear_accuracy_separates_separable_classes():
+    x, y = blobs(600, 16, 5, seed=0)
+    xt, yt = blobs(300, 16, 5, seed=1)
+    assert linear_accuracy(x, y, xt, yt, num_classes=5, epochs=20, lr=1e-2) > 0.97
+
+
+def test_linear_accuracy_is_chance_on_noise_and_deterministic():
+    g = torch.Generator().manual_seed(0)
+    x, xt = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    y, yt = torch.randint(0, 4, (400,), generator=g), torch.randint(0, 4, (400,), generator=g)
+    acc = linear_accuracy(x, y, xt, yt, num_classes=4, epochs=5)
+    assert acc < 0.4 and acc == linear_accuracy(x, y, xt, yt, num_classes=4, epochs=5)
+
+
+def test_knn_votes_by_cosine_similarity():
+    bank = torch.tensor([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0]])
+    bank_labels = torch.tensor([0, 0, 1, 1])
+    queries = torch.tensor([[5.0, 0.2], [0.3, 4.0], [-1.0, 0.05]])
+    # The third query (label 0) points away from class 0: its two nearest neighbours in angle
+    # are class 1's, so it is misclassified.
+    assert knn_accuracy(bank, bank_labels, queries, torch.tensor([0, 1, 0]), num_classes=2, k=2) == pytest.approx(2 / 3)
+    x, y = blobs(400, 16, 4, seed=0)
+    xt, yt = blobs(200, 16, 4, seed=1)
+    assert knn_accuracy(x, y, xt, yt, num_classes=4, k=20) > 0.97
+
+
+def test_extract_keeps_the_network_mode_and_returns_every_output():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    net.train()
+    batches = [(torch.randn(5, 3), torch.arange(5)) for _ in range(2)]
+    out, labels = extract(net, batches)
+    assert out.shape == (10, 4) and labels.tolist() == list(range(5)) * 2 and net.training
+
+
+def test_linear_eval_of_a_run_writes_linear_acc_and_embeddings(smoke_cfg, tmp_path):
+    cfg = smoke_cfg("trainer.max_epochs=1", "data.val_size=48")
+    run_dir = tmp_path / "run0"
+    assert train(cfg)["linear_acc"] is None
+    summary = evaluate_run(run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40}))
+    assert 0 <= summary["linear_acc"] <= 1
+    assert json.loads((run_dir / "summary.json").read_text())["linear_acc"] == summary["linear_acc"]
+    saved = torch.load(run_dir / EMBEDDINGS_FILE)
+    assert saved["projections"].shape == (40, 32) and saved["labels"].shape == (40,)
+    again = evaluate_run(run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40}))
+    assert again["linear_acc"] == summary["linear_acc"]  # deterministic
+
+
+def test_eval_linear_true_runs_after_pretraining(smoke_cfg):
+    summary = train(smoke_cfg("trainer.max_epochs=1", "eval.linear=true", "eval.epochs=2"))
+    assert summary["status"] == "ok" and 0 <= summary["linear_acc"] <= 1 and 0 <= summary["knn_acc"] <= 1
+
+
+def test_linear_eval_refuses_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a run directory"):
+        evaluate_run(tmp_path, OmegaConf.create({"epochs": 1, "lr": 1e-3, "batch_size": 8, "embeddings": 1}))
+
+
+def test_random_baseline_is_untrained_and_evaluated(smoke_cfg, tmp_path):
+    cfg = smoke_cfg("loss=random", "eval.linear=true", "eval.epochs=2")
+    summary = train(cfg)
+    assert summary["status"] == "ok" and summary["epochs"] == 0 and summary["probe_acc"] is None
+    assert summary["knn_acc"] is not None and summary["linear_acc"] is not None
+    ckpt = torch.load(tmp_path / "run0" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    torch.manual_seed(cfg.seed)
+    from raft_lightning.train import build_objective
+
+    fresh = build_objective(cfg).state_dict()
+    assert all(torch.equal(ckpt[k], fresh[k]) for k in fresh)  # the weights as initialised
+
+
+def test_supervised_baseline_learns_the_labels(smoke_cfg):
+    summary = train(smoke_cfg("loss=supervised", "trainer.max_epochs=6", "data.train_size=256"))
+    assert summary["status"] == "ok" and summary["objective"] == "supervised"
+    assert summary["probe_acc"] > 0.5  # 4 classes: chance is 0.25

@@ -1,0 +1,129 @@
+"""The report on hand-made summaries (numbers known) and on a real smoke sweep."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+
+import pytest
+from omegaconf import OmegaConf
+
+from raft_lightning.figures import circle_density
+from raft_lightning.report import DEFAULT_CONFIG, main, report
+
+import torch
+
+
+def make_run(root, name, objective="byol", predictor="mlp", seed=0, status="ok", alpha=1.0, beta=1.0,
+             align=0.5, uniform=-2.0, probe=0.5, linear=None, data="fashion_mnist", epochs=3, error=None):
+    run = root / name
+    run.mkdir(parents=True)
+    summary = {"objective": objective, "variant": None, "predictor": predictor, "backbone": "convnet", "data": data,
+               "seed": seed, "alpha": alpha, "beta": beta, "tangential": False, "status": status, "error": error,
+               "align": align, "uniform": uniform, "probe_acc": probe, "knn_acc": None, "linear_acc": linear,
+               "checkpoint": None}
+    (run / "summary.json").write_text(json.dumps(summary))
+    with open(run / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", "train/align", "train/uniform"])
+        for e in range(1, epochs + 1):
+            w.writerow([e, align + 0.1 * (epochs - e), uniform + 0.1 * e])
+    return run
+
+
+@pytest.fixture
+def cfg():
+    return OmegaConf.load(DEFAULT_CONFIG)
+
+
+def rows_of(md_path):
+    return [line for line in md_path.read_text().splitlines() if line.startswith("| ") and not line.startswith("| model")]
+
+
+def test_mean_and_sample_std_over_seeds(tmp_path, cfg):
+    aligns, linears = [0.2, 0.4, 0.9], [0.70, 0.75, 0.77]
+    for s, (a, l) in enumerate(zip(aligns, linears)):
+        make_run(tmp_path, f"r{s}", seed=s, align=a, linear=l)
+    report(tmp_path, tmp_path, cfg)
+    (row,) = list(csv.DictReader(open(tmp_path / "table1.csv")))
+    assert int(row["seeds"]) == 3
+    assert float(row["align_mean"]) == pytest.approx(statistics.fmean(aligns))
+    assert float(row["align_std"]) == pytest.approx(statistics.stdev(aligns))  # ddof = 1
+    assert float(row["linear_acc_std"]) == pytest.approx(statistics.stdev(linears))
+    (md,) = rows_of(tmp_path / "table1.md")
+    assert f"{statistics.fmean(aligns):.3f} ± {statistics.stdev(aligns):.3f}" in md
+    assert f"{100 * statistics.fmean(linears):.2f} ± {100 * statistics.stdev(linears):.2f}" in md
+
+
+def test_a_single_seed_shows_no_plus_minus(tmp_path, cfg):
+    make_run(tmp_path, "r0", align=0.25)
+    report(tmp_path, tmp_path, cfg)
+    (md,) = rows_of(tmp_path / "table1.md")
+    assert "| 1 | 0.250 |" in md and "±" not in md
+
+
+def test_rows_are_split_by_objective_predictor_and_weights(tmp_path, cfg):
+    for s in range(2):
+        make_run(tmp_path, f"a{s}", "byol", "mlp", seed=s)
+        make_run(tmp_path, f"b{s}", "byol", "none", seed=s)
+        for beta in (0.1, 1.0, 10.0):
+            make_run(tmp_path, f"r{beta}{s}", "raft", "linear", seed=s, beta=beta)
+    written = report(tmp_path, tmp_path, cfg)
+    assert len(rows_of(tmp_path / "table1.md")) == 3  # byol/mlp, byol/none, raft/linear at (1, 1)
+    assert len(rows_of(tmp_path / "table3.md")) == 3  # raft/linear at β = 0.1, 1, 10
+    assert tmp_path / "trajectories_alpha_beta.png" in written
+
+
+def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_path, cfg):
+    make_run(tmp_path, "0", seed=0, align=0.3)
+    make_run(tmp_path, "1", seed=1, status="failed", align=9.0, error="Traceback...\nValueError: boom")
+    make_run(tmp_path, "2", seed=2, status="diverged", align=9.0, error="loss became nan at epoch 2, step 7")
+    make_run(tmp_path, "3", seed=3, status="running", align=9.0)
+    OmegaConf.save(OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "0,1,2,3,4"}}, "overrides": {"task": []}}}),
+                   tmp_path / "multirun.yaml")
+    report(tmp_path, tmp_path, cfg)
+    text = (tmp_path / "table1.md").read_text()
+    (md,) = rows_of(tmp_path / "table1.md")
+    assert "| 1 | 0.300 |" in md  # only the ok run is in the mean
+    assert "the sweep has 5, 1 not started yet" in text
+    assert "is failed: ValueError: boom" in text and "is diverged: loss became nan" in text and "is running" in text
+
+
+def test_collapse_is_marked_by_the_configured_rule(tmp_path, cfg):
+    make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.3)  # collapsed
+    make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-2.5)  # aligned but uniform
+    make_run(tmp_path, "raft", "raft", "none", align=0.8, uniform=-0.2)  # not over-aligned
+    report(tmp_path, tmp_path, cfg)
+    flags = {row["predictor"] + row["objective"]: row["collapsed"] for row in csv.DictReader(open(tmp_path / "table1.csv"))}
+    assert flags == {"nonebyol": "True", "mlpbyol": "False", "noneraft": "False"}
+    md = (tmp_path / "table1.md").read_text()
+    assert "**0.020**" in md and "mean L_uniform > -1.0 and mean L_align < 0.1" in md
+    cfg.collapse.uniform_above = -0.1  # the rule lives in the config
+    report(tmp_path, tmp_path, cfg)
+    assert "True" not in (tmp_path / "table1.csv").read_text()
+
+
+def test_paper_numbers_and_below_random_marking(tmp_path, cfg):
+    make_run(tmp_path, "bn", "byol", "mlp_bn", linear=0.66, data="cifar10")
+    make_run(tmp_path, "np", "byol", "none", linear=0.20, data="cifar10")
+    make_run(tmp_path, "rand", "random", "mlp", linear=0.43, data="cifar10", epochs=0, align=None, uniform=None)
+    report(tmp_path, tmp_path, cfg)
+    md = (tmp_path / "table1.md").read_text()
+    assert "68.08 ± 0.84†" in md and "20.92 ± 1.29" in md and "42.74 ± 0.41" in md
+    assert "**20.00**" in md and "**66.00**" not in md  # below the random baseline: bold
+    assert "normalization" in md  # the mlp_bn footnote
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no summary.json under"):
+        main([str(tmp_path)])
+
+
+def test_circle_density_of_two_clusters():
+    g = torch.Generator().manual_seed(0)
+    a = torch.tensor([1.0, 0, 0]) + 0.01 * torch.randn(100, 3, generator=g)
+    b = torch.tensor([-1.0, 0, 0]) + 0.01 * torch.randn(100, 3, generator=g)
+    theta, density = circle_density(torch.cat([a, b]), bins=36)
+    assert density.mean().item() == pytest.approx(1.0)
+    assert (density > 0).sum() <= 4  # two opposite clumps, nothing in between
