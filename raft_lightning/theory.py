@@ -378,14 +378,15 @@ def theorem_5_1(
     optimizers: tuple[str, ...] = ("sgd", "adam"),
     tangential: tuple[bool, ...] = (False, True),
     float32_predictors: tuple[str, ...] = ("linear", "mlp_bn"),
+    float32_optimizers: tuple[str, ...] = ("adam",),
     control: bool = True,
     seed: int = 0,
 ) -> CorrespondenceResult:
     """Every (predictor, optimiser, tangential) in float64: the claim. Reported alongside: the
-    same in float32 (training precision) for ``float32_predictors``, and RAFT started from +W0
+    same in float32 (training precision) for the ``float32_*`` subset, and RAFT started from +W0
     (the control, which must not correspond)."""
     grid = list(itertools.product(predictors, optimizers, tangential))
-    grid32 = list(itertools.product(float32_predictors, optimizers, tangential))
+    grid32 = list(itertools.product(float32_predictors, float32_optimizers, tangential))
     return CorrespondenceResult(
         runs=[correspondence(p, o, t, torch.float64, steps, seed=seed) for p, o, t in grid],
         float32=[correspondence(p, o, t, torch.float32, steps, seed=seed) for p, o, t in grid32],
@@ -562,15 +563,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The tensors are tiny: one thread is faster than two, and far faster on a shared machine.
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     bound, correspondence_, tangential = theorem_4_1(), theorem_5_1(steps=args.steps), tangential_gradients()
     holds = bound.holds and bound.sharp and correspondence_.holds and tangential.holds
-    wall = time.perf_counter() - start
+    # CPU time as well: on a machine shared with other jobs, wall-clock time says little.
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(report(bound, correspondence_, tangential))
-    print(f"\n{'All checks pass' if holds else 'SOME CHECKS FAIL'} ({wall:.0f} s, torch {torch.__version__}, CPU).")
+    verdict = "All checks pass" if holds else "SOME CHECKS FAIL"
+    print(f"\n{verdict} ({wall:.0f} s wall-clock, {cpu:.0f} s CPU, 1 thread, torch {torch.__version__}).")
     if args.json is not None:
         results = {"theorem_4_1": _as_dict(bound), "theorem_5_1": _as_dict(correspondence_)}
-        results |= {"tangential": _as_dict(tangential), "holds": holds, "wall_s": round(wall, 1)}
+        results |= {
+            "tangential": _as_dict(tangential),
+            "holds": holds,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+        }
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0 if holds else 1
 
