@@ -1,6 +1,7 @@
 """A run's results: ``summary.json`` (schema below) next to the per-epoch ``metrics.csv``.
 
-Keys: objective, predictor, backbone, data, seed, alpha, beta, tangential, tau, lr, batch_size,
+Keys: objective, predictor, negate_init (its output layer starts negated), backbone, data, seed,
+alpha, beta, tangential, tau, lr, batch_size,
 max_epochs (configured), epochs (completed), align, uniform (means over the last 10 completed
 epochs, as the paper's tables), probe_acc and knn_acc (final epoch), linear_acc (null until
 offline evaluation), status (running | ok | diverged | failed), error, wall_time_s, checkpoint (relative to the
@@ -47,6 +48,8 @@ def new_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         "objective": choices.get("loss"),
         "variant": choices.get("variant"),
         "predictor": choices.get("predictor"),
+        # RAFT from −W0 pairs with BYOL' from W0 (Theorem 5.1): the only difference of such a pair
+        "negate_init": bool(cfg.predictor.get("negate_init", False)),
         "backbone": cfg.model.backbone.get("name"),
         "data": choices.get("data"),
         "seed": cfg.seed,
