@@ -1,5 +1,15 @@
 from raft_lightning.callbacks.ema import EMA, ema_update_
 from raft_lightning.callbacks.metrics import DivergedError, DivergenceGuard, EpochMetrics
+from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
 
-__all__ = ["EMA", "DivergedError", "DivergenceGuard", "EpochMetrics", "OnlineProbe", "ema_update_"]
+__all__ = [
+    "EMA",
+    "DivergedError",
+    "DivergenceGuard",
+    "EpochMetrics",
+    "Interrupted",
+    "OnlineProbe",
+    "Preemption",
+    "ema_update_",
+]
