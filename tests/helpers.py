@@ -59,3 +59,25 @@ class RecordRanks(L.Callback):
             "probe": next(c for c in trainer.callbacks if type(c).__name__ == "OnlineProbe").classifier.state_dict(),
         }
         torch.save(state, self.dir / f"target_rank{trainer.global_rank}.pt")
+
+
+class RaiseAt(L.Callback):
+    """Raises at the start of optimiser step ``step``: a bug that passes every config check."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step + 1 == self.step:
+            raise RuntimeError(f"injected failure at step {self.step}")
+
+
+class RecordEnvironment(L.Callback):
+    """Writes the Trainer's cluster environment and whether it auto-requeues to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        env = trainer._accelerator_connector.cluster_environment
+        self.path.write_text(f"{type(env).__name__} auto_requeue={getattr(env, 'auto_requeue', None)}\n")

@@ -8,9 +8,10 @@ import json
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.layer_sync import TorchSyncBatchNorm
 
-from raft_lightning.distributed import RunDDPStrategy
+from raft_lightning.distributed import RunDDPStrategy, slurm_plugins
 from raft_lightning.train import build_objective, train
 from raft_lightning.validation import config_errors
 from tests.conftest import compose_run, run_cli
@@ -80,3 +81,13 @@ def test_sync_batchnorm_is_configured_for_ddp_and_refused_on_cpu(tmp_path):
     assert any(message in e for e in config_errors(cpu))
     summary = train(cpu)
     assert summary["status"] == "failed" and message in summary["error"] and summary["epochs"] == 0
+
+
+def test_slurm_plugins_turn_lightnings_requeue_off_inside_slurm_jobs_only(monkeypatch):
+    for key in ("SLURM_NTASKS", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(key, raising=False)
+    assert slurm_plugins() == []  # a single run with launcher=slurm runs here, not in SLURM
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    (environment,) = slurm_plugins()
+    assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue is False

@@ -41,25 +41,29 @@ def summaries(sweep_dir):
 
 
 def test_a_sweep_runs_as_a_slurm_job_array_and_a_failing_run_does_not_stop_it(slurm_cluster, tmp_path):
-    # Run #1 has fewer images than one batch and fails in its job; #0 and #2 finish in theirs.
+    # Run #1 raises in the middle of epoch 2 (step 6 of 8); run #0 finishes in its own job.
     result = run_cli(
         "-m",
-        "experiment=smoke",
+        *SMOKE,
         "launcher=slurm_local",
-        "data.batch_size=16",
-        "data.val_size=32",
-        "data.train_size=64,8,32",
+        "+callbacks.boom._target_=tests.helpers.RaiseAt",
+        "+callbacks.boom.step=1000,6",
         f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 1, result.stderr[-3000:]
     runs = summaries(tmp_path)
-    assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed", "2": "ok"}
-    assert "fewer than one batch" in runs["1"]["error"] and "1 run(s) failed" in result.stderr
-    assert runs["0"]["epochs"] == runs["2"]["epochs"] == 2
+    assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed"}
+    assert runs["1"]["error"] == "RuntimeError: injected failure at step 6" and "1 run(s) failed" in result.stderr
+    assert runs["0"]["epochs"] == 2 and runs["1"]["epochs"] == 1
+    # Nothing the failed run had written is lost: its first epoch's row, checkpoint and the traceback.
+    failed = tmp_path / "1"
+    assert len((failed / "metrics.csv").read_text().splitlines()) == 2
+    assert torch.load(failed / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+    assert "injected failure" in (failed / "traceback.txt").read_text()
     # Each run was a task of one SLURM array job (submitit's folders are named <array id>_<task>).
     tasks = sorted(p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir() and "_" in p.name)
-    assert len(tasks) == 3 and len({t.split("_")[0] for t in tasks}) == 1
-    for task, outcome in zip(tasks, ("run finished", "run failed", "run finished")):
+    assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1
+    for task, outcome in zip(tasks, ("run finished", "run failed")):
         assert outcome in job_log(tmp_path, task)
 
 
@@ -87,6 +91,8 @@ def test_a_preempted_job_is_requeued_by_submitit_and_resumes_exactly(slurm_clust
         f"+callbacks.kill.step={STEP}",
         "+callbacks.kill.external=true",
         f"+callbacks.kill.marker={tmp_path / 'marker'}",
+        "+callbacks.env._target_=tests.helpers.RecordEnvironment",
+        f"+callbacks.env.path={tmp_path / 'environment.txt'}",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}  # offline by default
     sweep_proc = subprocess.Popen(
@@ -103,7 +109,9 @@ def test_a_preempted_job_is_requeued_by_submitit_and_resumes_exactly(slurm_clust
 
     log = job_log(sweep, job)
     assert "Caught signal SIGUSR2" in log and f"Requeued job {job.split('_')[0]}" in log, log[-3000:]
-    assert "Handling auto-requeue signal" not in log  # Lightning's own SLURM requeue stayed off
+    # Lightning ran as a SLURM job with its own requeue off: submitit's requeue is the only one.
+    assert (tmp_path / "environment.txt").read_text().split() == ["SLURMEnvironment", "auto_requeue=False"]
+    assert "Handling auto-requeue signal" not in log
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["resumed_from"] == "checkpoints/last.ckpt"
 
