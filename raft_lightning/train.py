@@ -5,6 +5,7 @@ python -m raft_lightning.train -m loss=byol,byol_prime,raft predictor=mlp,linear
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, EpochMetrics, Interrupted
@@ -57,6 +59,27 @@ def _device_name(trainer: L.Trainer | None) -> str | None:
         return None
     device = trainer.strategy.root_device
     return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
+def _keep_csv_logs(trainer: L.Trainer) -> None:
+    """Lightning's CSVLogger deletes its metrics.csv when it starts in a folder that has one; a
+    resumed run appends to it instead. (After an unclean death, the steps between the last
+    checkpoint and the death appear twice; a preemption checkpoint leaves no such steps.)"""
+    for logger in trainer.loggers:
+        if not isinstance(logger, CSVLogger) or rank_zero_only.rank != 0:
+            continue
+        path = Path(logger.log_dir) / "metrics.csv"
+        if not path.is_file():
+            continue
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        writer = logger.experiment  # creating it deletes the file
+        with open(path, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=header)
+            out.writeheader()
+            out.writerows(rows)
+        writer.metrics_keys = header  # new keys rewrite the header, old rows included
 
 
 FINISHED = ("ok", "diverged")  # outcomes that training the same config again would only repeat
@@ -101,12 +124,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             OmegaConf.save(cfg, run_dir / CONFIG_FILE, resolve=True)
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model, trainer = build(cfg)
-        for logger in trainer.loggers:  # the full resolved config, and which option of each group it came from
-            logger.log_hyperparams({"choices": choices, **OmegaConf.to_container(cfg, resolve=True)})
         checkpoint = _resume_from(cfg)
         if checkpoint is not None:
             log.info("resuming from %s", checkpoint)
             summary["resumed_from"] = os.path.relpath(checkpoint, run_dir)
+            _keep_csv_logs(trainer)
+        for logger in trainer.loggers:  # the full resolved config, and which option of each group it came from
+            logger.log_hyperparams({"choices": choices, **OmegaConf.to_container(cfg, resolve=True)})
         trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
         status, error = "ok", None
     except Interrupted as e:

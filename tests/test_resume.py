@@ -22,7 +22,6 @@ from tests.conftest import ROOT, compose_run
 # so the interrupted epoch's means are among the final metrics.
 SMOKE = (
     "experiment=smoke",
-    "logger=none",
     "loss=raft",
     "predictor=linear",
     "trainer.max_epochs=2",
@@ -81,11 +80,12 @@ def test_sampler_resumes_mid_epoch_once():
 
 
 def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
-    reference = train(compose_run(*SMOKE, run_dir=tmp_path / "reference"))
+    smoke = (*SMOKE, "logger=csv")  # Lightning's step-level log must survive the resume too
+    reference = train(compose_run(*smoke, run_dir=tmp_path / "reference"))
     assert reference["status"] == "ok"
 
     run_dir = tmp_path / "interrupted"
-    overrides = (*SMOKE, *kill_at(STEP, tmp_path / "marker"))
+    overrides = (*smoke, *kill_at(STEP, tmp_path / "marker"))
     recorded = []
 
     def owner(signum, frame):  # stands for whoever handled SIGTERM before training (submitit, a shell)
@@ -109,12 +109,13 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     assert resumed["status"] == "ok" and resumed["resumed_from"] == "checkpoints/last.ckpt"
     for key in ("epochs", "align", "uniform", "probe_acc"):
         assert resumed[key] == reference[key], key
-    assert (run_dir / "metrics.csv").read_text() == (tmp_path / "reference" / "metrics.csv").read_text()
+    for log in ("metrics.csv", "csv/metrics.csv"):
+        assert (run_dir / log).read_text() == (tmp_path / "reference" / log).read_text(), log
     assert_same_state(load(run_dir), load(tmp_path / "reference"))
 
 
 def test_finished_runs_are_not_retrained_longer_ones_continue_and_resume_false_starts_over(tmp_path, caplog):
-    short = (*SMOKE, "trainer.max_epochs=1")
+    short = (*SMOKE, "logger=none", "trainer.max_epochs=1")
     first = train(compose_run(*short, run_dir=tmp_path / "run"))
     stamp = (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="raft_lightning.train"):
@@ -124,8 +125,8 @@ def test_finished_runs_are_not_retrained_longer_ones_continue_and_resume_false_s
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
 
     # More epochs than the finished run had: continue from its last epoch, same as training 2 at once.
-    longer = train(compose_run(*SMOKE, run_dir=tmp_path / "run"))
-    straight = train(compose_run(*SMOKE, run_dir=tmp_path / "two"))
+    longer = train(compose_run(*SMOKE, "logger=none", run_dir=tmp_path / "run"))
+    straight = train(compose_run(*SMOKE, "logger=none", run_dir=tmp_path / "two"))
     assert longer["resumed_from"] == "checkpoints/last.ckpt" and longer["epochs"] == 2
     assert (longer["align"], longer["probe_acc"]) == (straight["align"], straight["probe_acc"])
 
@@ -166,7 +167,7 @@ def test_kill_from_the_shell_then_the_same_command_resumes(tmp_path):
     assert resumed["status"] == "ok" and resumed["epochs"] == 2
 
     # Uninterrupted, in this process, without workers: data order and augmentations do not depend on either.
-    reference = train(compose_run(*SMOKE, run_dir=tmp_path / "reference"))
+    reference = train(compose_run(*SMOKE, "logger=none", run_dir=tmp_path / "reference"))
     assert (resumed["align"], resumed["uniform"], resumed["probe_acc"]) == (
         reference["align"],
         reference["uniform"],

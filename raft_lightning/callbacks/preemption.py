@@ -35,7 +35,7 @@ class Interrupted(Exception):
 
 class Preemption(L.Callback):
     """Records ``signals`` during training; at the end of the current training batch saves a
-    checkpoint to ``path`` and raises :class:`Interrupted`.
+    checkpoint to ``path``, and raises :class:`Interrupted` when the next batch would start.
 
     Under DDP the ranks agree every batch (an all-reduce of one number) so that all of them
     stop at the same batch and save together. The checkpoint carries this callback's state:
@@ -50,6 +50,7 @@ class Preemption(L.Callback):
         self.path = Path(path)
         self.signals = [signal.Signals[name] for name in signals]
         self.received: int | None = None
+        self._stop = 0  # the signal, once the checkpoint is saved
         self._previous: dict[signal.Signals, Any] = {}
 
     @staticmethod
@@ -64,7 +65,7 @@ class Preemption(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # After Lightning registered its own SIGTERM handler (at fit start), so ours is the one
         # that acts; teardown puts the previous ones back.
-        self.received = None
+        self.received, self._stop = None, 0
         if threading.current_thread() is not threading.main_thread():
             return  # Python delivers signals to the main thread only
         for signum in self.signals:
@@ -75,10 +76,15 @@ class Preemption(L.Callback):
         if trainer.world_size > 1:
             flag = torch.tensor(float(signum), device=pl_module.device)
             signum = int(trainer.strategy.reduce(flag, reduce_op="max").item())
-        if not signum:
-            return
-        trainer.save_checkpoint(self.path)
-        raise Interrupted(signum, self.path)
+        if signum and not self._stop:
+            trainer.save_checkpoint(self.path)
+            self._stop = signum
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        # Stop here rather than right after saving, so that Lightning has logged the saved batch.
+        # If that batch was the last one, training simply ends.
+        if self._stop:
+            raise Interrupted(self._stop, self.path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
