@@ -80,7 +80,9 @@ def linear_accuracy(
     """Appendix C's protocol on cached features: a linear classifier trained with Adam (the paper
     names only the learning rate) for ``epochs`` on all training labels; returns test accuracy."""
     with single_thread():
-        return _train_linear(train_features, train_labels, test_features, test_labels, num_classes, epochs, lr, batch_size, seed)
+        return _train_linear(
+            train_features, train_labels, test_features, test_labels, num_classes, epochs, lr, batch_size, seed
+        )
 
 
 def _train_linear(

@@ -48,7 +48,9 @@ def _plot_groups(groups: dict[str, list[tuple[str, Row]]], path: Path, title: st
                 epochs, mean, std = _curves(row, key)
                 if epochs:
                     ax.plot(epochs, mean, label=label)
-                    ax.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
+                    ax.fill_between(
+                        epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2
+                    )
             ax.set_title(f"{group}: {name}")
             ax.set_xlabel("epoch")
         ax_row[0].legend(fontsize=8)

@@ -21,14 +21,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.evaluation import extract, linear_accuracy
 from raft_lightning.objectives import SelfSupervised
-from raft_lightning.results import SUMMARY_FILE, read_summary, write_json
+from raft_lightning.results import CONFIG_FILE, SUMMARY_FILE, read_summary, write_json
 
 log = logging.getLogger(__name__)
-CONFIG_FILE = "config.yaml"
 EMBEDDINGS_FILE = "embeddings.pt"
 
 
-def evaluate(model: SelfSupervised, datamodule: L.LightningDataModule, eval_cfg: DictConfig, seed: int = 0) -> tuple[float, dict[str, torch.Tensor]]:
+def evaluate(
+    model: SelfSupervised, datamodule: L.LightningDataModule, eval_cfg: DictConfig, seed: int = 0
+) -> tuple[float, dict[str, torch.Tensor]]:
     """Linear accuracy of the frozen online backbone, and the test embeddings for the figures."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)

@@ -43,7 +43,7 @@ PAPER = {
 }
 FOOTNOTE = (
     "† Section 3 attributes 68.08 % to BYOL's original predictor, \"a two-layer MLP with batch "
-    "normalization\" (`predictor=mlp_bn`), while Appendix C describes the predictor without "
+    'normalization" (`predictor=mlp_bn`), while Appendix C describes the predictor without '
     "BatchNorm (`predictor=mlp`)."
 )
 
@@ -116,8 +116,10 @@ def aggregate(runs: list[Run], rule: DictConfig) -> list[Row]:
                 stats[name] = mean_std(values)
         variants = {r.summary.get("variant") for r in members}
         objective, predictor, alpha, beta, tangential = key
-        label = variants.pop() if len(variants) == 1 and None not in variants else (
-            objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
+        label = (
+            variants.pop()
+            if len(variants) == 1 and None not in variants
+            else (objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}")
         )
         row = Row(key, members, label, stats)
         if "align" in stats and "uniform" in stats:
@@ -137,37 +139,67 @@ def fmt(stat: tuple[float, float | None, int] | None, percent: bool) -> str:
 
 def write_table(rows: list[Row], stem: Path, rule: DictConfig, notes: list[str]) -> None:
     random_acc = next((r.stats.get("linear_acc") for r in rows if r.key[0] == "random"), None)
-    header = ["model", "objective", "q_w", "α", "β", "tangential", "seeds", *(t for _, t, _ in METRICS), "paper (CIFAR-10, %)", "collapsed"]
+    header = [
+        "model",
+        "objective",
+        "q_w",
+        "α",
+        "β",
+        "tangential",
+        "seeds",
+        *(t for _, t, _ in METRICS),
+        "paper (CIFAR-10, %)",
+        "collapsed",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["model", "objective", "predictor", "alpha", "beta", "tangential", "seeds"]
-                        + [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")] + ["paper", "collapsed"])
+        writer.writerow(
+            ["model", "objective", "predictor", "alpha", "beta", "tangential", "seeds"]
+            + [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
+            + ["paper", "collapsed"]
+        )
         for row in rows:
             objective, predictor, alpha, beta, tangential = row.key
             cells = []
             for name, _, percent in METRICS:
                 cell = fmt(row.stats.get(name), percent)
-                below_random = name == "linear_acc" and random_acc and objective != "random" and name in row.stats and row.stats[name][0] < random_acc[0]
+                below_random = (
+                    name == "linear_acc"
+                    and random_acc
+                    and objective != "random"
+                    and name in row.stats
+                    and row.stats[name][0] < random_acc[0]
+                )
                 if (row.collapsed and name in ("align", "uniform")) or below_random:
                     cell = f"**{cell}**"
                 cells.append(cell)
             paper, mark = row.paper()
             seeds = max((s[2] for s in row.stats.values()), default=len(row.runs))
-            lines.append(f"| {row.label} | {objective} | {predictor} | {alpha:g} | {beta:g} | {'yes' if tangential else 'no'} | {seeds} | "
-                         + " | ".join(cells) + f" | {paper}{mark} | {'**yes**' if row.collapsed else 'no'} |")
+            lines.append(
+                f"| {row.label} | {objective} | {predictor} | {alpha:g} | {beta:g} | {'yes' if tangential else 'no'} | {seeds} | "
+                + " | ".join(cells)
+                + f" | {paper}{mark} | {'**yes**' if row.collapsed else 'no'} |"
+            )
             stats = [v for name, _, _ in METRICS for v in (row.stats.get(name, (None, None, 0))[:2])]
-            writer.writerow([row.label, objective, predictor, alpha, beta, tangential, seeds, *stats, paper, row.collapsed])
-    text = "\n".join(lines) + "\n\n" + "\n".join(
-        [
-            f"Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
-            f"means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the test set).",
-            f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
-            f"{rule.align_below} (thresholds in conf/report.yaml). Bold linear accuracy: below the random baseline's mean.",
-            FOOTNOTE,
-            *notes,
-        ]
-    ) + "\n"
+            writer.writerow(
+                [row.label, objective, predictor, alpha, beta, tangential, seeds, *stats, paper, row.collapsed]
+            )
+    text = (
+        "\n".join(lines)
+        + "\n\n"
+        + "\n".join(
+            [
+                "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
+                "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the test set).",
+                f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
+                f"{rule.align_below} (thresholds in conf/report.yaml). Bold linear accuracy: below the random baseline's mean.",
+                FOOTNOTE,
+                *notes,
+            ]
+        )
+        + "\n"
+    )
     stem.with_suffix(".md").write_text(text)
 
 
@@ -179,7 +211,9 @@ def status_notes(runs: list[Run], expected: int | None) -> list[str]:
     found = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     total = f"{len(runs)} run(s) found ({found})"
     if expected is not None:
-        total += f"; the sweep has {expected}" + (f", {expected - len(runs)} not started yet" if expected > len(runs) else "")
+        total += f"; the sweep has {expected}" + (
+            f", {expected - len(runs)} not started yet" if expected > len(runs) else ""
+        )
     notes.append(total + ".")
     for run in runs:
         status = run.summary.get("status")
@@ -197,7 +231,9 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
     notes = status_notes(runs, expected_runs(sweep_dir))
     rows = aggregate(runs, cfg.collapse)
     plain = [r for r in rows if r.key[2:4] == (1.0, 1.0) or r.key[0] in BASELINES]
-    varying = [r for r in rows if r.key[0] not in BASELINES and len({x.key[2:4] for x in rows if x.key[0] == r.key[0]}) > 1]
+    varying = [
+        r for r in rows if r.key[0] not in BASELINES and len({x.key[2:4] for x in rows if x.key[0] == r.key[0]}) > 1
+    ]
     written = []
     if plain:
         write_table(plain, out_dir / "table1", cfg.collapse, notes)

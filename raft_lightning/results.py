@@ -4,8 +4,10 @@ Keys: objective, predictor, negate_init (its output layer starts negated), backb
 alpha, beta, tangential, tau, lr, batch_size,
 max_epochs (configured), epochs (completed), align, uniform (means over the last 10 completed
 epochs, as the paper's tables), probe_acc and knn_acc (final epoch), linear_acc (null until
-offline evaluation), status (running | ok | diverged | failed), error, wall_time_s, checkpoint (relative to the
-run dir), git_sha, versions, device. Numbers are final-epoch values; nothing is selected on
+offline evaluation), status (running | ok | diverged | failed | interrupted: a signal stopped it
+after a checkpoint, and running it again resumes), error, wall_time_s, checkpoint (relative to
+the run dir), resumed_from (the checkpoint this attempt continued from, or null), signal (the
+one that interrupted it, or null), git_sha, versions, device. Numbers are final-epoch values; nothing is selected on
 the test set.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"  # the run's config, resolved
 METRICS_FILE = "metrics.csv"
 LAST_EPOCHS = 10  # the paper averages L_align and L_uniform over the last 10 epochs
 
@@ -70,6 +73,8 @@ def new_summary(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         "error": None,
         "wall_time_s": None,
         "checkpoint": None,
+        "resumed_from": None,
+        "signal": None,
         "git_sha": git_sha(),
         "versions": versions(),
         "device": None,
@@ -83,6 +88,7 @@ def _mean_of_last(rows: list[dict[str, float]], key: str, n: int = LAST_EPOCHS) 
 
 def epoch_results(rows: list[dict[str, float]]) -> dict[str, Any]:
     """The summary's metric fields from the per-epoch rows."""
+
     def last(key: str) -> float | None:
         values = [row[key] for row in rows if key in row]
         return values[-1] if values else None

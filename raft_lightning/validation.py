@@ -49,6 +49,9 @@ def config_errors(cfg: DictConfig) -> list[str]:
         check = getattr(target, "config_errors", None)
         if check is not None:
             errors += [f"{path}.{message}" for message in check(**_params(node))]
+    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
+        # torch would raise deep inside the first forward pass ("SyncBatchNorm ... GPU modules").
+        errors.append("trainer.sync_batchnorm=True: SyncBatchNorm runs on GPUs only; set trainer.accelerator=gpu")
     max_epochs = cfg.trainer.get("max_epochs")
     if not isinstance(max_epochs, int) or max_epochs < 0:
         errors.append(f"trainer.max_epochs={max_epochs!r}: must be an integer ≥ 0")

@@ -112,7 +112,7 @@ def test_ema_state_is_saved_in_the_checkpoint(smoke_cfg, tmp_path):
     assert state == callback(trainer, EMA).state_dict() and state["last_step"] == trainer.global_step
     assert any(k.startswith("target.") for k in ckpt["state_dict"])
     probe = next(v for k, v in ckpt["callbacks"].items() if k.startswith("OnlineProbe"))
-    assert set(probe) == {"classifier", "optimizer"}
+    assert set(probe) == {"classifier", "optimizer", "loss_mean"}  # loss_mean: the epoch's train/probe_loss so far
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")

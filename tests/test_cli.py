@@ -33,7 +33,10 @@ def test_card_command_runs_the_27_run_grid(tmp_path):
     out = tmp_path / "report"
     report = subprocess.run(
         [sys.executable, "-m", "raft_lightning.report", str(tmp_path), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert report.returncode == 0, report.stderr[-3000:]
     rows = list(csv.DictReader(open(out / "table1.csv")))

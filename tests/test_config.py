@@ -54,7 +54,13 @@ def test_model_and_predictor_options_build(model, predictor, tmp_path):
 def test_loss_options_pick_their_module(loss, tmp_path):
     cfg = compose_run(f"loss={loss}", "model=convnet", run_dir=tmp_path)
     module = build_objective(cfg)
-    names = {"byol": "BYOL", "byol_prime": "BYOLPrime", "raft": "RAFT", "random": "RandomEncoder", "supervised": "Supervised"}
+    names = {
+        "byol": "BYOL",
+        "byol_prime": "BYOLPrime",
+        "raft": "RAFT",
+        "random": "RandomEncoder",
+        "supervised": "Supervised",
+    }
     assert type(module).__name__ == names[loss]
 
 
@@ -141,8 +147,9 @@ def test_table_presets_sweep_the_papers_grids(tmp_path):
 
     with initialize_config_dir(str(CONF), version_base="1.3"):
         table1 = compose("train", overrides=["experiment=table1"], return_hydra_config=True)
-        table3 = compose("train", overrides=["experiment=table3", "data=fashion_mnist", "model=convnet"],
-                                             return_hydra_config=True)
+        table3 = compose(
+            "train", overrides=["experiment=table3", "data=fashion_mnist", "model=convnet"], return_hydra_config=True
+        )
     jobs = sweep_jobs(table1)
     assert len(jobs) == 13 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | {"random"}
     assert table1.eval.linear and table1.trainer.max_epochs == 300 and table1.data.image_size == 96

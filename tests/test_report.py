@@ -7,22 +7,51 @@ import json
 import statistics
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from raft_lightning.figures import circle_density
 from raft_lightning.report import DEFAULT_CONFIG, main, report
 
-import torch
 
-
-def make_run(root, name, objective="byol", predictor="mlp", seed=0, status="ok", alpha=1.0, beta=1.0,
-             align=0.5, uniform=-2.0, probe=0.5, linear=None, data="fashion_mnist", epochs=3, error=None):
+def make_run(
+    root,
+    name,
+    objective="byol",
+    predictor="mlp",
+    seed=0,
+    status="ok",
+    alpha=1.0,
+    beta=1.0,
+    align=0.5,
+    uniform=-2.0,
+    probe=0.5,
+    linear=None,
+    data="fashion_mnist",
+    epochs=3,
+    error=None,
+):
     run = root / name
     run.mkdir(parents=True)
-    summary = {"objective": objective, "variant": None, "predictor": predictor, "backbone": "convnet", "data": data,
-               "seed": seed, "alpha": alpha, "beta": beta, "tangential": False, "status": status, "error": error,
-               "align": align, "uniform": uniform, "probe_acc": probe, "knn_acc": None, "linear_acc": linear,
-               "checkpoint": None}
+    summary = {
+        "objective": objective,
+        "variant": None,
+        "predictor": predictor,
+        "backbone": "convnet",
+        "data": data,
+        "seed": seed,
+        "alpha": alpha,
+        "beta": beta,
+        "tangential": False,
+        "status": status,
+        "error": error,
+        "align": align,
+        "uniform": uniform,
+        "probe_acc": probe,
+        "knn_acc": None,
+        "linear_acc": linear,
+        "checkpoint": None,
+    }
     (run / "summary.json").write_text(json.dumps(summary))
     with open(run / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -38,7 +67,9 @@ def cfg():
 
 
 def rows_of(md_path):
-    return [line for line in md_path.read_text().splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    return [
+        line for line in md_path.read_text().splitlines() if line.startswith("| ") and not line.startswith("| model")
+    ]
 
 
 def test_mean_and_sample_std_over_seeds(tmp_path, cfg):
@@ -80,8 +111,10 @@ def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_pa
     make_run(tmp_path, "1", seed=1, status="failed", align=9.0, error="Traceback...\nValueError: boom")
     make_run(tmp_path, "2", seed=2, status="diverged", align=9.0, error="loss became nan at epoch 2, step 7")
     make_run(tmp_path, "3", seed=3, status="running", align=9.0)
-    OmegaConf.save(OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "0,1,2,3,4"}}, "overrides": {"task": []}}}),
-                   tmp_path / "multirun.yaml")
+    OmegaConf.save(
+        OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "0,1,2,3,4"}}, "overrides": {"task": []}}}),
+        tmp_path / "multirun.yaml",
+    )
     report(tmp_path, tmp_path, cfg)
     text = (tmp_path / "table1.md").read_text()
     (md,) = rows_of(tmp_path / "table1.md")
@@ -95,7 +128,9 @@ def test_collapse_is_marked_by_the_configured_rule(tmp_path, cfg):
     make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-2.5)  # aligned but uniform
     make_run(tmp_path, "raft", "raft", "none", align=0.8, uniform=-0.2)  # not over-aligned
     report(tmp_path, tmp_path, cfg)
-    flags = {row["predictor"] + row["objective"]: row["collapsed"] for row in csv.DictReader(open(tmp_path / "table1.csv"))}
+    flags = {
+        row["predictor"] + row["objective"]: row["collapsed"] for row in csv.DictReader(open(tmp_path / "table1.csv"))
+    }
     assert flags == {"nonebyol": "True", "mlpbyol": "False", "noneraft": "False"}
     md = (tmp_path / "table1.md").read_text()
     assert "**0.020**" in md and "mean L_uniform > -1.0 and mean L_align < 0.1" in md

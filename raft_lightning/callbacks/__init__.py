@@ -1,7 +1,17 @@
 from raft_lightning.callbacks.ema import EMA, ema_update_
 from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.metrics import DivergedError, DivergenceGuard, EpochMetrics
+from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
 
-__all__ = ["EMA", "DivergedError", "DivergenceGuard", "EpochMetrics",
-    "KNNMonitor", "OnlineProbe", "ema_update_"]
+__all__ = [
+    "EMA",
+    "DivergedError",
+    "DivergenceGuard",
+    "EpochMetrics",
+    "Interrupted",
+    "KNNMonitor",
+    "OnlineProbe",
+    "Preemption",
+    "ema_update_",
+]

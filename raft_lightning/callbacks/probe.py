@@ -8,6 +8,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 
@@ -18,6 +19,9 @@ class OnlineProbe(L.Callback):
     gradient can reach the encoder) with its own optimiser, and reports ``val/probe_acc`` on the
     validation features every epoch. It never reads the target network, whose features lag
     the encoder by the EMA.
+
+    Under DDP it trains on the features of every device's batch (all-gathered), so that the
+    classifier, its optimiser and the logged loss are the same on every rank.
     """
 
     def __init__(self, num_classes: int, lr: float = 1e-3) -> None:
@@ -31,17 +35,25 @@ class OnlineProbe(L.Callback):
         self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
         self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
         self.accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(device)
+        self.loss_mean = MeanMetric(nan_strategy="warn").to(device)  # train/probe_loss, kept in checkpoints
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.loss_mean.reset()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         features, labels = outputs["features"].float(), outputs["labels"]
+        if trainer.world_size > 1:  # (world, B, D) → (world·B, D): every rank takes the same step
+            features = pl_module.all_gather(features).flatten(0, 1)
+            labels = pl_module.all_gather(labels).flatten(0, 1)
         with torch.enable_grad():
             loss = F.cross_entropy(self.classifier(features), labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        pl_module.log("train/probe_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(labels))
+        self.loss_mean.update(loss.detach(), len(labels))
+        pl_module.log("train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss")
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any, **kwargs: Any
@@ -56,9 +68,15 @@ class OnlineProbe(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         if self.classifier is None:
             return {}
-        return {"classifier": self.classifier.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {
+            "classifier": self.classifier.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss_mean": {"mean_value": self.loss_mean.mean_value, "weight": self.loss_mean.weight},
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict:
             self.classifier.load_state_dict(state_dict["classifier"])
             self.optimizer.load_state_dict(state_dict["optimizer"])
+            for name, value in state_dict.get("loss_mean", {}).items():
+                setattr(self.loss_mean, name, value.to(self.loss_mean.device))

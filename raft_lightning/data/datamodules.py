@@ -26,6 +26,18 @@ from raft_lightning.data.datasets import (
 )
 
 
+class ResumableLoader(DataLoader):
+    """Tells Lightning that the training loader resumes mid-epoch (else it warns that it cannot).
+    The position itself travels in the datamodule's state, restored before the loader is built,
+    because with workers the first iterator draws its indices as soon as it exists."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+
 class ImageDataModule(L.LightningDataModule):
     """Holds a dataset as uint8 tensors and serves BYOL's two views of it.
 
@@ -64,6 +76,7 @@ class ImageDataModule(L.LightningDataModule):
         self.seed, self.root, self.subset_seed = seed, root, subset_seed
         self.train_subset, self.val_subset = train_subset, val_subset
         self.train_set: TwoViews | None = None
+        self._resume: dict[str, int] = {}  # where a restored checkpoint stopped: {"epoch", "batches"}
 
     @classmethod
     def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
@@ -125,12 +138,30 @@ class ImageDataModule(L.LightningDataModule):
         batch_size = self._device_batch_size()
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         sampler = EpochSampler(len(self.train_set), self.seed, shuffle=True, rank=rank, world_size=world)
+        if self._resume:
+            # Set before Lightning builds the first iterator: with workers it draws indices at once.
+            epoch, batches = self._resume["epoch"], self._resume["batches"]
+            if batches >= len(sampler) // batch_size:  # an end-of-epoch checkpoint: the next epoch
+                epoch, batches = epoch + 1, 0
+            sampler.resume_at(epoch, batches * batch_size)
+            self._resume = {}
         if len(sampler) < batch_size:
             raise ValueError(
                 f"{len(sampler)} training images per device are fewer than one batch of {batch_size}: "
                 "lower data.batch_size or use more data"
             )
-        return self._loader(self.train_set, batch_size, sampler=sampler, drop_last=True)
+        return self._loader(self.train_set, batch_size, sampler=sampler, drop_last=True, cls=ResumableLoader)
+
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands in the data, saved in every checkpoint: the epoch and how many of
+        its batches have been trained on (all of them at an end-of-epoch checkpoint)."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        return {"epoch": trainer.current_epoch, "batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume = dict(state_dict)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self._device_batch_size(), shuffle=False)
@@ -139,8 +170,10 @@ class ImageDataModule(L.LightningDataModule):
         """The training images without augmentation, in order: for kNN banks and linear evaluation."""
         return self._loader(self.plain_train_set, self._device_batch_size(), shuffle=False)
 
-    def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self, dataset: torch.utils.data.Dataset, batch_size: int, cls: type[DataLoader] = DataLoader, **kwargs: Any
+    ) -> DataLoader:
+        return cls(
             dataset,
             batch_size=batch_size,
             num_workers=self.num_workers,

@@ -99,15 +99,25 @@ def subset(split: Split, size: int | None, seed: int) -> Split:
 class EpochSampler(Sampler[tuple[int, int]]):
     """Yields (epoch, index): the order is a function of (seed, epoch) alone, each rank takes its
     interleaved share (the tail that does not divide evenly is dropped), and the dataset derives
-    each sample's augmentation from the same key. Lightning calls ``set_epoch`` every epoch."""
+    each sample's augmentation from the same key. Lightning calls ``set_epoch`` every epoch.
+
+    ``resume_at(epoch, start)`` makes the next pass over ``epoch`` begin at this rank's
+    ``start``-th sample, so a run restored from a mid-epoch checkpoint sees exactly the samples
+    the interrupted run had not reached yet; ``len`` stays the full epoch, as Lightning counts
+    the consumed batches itself.
+    """
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1) -> None:
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, first sample) for one pass
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume_at(self, epoch: int, start: int) -> None:
+        self.epoch, self._resume = epoch, (epoch, start)
 
     def __len__(self) -> int:
         return self.size // self.world_size
@@ -119,6 +129,11 @@ class EpochSampler(Sampler[tuple[int, int]]):
         else:
             order = torch.arange(self.size)
         order = order[: len(self) * self.world_size][self.rank :: self.world_size]
+        if self._resume is not None:
+            epoch, start = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                order = order[start:]
         return iter([(self.epoch, i) for i in order.tolist()])
 
 

@@ -15,10 +15,12 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from raft_lightning.losses import alignment_loss, same_view_cross_model_loss, uniformity_loss
 from raft_lightning.models import Encoder
 
+EPOCH_METRICS = ("loss", "align", "cross", "uniform")  # logged as train/<name>
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
@@ -56,6 +58,11 @@ class SelfSupervised(L.LightningModule):
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.optimizer_factory = optimizer
         self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
+        # Epoch means of the Table 1 columns, kept as persistent state: a run restored from a
+        # mid-epoch checkpoint finishes that epoch with the same means as an uninterrupted one.
+        self.epoch_means = nn.ModuleDict({name: MeanMetric(nan_strategy="warn") for name in EPOCH_METRICS})
+        for metric in self.epoch_means.values():
+            metric.persistent(True)
 
     @classmethod
     def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, **_: Any) -> list[str]:
@@ -86,13 +93,20 @@ class SelfSupervised(L.LightningModule):
     def _log_epoch_metrics(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> None:
         # The paper's Table 1 columns: L_align(q_w∘f_θ) and L_uniform(f_θ). train/cross is the
         # same-view term for every objective, so that the three objectives are comparable.
-        metrics = {
-            "train/loss": loss.detach(),
-            "train/align": alignment_loss(p1, p2),
-            "train/cross": same_view_cross_model_loss(p1, p2, z1, z2),
-            "train/uniform": uniformity_loss(f1),
+        values = {
+            "loss": loss.detach(),
+            "align": alignment_loss(p1, p2),
+            "cross": same_view_cross_model_loss(p1, p2, z1, z2),
+            "uniform": uniformity_loss(f1),
         }
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(p1), sync_dist=True)
+        for name, value in values.items():
+            metric = self.epoch_means[name]
+            metric.update(value, len(p1))  # weighted by the batch; synced over devices at compute()
+            self.log(f"train/{name}", metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
+
+    def on_train_epoch_start(self) -> None:
+        for metric in self.epoch_means.values():
+            metric.reset()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, labels = batch

@@ -39,7 +39,11 @@ class Supervised(SelfSupervised):
         _, f2 = self.online(x2)
         loss = F.cross_entropy(self.classifier(f1), labels)
         with torch.no_grad():
-            metrics = {"train/loss": loss.detach(), "train/align": alignment_loss(f1, f2), "train/uniform": uniformity_loss(f1)}
+            metrics = {
+                "train/loss": loss.detach(),
+                "train/align": alignment_loss(f1, f2),
+                "train/uniform": uniformity_loss(f1),
+            }
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
         return {"loss": loss, "features": h1.detach(), "labels": labels}
 

@@ -1,0 +1,83 @@
+"""Callbacks that tests add to a run's config (``+callbacks.<name>._target_=tests.helpers.X``).
+
+They are imported by the run itself (in-process, in a CLI subprocess, in a DDP rank or in a
+SLURM job), which works because every one of those starts in the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from raft_lightning.callbacks import Preemption
+
+
+class SignalAt(L.Callback):
+    """At the start of optimiser step ``step`` (1-based), either sends ``signal`` to this process
+    (``wait_for=None``), or writes ``marker`` and waits, up to ``timeout_s``, until a signal sent
+    from outside has arrived — so that a test can kill the run at a known batch. Acts once per
+    run directory: a resumed run (the marker exists) goes through."""
+
+    def __init__(self, step: int, marker: str, signal: str = "SIGTERM", external: bool = False, timeout_s=60) -> None:
+        self.step, self.marker, self.signal = step, Path(marker), signal
+        self.external, self.timeout_s = external, timeout_s
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step + 1 != self.step or self.marker.exists() or trainer.global_rank != 0:
+            return
+        self.marker.write_text(f"{os.getpid()}\n")
+        if not self.external:
+            os.kill(os.getpid(), signal.Signals[self.signal])
+            return
+        preemption = next(c for c in trainer.callbacks if isinstance(c, Preemption))
+        deadline = time.monotonic() + self.timeout_s
+        while preemption.received is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+class RecordRanks(L.Callback):
+    """Appends ``<rank> <pid>`` to ``<dir>/fit_starts.txt`` at every fit start, and saves each
+    rank's target network to ``<dir>/target_rank<r>.pt`` at the end of training."""
+
+    def __init__(self, dir: str) -> None:
+        self.dir = Path(dir)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with open(self.dir / "fit_starts.txt", "a") as f:
+            f.write(f"{trainer.global_rank} {os.getpid()}\n")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        state = {
+            "target": pl_module.target.state_dict(),
+            "online": pl_module.online.state_dict(),
+            "probe": next(c for c in trainer.callbacks if type(c).__name__ == "OnlineProbe").classifier.state_dict(),
+        }
+        torch.save(state, self.dir / f"target_rank{trainer.global_rank}.pt")
+
+
+class RaiseAt(L.Callback):
+    """Raises at the start of optimiser step ``step``: a bug that passes every config check."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step + 1 == self.step:
+            raise RuntimeError(f"injected failure at step {self.step}")
+
+
+class RecordEnvironment(L.Callback):
+    """Writes the Trainer's cluster environment and whether it auto-requeues to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        env = trainer._accelerator_connector.cluster_environment
+        self.path.write_text(f"{type(env).__name__} auto_requeue={getattr(env, 'auto_requeue', None)}\n")
