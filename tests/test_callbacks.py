@@ -159,3 +159,22 @@ def test_ema_config_errors():
     assert EMA.config_errors(schedule="linear") == ["schedule='linear': choose one of constant, cosine"]
     with pytest.raises(ValueError, match="tau=1.5"):
         EMA(tau=1.5)
+
+
+def test_knn_monitor_runs_every_n_epochs_and_at_the_last(smoke_cfg):
+    from raft_lightning.callbacks import KNNMonitor
+
+    calls = []
+
+    class Spy(KNNMonitor):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            before = trainer.callback_metrics.get("val/knn_acc")
+            super().on_validation_epoch_end(trainer, pl_module)
+            calls.append(trainer.callback_metrics.get("val/knn_acc") is not before)
+
+    cfg = smoke_cfg("trainer.max_epochs=5", "callbacks.knn.every_n_epochs=2", "data.train_size=64")
+    L.seed_everything(0)
+    datamodule, model, trainer = build(cfg)
+    trainer.callbacks = [Spy(every_n_epochs=2) if isinstance(c, KNNMonitor) else c for c in trainer.callbacks]
+    trainer.fit(model, datamodule=datamodule)
+    assert calls == [False, True, False, True, True]  # epochs 2 and 4, and the last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 
 from raft_lightning.evaluation import extract, knn_accuracy
 
@@ -19,7 +20,8 @@ class KNNMonitor(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
-        due = epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0) or not trainer.training
+        validate_only = trainer.state.fn == TrainerFn.VALIDATING  # e.g. the random baseline
+        due = validate_only or epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0)
         if trainer.sanity_checking or not due:
             return
         datamodule = trainer.datamodule
