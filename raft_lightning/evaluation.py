@@ -76,9 +76,17 @@ def linear_accuracy(
     lr: float = 5e-4,
     batch_size: int = 256,
     seed: int = 0,
+    standardize: bool = True,
 ) -> float:
     """Appendix C's protocol on cached features: a linear classifier trained with Adam (the paper
-    names only the learning rate) for ``epochs`` on all training labels; returns test accuracy."""
+    names only the learning rate) for ``epochs`` on all training labels; returns test accuracy.
+
+    ``standardize`` z-scores each feature with the training set's mean and std first (as the
+    non-affine BatchNorm before MAE's linear probe): a fixed-lr probe otherwise measures feature
+    scale as much as content (README, "Linear evaluation")."""
+    if standardize:
+        mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+        train_features, test_features = (train_features - mean) / std, (test_features - mean) / std
     with single_thread():
         return _train_linear(
             train_features, train_labels, test_features, test_labels, num_classes, epochs, lr, batch_size, seed

@@ -45,6 +45,7 @@ def evaluate(
         lr=eval_cfg.lr,
         batch_size=eval_cfg.batch_size,
         seed=seed,
+        standardize=eval_cfg.get("standardize", True),
     )
     keep = slice(0, eval_cfg.embeddings)
     return accuracy, {"projections": test_projections[keep], "labels": test_labels[keep]}

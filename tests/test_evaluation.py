@@ -94,3 +94,12 @@ def test_supervised_baseline_learns_the_labels(smoke_cfg):
     summary = train(smoke_cfg("loss=supervised", "trainer.max_epochs=6", "data.train_size=256"))
     assert summary["status"] == "ok" and summary["objective"] == "supervised"
     assert summary["probe_acc"] > 0.5  # 4 classes: chance is 0.25
+
+
+def test_standardizing_makes_the_probe_blind_to_feature_scale():
+    x, y = blobs(600, 16, 5, seed=0)
+    xt, yt = blobs(300, 16, 5, seed=1)
+    tiny = linear_accuracy(x * 1e-3, y, xt * 1e-3, yt, num_classes=5, epochs=20, lr=1e-2, standardize=False)
+    assert tiny < 0.9  # a fixed-lr probe cannot scale up to features a thousand times smaller ...
+    scaled = [linear_accuracy(x * s, y, xt * s, yt, num_classes=5, epochs=20, lr=1e-2) for s in (1e-3, 1.0, 1e3)]
+    assert min(scaled) > 0.97 and max(scaled) - min(scaled) < 1e-6  # ... a standardised one sees the same data
