@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from raft_lightning.data.augment import byol_views, eval_transform
+from raft_lightning.data.batched_augment import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.datasets import (
     CIFAR10_FILES,
     FASHION_MNIST_FILES,
@@ -25,6 +26,8 @@ from raft_lightning.data.datasets import (
     subset,
 )
 
+PIPELINES = ("torchvision", "batched")
+
 
 class ImageDataModule(L.LightningDataModule):
     """Holds a dataset as uint8 tensors and serves BYOL's two views of it.
@@ -32,6 +35,9 @@ class ImageDataModule(L.LightningDataModule):
     ``batch_size`` is the global batch: under DDP each of the N devices gets batch_size / N.
     ``seed`` seeds the sample order and the augmentations (together with epoch and index);
     ``subset_seed`` picks ``train_subset`` / ``val_subset`` images, the same ones for every run.
+    ``pipeline="torchvision"`` augments each sample with torchvision in the loader's workers;
+    ``"batched"`` augments whole batches (``batched_augment``): in the workers on a CPU run, on
+    the device after the transfer otherwise (the loader then only carries keys).
     """
 
     num_classes: int
@@ -51,10 +57,13 @@ class ImageDataModule(L.LightningDataModule):
         val_subset: int | None = None,
         subset_seed: int = 0,
         num_classes: int | None = None,
+        pipeline: str = "torchvision",
     ) -> None:
         super().__init__()
         # The files are checked in setup (and by validation before a run), not at construction.
-        errors = self.value_errors(batch_size=batch_size, image_size=image_size, num_workers=num_workers)
+        errors = self.value_errors(
+            batch_size=batch_size, image_size=image_size, num_workers=num_workers, pipeline=pipeline
+        )
         if num_classes is not None and num_classes != getattr(self, "num_classes", num_classes):
             errors.append(f"num_classes={num_classes!r}: {type(self).__name__} has {self.num_classes} classes")
         if errors:
@@ -63,15 +72,20 @@ class ImageDataModule(L.LightningDataModule):
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.seed, self.root, self.subset_seed = seed, root, subset_seed
         self.train_subset, self.val_subset = train_subset, val_subset
-        self.train_set: TwoViews | None = None
+        self.pipeline = pipeline
+        self.train_set: TwoViews | BatchedTwoViews | None = None
 
     @classmethod
     def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
         return cls.value_errors(**params) + cls.data_errors(root)
 
     @classmethod
-    def value_errors(cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, **_: Any) -> list[str]:
+    def value_errors(
+        cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, pipeline: Any = "torchvision", **_: Any
+    ) -> list[str]:
         errors = []
+        if pipeline not in PIPELINES:
+            errors.append(f"pipeline={pipeline!r}: choose one of {', '.join(PIPELINES)}")
         if not isinstance(batch_size, int) or batch_size < 2:
             errors.append(f"batch_size={batch_size!r}: must be an integer ≥ 2 (BatchNorm and uniformity need pairs)")
         if not isinstance(image_size, int) or image_size < 8:
@@ -110,6 +124,10 @@ class ImageDataModule(L.LightningDataModule):
         train, test = self.load()
         train = subset(train, self.train_subset, self.subset_seed)
         test = subset(test, self.val_subset, self.subset_seed)
+        if self.pipeline == "batched":
+            batched = BatchedViews(self.image_size, self.mean, self.std, **self.augment)
+            self.train_set, self.val_set = BatchedTwoViews(train, batched, self.seed), BatchedEval(test, batched)
+            return
         views = byol_views(self.image_size, self.mean, self.std, **self.augment)
         self.train_set = TwoViews(train, views, self.seed)
         self.val_set = Transformed(test, eval_transform(self.image_size, self.mean, self.std))
@@ -135,14 +153,27 @@ class ImageDataModule(L.LightningDataModule):
         return self._loader(self.val_set, self._device_batch_size(), shuffle=False)
 
     def _loader(self, dataset: torch.utils.data.Dataset, batch_size: int, **kwargs: Any) -> DataLoader:
+        num_workers = self.num_workers
+        if self.pipeline == "batched":
+            # Off the CPU the loader only carries keys: workers would add nothing but IPC.
+            dataset.augment = self.trainer is None or self.trainer.strategy.root_device.type == "cpu"
+            num_workers = num_workers if dataset.augment else 0
+            kwargs["collate_fn"] = whole_batch
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             **kwargs,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Batched pipeline off the CPU: the batch holds keys; build its images on the device."""
+        if isinstance(batch, dict):
+            dataset = self.train_set if "epoch" in batch else self.val_set
+            return dataset.on_device(batch)
+        return batch
 
 
 class CIFAR10DataModule(ImageDataModule):

@@ -22,6 +22,13 @@ from raft_lightning.models import Encoder
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+def compile_backends() -> list[str]:
+    """torch.compile's backends, the debugging ones ("eager", "aot_eager") included."""
+    import torch._dynamo  # imported on demand: it takes a second
+
+    return torch._dynamo.list_backends(exclude_tags=())
+
+
 class SelfSupervised(L.LightningModule):
     """Online network f_θ = projector ∘ backbone, predictor q_w, mean teacher f_ξ (Figure 1).
 
@@ -32,6 +39,9 @@ class SelfSupervised(L.LightningModule):
         optimizer: factory taking the online parameters (Hydra ``_partial_``).
         alpha, beta: weights of L_align and L_cross-model.
         tangential: keep only the tangential gradient of L_cross-model (Section 5).
+        channels_last: NHWC weights and inputs (faster convolutions on tensor-core GPUs).
+        compile: ``torch.compile`` the online, target and predictor networks (``True``:
+            inductor; a string names another backend, e.g. ``"eager"`` to check the wiring).
     """
 
     def __init__(
@@ -43,9 +53,11 @@ class SelfSupervised(L.LightningModule):
         alpha: float = 1.0,
         beta: float = 1.0,
         tangential: bool = False,
+        channels_last: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
-        errors = self.config_errors(alpha=alpha, beta=beta)
+        errors = self.config_errors(alpha=alpha, beta=beta, compile=compile)
         if errors:
             raise ValueError("; ".join(errors))
         self.online = Encoder(backbone, projector(input_dim=backbone.out_dim))
@@ -54,14 +66,24 @@ class SelfSupervised(L.LightningModule):
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.optimizer_factory = optimizer
         self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+        if compile:
+            # Module.compile keeps parameter names and objects: checkpoints and the EMA see no change.
+            backend = "inductor" if compile is True else compile
+            for net in (self.online, self.target, self.predictor):
+                net.compile(backend=backend)
 
     @classmethod
-    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, **_: Any) -> list[str]:
-        """Problems with the configured weights, as 'name=value: what is allowed'."""
+    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, compile: Any = False, **_: Any) -> list[str]:
+        """Problems with the configured values, as 'name=value: what is allowed'."""
         errors = []
         for name, value in (("alpha", alpha), ("beta", beta)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 errors.append(f"{name}={value!r}: must be a finite number ≥ 0")
+        if not isinstance(compile, (bool, str)) or (isinstance(compile, str) and compile not in compile_backends()):
+            backends = ", ".join(compile_backends())
+            errors.append(f"compile={compile!r}: true, false or the name of a torch.compile backend ({backends})")
         return errors
 
     def objective(self, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
@@ -70,6 +92,7 @@ class SelfSupervised(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x1, x2, labels = batch  # two augmented views t1(x), t2(x)
+        x1, x2 = x1.contiguous(memory_format=self.memory_format), x2.contiguous(memory_format=self.memory_format)
         h1, f1 = self.online(x1)  # f_θ(t1(x)); the backbone features h1 feed the probe
         _, f2 = self.online(x2)  # views pass separately: BatchNorm statistics per view
         p1, p2 = self.predictor(f1), self.predictor(f2)  # z_1, z_2 = q_w(f_θ(·))
@@ -94,7 +117,7 @@ class SelfSupervised(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, labels = batch
-        h, _ = self.online(x)
+        h, _ = self.online(x.contiguous(memory_format=self.memory_format))
         return {"features": h, "labels": labels}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
