@@ -54,7 +54,7 @@ def _shr(h: Tensor, bits: int) -> Tensor:
     return (h >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def _mix(h: Tensor, key: Tensor | int) -> Tensor:
+def _mix(h: Tensor | int, key: Tensor | int) -> Tensor:
     """One splitmix64 step of ``augment.sample_seed``: h ← mix(h ^ key)."""
     h = (h ^ key) * _signed(_M1)
     h = h ^ _shr(h, 31)
@@ -72,8 +72,9 @@ def _prefix(*keys: int) -> int:
 
 
 def sample_seeds(seed: int, epoch: Tensor, index: Tensor, *keys: Tensor | int) -> Tensor:
-    """``augment.sample_seed(seed, epoch, index, *keys)`` for tensors of keys, on their device."""
-    h = _mix(_mix(torch.as_tensor(_prefix(seed), device=epoch.device), epoch), index)
+    """``augment.sample_seed(seed, epoch, index, *keys)`` for tensors of keys, on their device
+    (the seed enters as a Python int: a tensor made from it would be a copy to the device)."""
+    h = _mix(_mix(_prefix(seed), epoch), index)
     for key in keys:
         h = _mix(h, key)
     return _shr(h, 1)
@@ -223,7 +224,8 @@ def blur_matrix(taps: Tensor, size: int) -> Tensor:
     cols = torch.arange(size, device=taps.device)[:, None] + torch.arange(kernel, device=taps.device) - kernel // 2
     cols = cols.abs()  # reflect below 0 ...
     cols = torch.where(cols > size - 1, 2 * (size - 1) - cols, cols)  # ... and above size − 1
-    shifts = torch.nn.functional.one_hot(cols, size).permute(1, 0, 2).to(taps.dtype)  # (K, S, S): tap k's G
+    # (K, S, S): tap k's matrix. A comparison, not one_hot, which checks its input on the host.
+    shifts = (cols.T[:, :, None] == torch.arange(size, device=taps.device)).to(taps.dtype)
     return (taps @ shifts.reshape(kernel, size * size)).view(-1, size, size)
 
 
