@@ -3,6 +3,8 @@ pipeline), the GPU preset, and a training step that never reads a tensor on the 
 
 from __future__ import annotations
 
+import json
+
 import lightning as L
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from raft_lightning.train import build, build_objective, train
 from raft_lightning.validation import config_errors
-from tests.conftest import compose_run
+from tests.conftest import compose_run, run_cli
 
 # The ops that read a tensor's data on the host: on a GPU each one waits for the device.
 HOST_READS = {"_local_scalar_dense", "nonzero", "is_nonzero", "equal"}
@@ -142,3 +144,25 @@ def test_cuda_step_has_no_host_sync(tmp_path):
 
     trainer.callbacks.append(Strict())
     trainer.fit(model, datamodule=datamodule)
+
+
+@pytest.mark.slow
+def test_runs_packed_by_the_submitit_local_launcher(tmp_path):
+    """The README's packing recipe, on the CPU: both jobs of the batch start together."""
+    result = run_cli(
+        "-m",
+        "experiment=smoke",
+        "seed=0,1",
+        "trainer.max_epochs=1",
+        "data.pipeline=batched",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.gpus_per_node=1",
+        "hydra.launcher.timeout_min=10",
+        "hydra.sweeper.max_batch_size=2",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*/summary.json"))]
+    assert [(r["seed"], r["status"]) for r in runs] == [(0, "ok"), (1, "ok")]
+    log = result.stdout + result.stderr
+    assert log.count("Submitit 'local' sweep output dir") == 1 and "#1 : " in log  # one batch of both jobs
