@@ -413,17 +413,19 @@ def bench_ema(updates: int, repeats: int, device: torch.device, tau: float = 0.9
 
     torch.manual_seed(0)
     online = Encoder(resnet18(), MLPHead(512, 512, 128)).to(device)
-    target = copy.deepcopy(online).requires_grad_(False)
+    # One target per variant: the loop rebinds its parameters to new memory at every update,
+    # which must not move the in-place variant's parameters (that stay where they were made).
+    target_loop, target_foreach = (copy.deepcopy(online).requires_grad_(False) for _ in range(2))
     params = sum(p.numel() for p in online.parameters())
     moved = 3 * params * 4  # read ξ and θ, write ξ: the least traffic of ξ ← τ·ξ + (1−τ)·θ in float32
 
     @torch.no_grad()
     def loop() -> None:  # peers' update: two temporaries per parameter, then a rebind
-        for p, q in zip(target.parameters(), online.parameters()):
+        for p, q in zip(target_loop.parameters(), online.parameters()):
             p.data = tau * p.data + (1 - tau) * q.data
 
     def foreach() -> None:
-        ema_update_(target, online, tau)
+        ema_update_(target_foreach, online, tau)
 
     def ms(update: Callable[[], None]) -> float:
         update()
@@ -584,7 +586,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
         "augment": lambda: {**bench_augment(1024 if quick else 4096, 3 if quick else 5, workers), **cpu},
         "lightning_overhead": lambda: {**bench_lightning_overhead(14 if quick else 42), **cpu},
-        "ema": lambda: {**bench_ema(5 if quick else 30, 5 if quick else 9, torch.device("cpu")), **cpu},
+        "ema": lambda: {**bench_ema(20 if quick else 50, 5 if quick else 9, torch.device("cpu")), **cpu},
     }
     if device.type == "cuda":
         gpu = environment(device, args.threads)
