@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu = environment(torch.device("cpu"), args.threads)
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
         "augment": lambda: {**bench_augment(1024 if quick else 4096, 3 if quick else 5, workers), **cpu},
-        "lightning_overhead": lambda: {**bench_lightning_overhead(14 if quick else 42), **cpu},
+        "lightning_overhead": lambda: {**bench_lightning_overhead(26 if quick else 62), **cpu},
         "ema": lambda: {**bench_ema(20 if quick else 50, 5 if quick else 9, torch.device("cpu")), **cpu},
     }
     if device.type == "cuda":
