@@ -9,9 +9,9 @@ threads it ran with):
 - ``augment``: BYOL's two views with torchvision on PIL images, one sample at a time, vs
   ``BatchedViews`` on whole batches; both in a DataLoader with the same number of workers
   (samples/s, a sample = one image's two views at the paper's 96×96).
-- ``lightning_overhead``: the demo configuration's training step in a plain PyTorch loop vs in
-  Lightning with the demo's callbacks and logger, on the same pre-built batches (ms/step);
-  ``overhead_pct`` = (Lightning / plain − 1)·100.
+- ``lightning_overhead``: the demo configuration's training step written out in plain PyTorch
+  vs in Lightning with the demo's callbacks and logger, alternating step by step on pre-built
+  batches (ms/step); ``overhead_pct`` = (Lightning / plain − 1)·100 of the medians.
 - ``ema``: the mean-teacher update of the paper's ResNet-18 encoder, the per-parameter
   out-of-place loop peers use vs ``ema_update_`` (in-place ``torch._foreach_lerp_``), in
   ms/update, with the achieved memory bandwidth of each.
