@@ -92,7 +92,7 @@ def _embeddings(row: Row, max_points: int) -> tuple[torch.Tensor, torch.Tensor] 
     if not run.summary.get("checkpoint"):
         return None
     _, model, datamodule = load_run(run.path)
-    _, projections, labels = extract(model.online, datamodule.val_dataloader())
+    _, projections, labels = extract(model.online, datamodule.plain_val_dataloader())
     return projections[:max_points], labels[:max_points]
 
 

@@ -34,7 +34,7 @@ def evaluate(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     train_features, train_labels = extract(model.online.backbone, datamodule.plain_train_dataloader(), device)
-    test_features, test_projections, test_labels = extract(model.online, datamodule.val_dataloader(), device)
+    test_features, test_projections, test_labels = extract(model.online, datamodule.plain_val_dataloader(), device)
     accuracy = linear_accuracy(  # on the CPU: the features are small, the classifier tiny
         train_features,
         train_labels,

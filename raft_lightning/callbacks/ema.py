@@ -68,7 +68,8 @@ class EMA(L.Callback):
         self._last_step = step
         self.current_tau = self.tau_at(step, int(trainer.estimated_stepping_batches))
         ema_update_(pl_module.target, pl_module.online, self.current_tau)
-        pl_module.log("train/tau", self.current_tau, on_step=True, on_epoch=False)
+        # A CPU tensor: a Python float would become a device tensor, a copy that waits for the GPU.
+        pl_module.log("train/tau", torch.tensor(self.current_tau), on_step=True, on_epoch=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_step": self._last_step, "current_tau": self.current_tau}

@@ -27,6 +27,6 @@ class KNNMonitor(L.Callback):
         datamodule = trainer.datamodule
         backbone = pl_module.online.backbone
         bank, bank_labels = extract(backbone, datamodule.plain_train_dataloader(), pl_module.device)
-        queries, labels = extract(backbone, datamodule.val_dataloader(), pl_module.device)
+        queries, labels = extract(backbone, datamodule.plain_val_dataloader(), pl_module.device)
         acc = knn_accuracy(bank, bank_labels, queries, labels, datamodule.num_classes, self.k, self.temperature)
         pl_module.log("val/knn_acc", acc)

@@ -35,7 +35,7 @@ class OnlineProbe(L.Callback):
         self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
         self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
         self.accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(device)
-        self.loss_mean = MeanMetric(nan_strategy="warn").to(device)  # train/probe_loss, kept in checkpoints
+        self.loss_mean = MeanMetric(nan_strategy="disable").to(device)  # train/probe_loss, kept in checkpoints
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.loss_mean.reset()
@@ -52,7 +52,7 @@ class OnlineProbe(L.Callback):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.loss_mean.update(loss.detach(), len(labels))
+        self.loss_mean.update(loss.detach(), torch.full((), len(labels), dtype=loss.dtype, device=loss.device))
         pl_module.log("train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss")
 
     def on_validation_batch_end(

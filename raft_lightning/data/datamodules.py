@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from raft_lightning.data.augment import byol_views, eval_transform
+from raft_lightning.data.batched_augment import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.datasets import (
     CIFAR10_FILES,
     FASHION_MNIST_FILES,
@@ -24,6 +25,8 @@ from raft_lightning.data.datasets import (
     missing_files,
     subset,
 )
+
+PIPELINES = ("torchvision", "batched")
 
 
 class ResumableLoader(DataLoader):
@@ -44,6 +47,9 @@ class ImageDataModule(L.LightningDataModule):
     ``batch_size`` is the global batch: under DDP each of the N devices gets batch_size / N.
     ``seed`` seeds the sample order and the augmentations (together with epoch and index);
     ``subset_seed`` picks ``train_subset`` / ``val_subset`` images, the same ones for every run.
+    ``pipeline="torchvision"`` augments each sample with torchvision in the loader's workers;
+    ``"batched"`` augments whole batches (``batched_augment``): in the workers on a CPU run, on
+    the device after the transfer otherwise (the loader then only carries keys).
     """
 
     num_classes: int
@@ -63,10 +69,13 @@ class ImageDataModule(L.LightningDataModule):
         val_subset: int | None = None,
         subset_seed: int = 0,
         num_classes: int | None = None,
+        pipeline: str = "torchvision",
     ) -> None:
         super().__init__()
         # The files are checked in setup (and by validation before a run), not at construction.
-        errors = self.value_errors(batch_size=batch_size, image_size=image_size, num_workers=num_workers)
+        errors = self.value_errors(
+            batch_size=batch_size, image_size=image_size, num_workers=num_workers, pipeline=pipeline
+        )
         if num_classes is not None and num_classes != getattr(self, "num_classes", num_classes):
             errors.append(f"num_classes={num_classes!r}: {type(self).__name__} has {self.num_classes} classes")
         if errors:
@@ -75,7 +84,8 @@ class ImageDataModule(L.LightningDataModule):
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.seed, self.root, self.subset_seed = seed, root, subset_seed
         self.train_subset, self.val_subset = train_subset, val_subset
-        self.train_set: TwoViews | None = None
+        self.pipeline = pipeline
+        self.train_set: TwoViews | BatchedTwoViews | None = None
         self._resume: dict[str, int] = {}  # where a restored checkpoint stopped: {"epoch", "batches"}
 
     @classmethod
@@ -83,8 +93,12 @@ class ImageDataModule(L.LightningDataModule):
         return cls.value_errors(**params) + cls.data_errors(root)
 
     @classmethod
-    def value_errors(cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, **_: Any) -> list[str]:
+    def value_errors(
+        cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, pipeline: Any = "torchvision", **_: Any
+    ) -> list[str]:
         errors = []
+        if pipeline not in PIPELINES:
+            errors.append(f"pipeline={pipeline!r}: choose one of {', '.join(PIPELINES)}")
         if not isinstance(batch_size, int) or batch_size < 2:
             errors.append(f"batch_size={batch_size!r}: must be an integer ≥ 2 (BatchNorm and uniformity need pairs)")
         if not isinstance(image_size, int) or image_size < 8:
@@ -123,10 +137,16 @@ class ImageDataModule(L.LightningDataModule):
         train, test = self.load()
         train = subset(train, self.train_subset, self.subset_seed)
         test = subset(test, self.val_subset, self.subset_seed)
-        views = byol_views(self.image_size, self.mean, self.std, **self.augment)
-        self.train_set = TwoViews(train, views, self.seed)
-        self.val_set = Transformed(test, eval_transform(self.image_size, self.mean, self.std))
-        self.plain_train_set = Transformed(train, eval_transform(self.image_size, self.mean, self.std))
+        # Frozen-encoder evaluation (kNN, linear) reads plain images outside Lightning's hooks,
+        # with the same per-sample-exact transform whatever the training pipeline.
+        plain = eval_transform(self.image_size, self.mean, self.std)
+        self.plain_train_set, self.plain_val_set = Transformed(train, plain), Transformed(test, plain)
+        if self.pipeline == "batched":
+            batched = BatchedViews(self.image_size, self.mean, self.std, **self.augment)
+            self.train_set, self.val_set = BatchedTwoViews(train, batched, self.seed), BatchedEval(test, batched)
+        else:
+            self.train_set = TwoViews(train, byol_views(self.image_size, self.mean, self.std, **self.augment), self.seed)
+            self.val_set = self.plain_val_set
 
     def _device_batch_size(self) -> int:
         world = self.trainer.world_size if self.trainer is not None else 1
@@ -170,17 +190,34 @@ class ImageDataModule(L.LightningDataModule):
         """The training images without augmentation, in order: for kNN banks and linear evaluation."""
         return self._loader(self.plain_train_set, self._device_batch_size(), shuffle=False)
 
+    def plain_val_dataloader(self) -> DataLoader:
+        """The validation images as (x, y) batches on the CPU, in order, whatever the pipeline."""
+        return self._loader(self.plain_val_set, self._device_batch_size(), shuffle=False)
+
     def _loader(
         self, dataset: torch.utils.data.Dataset, batch_size: int, cls: type[DataLoader] = DataLoader, **kwargs: Any
     ) -> DataLoader:
+        num_workers = self.num_workers
+        if self.pipeline == "batched" and hasattr(dataset, "augment"):
+            # Off the CPU the loader only carries keys: workers would add nothing but IPC.
+            dataset.augment = self.trainer is None or self.trainer.strategy.root_device.type == "cpu"
+            num_workers = num_workers if dataset.augment else 0
+            kwargs["collate_fn"] = whole_batch
         return cls(
             dataset,
             batch_size=batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             **kwargs,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Batched pipeline off the CPU: the batch holds keys; build its images on the device."""
+        if isinstance(batch, dict):
+            dataset = self.train_set if "epoch" in batch else self.val_set
+            return dataset.on_device(batch)
+        return batch
 
 
 class CIFAR10DataModule(ImageDataModule):

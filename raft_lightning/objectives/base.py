@@ -24,6 +24,13 @@ EPOCH_METRICS = ("loss", "align", "cross", "uniform")  # logged as train/<name>
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
+def compile_backends() -> list[str]:
+    """torch.compile's backends, the debugging ones ("eager", "aot_eager") included."""
+    import torch._dynamo  # imported on demand: it takes a second
+
+    return torch._dynamo.list_backends(exclude_tags=())
+
+
 class SelfSupervised(L.LightningModule):
     """Online network f_θ = projector ∘ backbone, predictor q_w, mean teacher f_ξ (Figure 1).
 
@@ -34,6 +41,9 @@ class SelfSupervised(L.LightningModule):
         optimizer: factory taking the online parameters (Hydra ``_partial_``).
         alpha, beta: weights of L_align and L_cross-model.
         tangential: keep only the tangential gradient of L_cross-model (Section 5).
+        channels_last: NHWC weights and inputs (faster convolutions on tensor-core GPUs).
+        compile: ``torch.compile`` the online, target and predictor networks (``True``:
+            inductor; a string names another backend, e.g. ``"eager"`` to check the wiring).
     """
 
     pretrain = True  # False for baselines that are evaluated as initialised
@@ -47,9 +57,11 @@ class SelfSupervised(L.LightningModule):
         alpha: float = 1.0,
         beta: float = 1.0,
         tangential: bool = False,
+        channels_last: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
-        errors = self.config_errors(alpha=alpha, beta=beta)
+        errors = self.config_errors(alpha=alpha, beta=beta, compile=compile)
         if errors:
             raise ValueError("; ".join(errors))
         self.online = Encoder(backbone, projector(input_dim=backbone.out_dim))
@@ -60,17 +72,27 @@ class SelfSupervised(L.LightningModule):
         self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
         # Epoch means of the Table 1 columns, kept as persistent state: a run restored from a
         # mid-epoch checkpoint finishes that epoch with the same means as an uninterrupted one.
-        self.epoch_means = nn.ModuleDict({name: MeanMetric(nan_strategy="warn") for name in EPOCH_METRICS})
+        self.epoch_means = nn.ModuleDict({name: MeanMetric(nan_strategy="disable") for name in EPOCH_METRICS})
         for metric in self.epoch_means.values():
             metric.persistent(True)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+        if compile:
+            # Module.compile keeps parameter names and objects: checkpoints and the EMA see no change.
+            backend = "inductor" if compile is True else compile
+            for net in (self.online, self.target, self.predictor):
+                net.compile(backend=backend)
 
     @classmethod
-    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, **_: Any) -> list[str]:
-        """Problems with the configured weights, as 'name=value: what is allowed'."""
+    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, compile: Any = False, **_: Any) -> list[str]:
+        """Problems with the configured values, as 'name=value: what is allowed'."""
         errors = []
         for name, value in (("alpha", alpha), ("beta", beta)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 errors.append(f"{name}={value!r}: must be a finite number ≥ 0")
+        if not isinstance(compile, (bool, str)) or (isinstance(compile, str) and compile not in compile_backends()):
+            backends = ", ".join(compile_backends())
+            errors.append(f"compile={compile!r}: true, false or the name of a torch.compile backend ({backends})")
         return errors
 
     def objective(self, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
@@ -79,6 +101,7 @@ class SelfSupervised(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x1, x2, labels = batch  # two augmented views t1(x), t2(x)
+        x1, x2 = x1.contiguous(memory_format=self.memory_format), x2.contiguous(memory_format=self.memory_format)
         h1, f1 = self.online(x1)  # f_θ(t1(x)); the backbone features h1 feed the probe
         _, f2 = self.online(x2)  # views pass separately: BatchNorm statistics per view
         p1, p2 = self.predictor(f1), self.predictor(f2)  # z_1, z_2 = q_w(f_θ(·))
@@ -93,15 +116,24 @@ class SelfSupervised(L.LightningModule):
     def _log_epoch_metrics(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> None:
         # The paper's Table 1 columns: L_align(q_w∘f_θ) and L_uniform(f_θ). train/cross is the
         # same-view term for every objective, so that the three objectives are comparable.
-        values = {
-            "loss": loss.detach(),
-            "align": alignment_loss(p1, p2),
-            "cross": same_view_cross_model_loss(p1, p2, z1, z2),
-            "uniform": uniformity_loss(f1),
-        }
+        self._log_means(
+            {
+                "loss": loss.detach(),
+                "align": alignment_loss(p1, p2),
+                "cross": same_view_cross_model_loss(p1, p2, z1, z2),
+                "uniform": uniformity_loss(f1),
+            },
+            batch_size=len(p1),
+        )
+
+    def _log_means(self, values: dict[str, Tensor], batch_size: int) -> None:
+        """Accumulate batch values into the epoch means (weighted by the batch, synced over devices
+        at compute()). NaN is not checked here: that would read the device on every step, and a
+        NaN loss stops the run through the divergence guard anyway."""
+        weight = torch.full((), batch_size, dtype=torch.float32, device=self.device)  # made there: no host copy
         for name, value in values.items():
             metric = self.epoch_means[name]
-            metric.update(value, len(p1))  # weighted by the batch; synced over devices at compute()
+            metric.update(value, weight)
             self.log(f"train/{name}", metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
 
     def on_train_epoch_start(self) -> None:
@@ -110,7 +142,7 @@ class SelfSupervised(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, labels = batch
-        h, _ = self.online(x)
+        h, _ = self.online(x.contiguous(memory_format=self.memory_format))
         return {"features": h, "labels": labels}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

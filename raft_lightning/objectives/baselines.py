@@ -38,13 +38,10 @@ class Supervised(SelfSupervised):
         h1, f1 = self.online(x1)
         _, f2 = self.online(x2)
         loss = F.cross_entropy(self.classifier(f1), labels)
-        with torch.no_grad():
-            metrics = {
-                "train/loss": loss.detach(),
-                "train/align": alignment_loss(f1, f2),
-                "train/uniform": uniformity_loss(f1),
-            }
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
+        with torch.no_grad():  # no predictor: L_align of the projections themselves
+            self._log_means(
+                {"loss": loss.detach(), "align": alignment_loss(f1, f2), "uniform": uniformity_loss(f1)}, len(labels)
+            )
         return {"loss": loss, "features": h1.detach(), "labels": labels}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

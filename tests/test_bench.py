@@ -1,0 +1,75 @@
+"""experiments/bench.py: the JSON it writes (its structure, not the speeds it measures)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
+import bench  # noqa: E402
+
+PAIR_FIELDS = {"baseline", "candidate", "unit", "ratio", "repeats", "device", "torch", "threads"}
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_entry(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "experiments/bench.py", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert {"augment", "lightning_overhead", "ema"} <= set(result)
+    for name in ("augment", "lightning_overhead", "ema"):
+        entry = result[name]
+        assert PAIR_FIELDS <= set(entry), name
+        assert entry["baseline"] > 0 and entry["candidate"] > 0 and entry["threads"] >= 1
+        assert len(entry["repeats"]["baseline"]) == len(entry["repeats"]["candidate"]) >= 3
+    assert result["augment"]["unit"] == "samples/s" and result["augment"]["image_size"] == 96
+    # ratio > 1 means the new path is faster, whichever way the unit points.
+    aug, ema, lit = result["augment"], result["ema"], result["lightning_overhead"]
+    assert aug["ratio"] == pytest.approx(aug["candidate"] / aug["baseline"])
+    assert ema["ratio"] == pytest.approx(ema["baseline"] / ema["candidate"]) and ema["unit"] == "ms/update"
+    assert ema["candidate_gb_per_s"] == pytest.approx(ema["bytes_per_update"] / ema["candidate"] / 1e6)
+    assert lit["unit"] == "ms/step"
+    assert lit["overhead_pct"] == pytest.approx(100 * (lit["candidate"] / lit["baseline"] - 1))
+    assert "train_step" not in result  # --device cuda only
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_step_entry_runs_on_the_cpu_too(one_thread):
+    """The GPU-only entries' code, on a tiny configuration on the CPU (no GPU here to run it)."""
+    step = bench.bench_train_step(
+        torch.device("cpu"),
+        steps=4,
+        warmup=2,
+        overrides=[
+            "model=convnet",
+            "model.backbone.width=4",
+            "data.image_size=16",
+            "data.batch_size=16",
+            "trainer.accelerator=cpu",
+            "trainer.precision=32-true",
+        ],
+    )
+    assert step["ms_per_step"] > 0 and step["flops_per_step"] > 0 and step["host_syncs_per_step"] is None
+    assert step["projected_300_epoch_min"] == pytest.approx(300 * (50_000 // 16) * step["ms_per_step"] / 60_000)
+    device = bench.bench_augment_device(torch.device("cpu"), size=256, repeats=1, batch=64)
+    assert device["candidate"] > 0 and device["unit"] == "samples/s"
