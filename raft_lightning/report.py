@@ -69,6 +69,10 @@ class Row:
     stats: dict[str, tuple[float, float | None, int]]  # mean, sample std (None for one seed), n
     collapsed: bool = False
 
+    @property
+    def seeds(self) -> int:
+        return len({r.summary.get("seed") for r in self.runs})
+
     def paper(self) -> tuple[str, str]:
         objective, predictor, alpha, beta, tangential = self.key
         if (alpha, beta) != (1.0, 1.0) or any(r.summary["data"] != "cifar10" for r in self.runs):
@@ -137,70 +141,60 @@ def fmt(stat: tuple[float, float | None, int] | None, percent: bool) -> str:
     return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
+HEADER = ["model", "objective", "q_w", "α", "β", "tangential", "seeds", *(t for _, t, _ in METRICS)]
+CSV_HEADER = ["model", "objective", "predictor", "alpha", "beta", "tangential", "seeds"]
+COMPARED_TO_RANDOM = ("knn_acc", "linear_acc")  # the paper highlights accuracies below the random baseline
+
+
+def _markdown_row(row: Row, random: Row | None) -> str:
+    objective, predictor, alpha, beta, tangential = row.key
+    cells = [row.label, objective, predictor, f"{alpha:g}", f"{beta:g}", "yes" if tangential else "no", str(row.seeds)]
+    for name, _, percent in METRICS:
+        cell = fmt(row.stats.get(name), percent)
+        over_aligned = row.collapsed and name in ("align", "uniform")
+        below_random = (
+            name in COMPARED_TO_RANDOM
+            and random is not None
+            and row is not random
+            and name in row.stats
+            and name in random.stats
+            and row.stats[name][0] < random.stats[name][0]
+        )
+        cells.append(f"**{cell}**" if over_aligned or below_random else cell)
+    paper, mark = row.paper()
+    cells += [paper + mark, "**yes**" if row.collapsed else "no"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _csv_row(row: Row) -> list[Any]:
+    stats = [v for name, _, _ in METRICS for v in row.stats.get(name, (None, None, 0))[:2]]
+    return [row.label, *row.key, row.seeds, *stats, row.paper()[0], row.collapsed]
+
+
 def write_table(rows: list[Row], stem: Path, rule: DictConfig, notes: list[str]) -> None:
-    random_acc = next((r.stats.get("linear_acc") for r in rows if r.key[0] == "random"), None)
-    header = [
-        "model",
-        "objective",
-        "q_w",
-        "α",
-        "β",
-        "tangential",
-        "seeds",
-        *(t for _, t, _ in METRICS),
-        "paper (CIFAR-10, %)",
-        "collapsed",
-    ]
+    """``stem``.md (formatted, collapsed and below-random cells in bold) and ``stem``.csv (raw)."""
+    random = next((r for r in rows if r.key[0] == "random"), None)
+    header = [*HEADER, "paper (CIFAR-10, %)", "collapsed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [_markdown_row(row, random) for row in rows]
+    lines += [
+        "",
+        "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
+        "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the "
+        "test set).",
+        f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
+        f"{rule.align_below} (thresholds in conf/report.yaml). Bold kNN or linear accuracy: below the random "
+        "baseline's mean.",
+        FOOTNOTE,
+        *notes,
+    ]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     with open(stem.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["model", "objective", "predictor", "alpha", "beta", "tangential", "seeds"]
-            + [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
-            + ["paper", "collapsed"]
+            [*CSV_HEADER, *(f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")), "paper", "collapsed"]
         )
-        for row in rows:
-            objective, predictor, alpha, beta, tangential = row.key
-            cells = []
-            for name, _, percent in METRICS:
-                cell = fmt(row.stats.get(name), percent)
-                below_random = (
-                    name == "linear_acc"
-                    and random_acc
-                    and objective != "random"
-                    and name in row.stats
-                    and row.stats[name][0] < random_acc[0]
-                )
-                if (row.collapsed and name in ("align", "uniform")) or below_random:
-                    cell = f"**{cell}**"
-                cells.append(cell)
-            paper, mark = row.paper()
-            seeds = max((s[2] for s in row.stats.values()), default=len(row.runs))
-            lines.append(
-                f"| {row.label} | {objective} | {predictor} | {alpha:g} | {beta:g} | {'yes' if tangential else 'no'} | {seeds} | "
-                + " | ".join(cells)
-                + f" | {paper}{mark} | {'**yes**' if row.collapsed else 'no'} |"
-            )
-            stats = [v for name, _, _ in METRICS for v in (row.stats.get(name, (None, None, 0))[:2])]
-            writer.writerow(
-                [row.label, objective, predictor, alpha, beta, tangential, seeds, *stats, paper, row.collapsed]
-            )
-    text = (
-        "\n".join(lines)
-        + "\n\n"
-        + "\n".join(
-            [
-                "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
-                "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the test set).",
-                f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
-                f"{rule.align_below} (thresholds in conf/report.yaml). Bold linear accuracy: below the random baseline's mean.",
-                FOOTNOTE,
-                *notes,
-            ]
-        )
-        + "\n"
-    )
-    stem.with_suffix(".md").write_text(text)
+        writer.writerows(_csv_row(row) for row in rows)
 
 
 def status_notes(runs: list[Run], expected: int | None) -> list[str]:

@@ -124,17 +124,18 @@ def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_pa
 
 
 def test_collapse_is_marked_by_the_configured_rule(tmp_path, cfg):
-    make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.3)  # collapsed
+    make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.05)  # collapsed
     make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-2.5)  # aligned but uniform
     make_run(tmp_path, "raft", "raft", "none", align=0.8, uniform=-0.2)  # not over-aligned
+    make_run(tmp_path, "lp", "raft", "linear", align=0.05, uniform=-0.9)  # spreading: not near 0
     report(tmp_path, tmp_path, cfg)
     flags = {
         row["predictor"] + row["objective"]: row["collapsed"] for row in csv.DictReader(open(tmp_path / "table1.csv"))
     }
-    assert flags == {"nonebyol": "True", "mlpbyol": "False", "noneraft": "False"}
+    assert flags == {"nonebyol": "True", "mlpbyol": "False", "noneraft": "False", "linearraft": "False"}
     md = (tmp_path / "table1.md").read_text()
-    assert "**0.020**" in md and "mean L_uniform > -1.0 and mean L_align < 0.1" in md
-    cfg.collapse.uniform_above = -0.1  # the rule lives in the config
+    assert "**0.020**" in md and "mean L_uniform > -0.25 and mean L_align < 0.1" in md
+    cfg.collapse.uniform_above = -0.01  # the rule lives in the config
     report(tmp_path, tmp_path, cfg)
     assert "True" not in (tmp_path / "table1.csv").read_text()
 

@@ -145,7 +145,9 @@ class ImageDataModule(L.LightningDataModule):
             batched = BatchedViews(self.image_size, self.mean, self.std, **self.augment)
             self.train_set, self.val_set = BatchedTwoViews(train, batched, self.seed), BatchedEval(test, batched)
         else:
-            self.train_set = TwoViews(train, byol_views(self.image_size, self.mean, self.std, **self.augment), self.seed)
+            self.train_set = TwoViews(
+                train, byol_views(self.image_size, self.mean, self.std, **self.augment), self.seed
+            )
             self.val_set = self.plain_val_set
 
     def _device_batch_size(self) -> int:
