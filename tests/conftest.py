@@ -10,6 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from raft_lightning.evaluation import single_thread
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 CARD = ["loss=byol,byol_prime,raft", "predictor=mlp,linear,none", "seed=0,1,2"]
@@ -49,3 +51,10 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict | None
         timeout=timeout,
         env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
     )
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread is faster than two, and much faster on a shared machine."""
+    with single_thread():
+        yield

@@ -46,14 +46,6 @@ def test_quick_bench_writes_every_entry(tmp_path):
     assert "train_step" not in result  # --device cuda only
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_train_step_entry_runs_on_the_cpu_too(one_thread):
     """The GPU-only entries' code, on a tiny configuration on the CPU (no GPU here to run it)."""
     step = bench.bench_train_step(
