@@ -394,7 +394,8 @@ def bench_lightning_overhead(steps: int, warmup: int = 2) -> dict[str, Any]:
         higher_is_better=False,
         baseline_name="plain PyTorch step: the same model, losses, metrics, optimiser, EMA, probe, check",
         candidate_name="Lightning Trainer.fit with the demo's callbacks and CSV logger (no progress bar)",
-        config="experiment=demo (convnet width 32, 28×28, batch 256)",
+        config=f"experiment=demo (convnet width {cfg.model.backbone.width}, "
+        f"{cfg.data.image_size}×{cfg.data.image_size}, batch {cfg.data.batch_size})",
         steps=steps,
         warmup_steps=warmup,
         method="the two alternate step by step in one process; medians over the steps after warm-up",

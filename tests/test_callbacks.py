@@ -153,6 +153,34 @@ def test_epoch_metrics_has_one_row_per_epoch(smoke_cfg, tmp_path):
     assert text[0].startswith("epoch,step,") and len(text) == 4
 
 
+class StepLosses(L.Callback):
+    """Per epoch: the loss of every step, and the probe's running loss sum and weight after it."""
+
+    def __init__(self):
+        self.losses, self.probe_sums = {}, {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, *args):
+        self.losses.setdefault(trainer.current_epoch, []).append(float(outputs["loss"]))
+        probe = callback(trainer, OnlineProbe).loss_mean
+        self.probe_sums[trainer.current_epoch] = (float(probe.mean_value), float(probe.weight))
+
+
+def test_epoch_metrics_are_means_over_every_step_of_their_epoch(smoke_cfg):
+    # Lightning is handed each epoch-mean Metric once per epoch; the values must still cover
+    # every step of that epoch, and only that epoch.
+    steps = StepLosses()
+    _, trainer = fitted(smoke_cfg("trainer.max_epochs=3"), steps)
+    rows = callback(trainer, EpochMetrics).rows
+    assert len(rows) == 3
+    for epoch, row in enumerate(rows):
+        losses = steps.losses[epoch]
+        assert len(losses) == 4
+        assert row["train/loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+        total, weight = steps.probe_sums[epoch]
+        assert weight == 4 * 32  # this epoch's samples only: reset between epochs
+        assert row["train/probe_loss"] == pytest.approx(total / weight, rel=1e-5)
+
+
 def test_ema_config_errors():
     assert EMA.config_errors(tau=1.0) == ["tau=1.0: must be in [0, 1)"]
     assert EMA.config_errors(tau=-0.1)

@@ -8,8 +8,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
+
+from raft_lightning.callbacks.metrics import EpochMean
 
 
 class OnlineProbe(L.Callback):
@@ -27,6 +28,7 @@ class OnlineProbe(L.Callback):
     def __init__(self, num_classes: int, lr: float = 1e-3) -> None:
         self.num_classes, self.lr = int(num_classes), float(lr)
         self.classifier: nn.Linear | None = None
+        self.logged = False  # train/probe_loss registered with Lightning in this epoch
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.classifier is not None:
@@ -35,10 +37,14 @@ class OnlineProbe(L.Callback):
         self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
         self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
         self.accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(device)
-        self.loss_mean = MeanMetric(nan_strategy="disable").to(device)  # train/probe_loss, kept in checkpoints
+        self.loss_mean = EpochMean().to(device)  # train/probe_loss, kept in checkpoints
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.logged = False  # a run restored mid-epoch starts without on_train_epoch_start
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.loss_mean.reset()
+        self.logged = False
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -53,7 +59,11 @@ class OnlineProbe(L.Callback):
         loss.backward()
         self.optimizer.step()
         self.loss_mean.update(loss.detach(), torch.full((), len(labels), dtype=loss.dtype, device=loss.device))
-        pl_module.log("train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss")
+        if not self.logged:  # once per epoch: Lightning computes the Metric when the epoch ends
+            pl_module.log(
+                "train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss"
+            )
+            self.logged = True
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any, **kwargs: Any
