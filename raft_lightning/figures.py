@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -16,8 +15,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-if TYPE_CHECKING:
-    from raft_lightning.report import Row
+from raft_lightning.report import Row, mean_std  # noqa: E402
 
 PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
 
@@ -29,12 +27,8 @@ def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
     if not series:
         return [], [], []
     n = min(len(s) for s in series)
-    means = [sum(s[i] for s in series) / len(series) for i in range(n)]
-    stds = [
-        math.sqrt(sum((s[i] - means[i]) ** 2 for s in series) / (len(series) - 1)) if len(series) > 1 else 0.0
-        for i in range(n)
-    ]
-    return list(range(1, n + 1)), means, stds
+    stats = [mean_std([s[i] for s in series]) for i in range(n)]
+    return list(range(1, n + 1)), [mean for mean, _, _ in stats], [std or 0.0 for _, std, _ in stats]
 
 
 def _plot_groups(groups: dict[str, list[tuple[str, Row]]], path: Path, title: str) -> Path | None:
