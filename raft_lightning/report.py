@@ -225,9 +225,10 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
     notes = status_notes(runs, expected_runs(sweep_dir))
     rows = aggregate(runs, cfg.collapse)
     plain = [r for r in rows if r.key[2:4] == (1.0, 1.0) or r.key[0] in BASELINES]
-    varying = [
-        r for r in rows if r.key[0] not in BASELINES and len({x.key[2:4] for x in rows if x.key[0] == r.key[0]}) > 1
-    ]
+    settings = defaultdict(set)  # objective → the (α, β) it was run at
+    for r in rows:
+        settings[r.key[0]].add(r.key[2:4])
+    varying = [r for r in rows if r.key[0] not in BASELINES and len(settings[r.key[0]]) > 1]
     written = []
     if plain:
         write_table(plain, out_dir / "table1", cfg.collapse, notes)
