@@ -1,13 +1,24 @@
 # The two set-up commands: `make demo` and `make test`. Both install what they need first.
-PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+#
+# Which Python: the active virtual or conda environment's, if one is active (its python3 is first
+# on PATH); else the project's own .venv, which `make install` creates with `python3 -m venv`
+# (Debian and Ubuntu refuse pip installs into the system Python, PEP 668). Override with
+# `make PYTHON=/path/to/python ...`, or pick the interpreter .venv is made from with BASE_PYTHON.
+BASE_PYTHON ?= python3
+VENV ?= .venv
+ACTIVE := $(shell $(BASE_PYTHON) -c 'import os, sys; print(sys.executable if sys.prefix != sys.base_prefix or os.environ.get("CONDA_PREFIX") else "")' 2>/dev/null)
+PYTHON ?= $(if $(ACTIVE),$(ACTIVE),$(VENV)/bin/python)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= logs/demo
 
 .PHONY: install data demo test test-fast lint clean
 
-install:
-	$(PIP) install --quiet -e ".[dev]"
+install: $(if $(ACTIVE),,$(VENV)/bin/python)
+	@echo "installing raft-lightning[dev] into $(PYTHON)"
+	$(PYTHON) -m pip install --quiet -e ".[dev]"
+
+$(VENV)/bin/python:
+	$(BASE_PYTHON) -m venv $(VENV)
 
 # Real data for the demo: Debian's dataset-fashion-mnist (root for apt; skipped where present).
 data:

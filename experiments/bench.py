@@ -88,7 +88,7 @@ def entry(
 def augment_config() -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "data" / "augment" / "byol.yaml"))
+    return OmegaConf.to_container(OmegaConf.load(ROOT / "raft_lightning" / "conf" / "data" / "augment" / "byol.yaml"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def compose(overrides: list[str], output_dir: str) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(ROOT / "raft_lightning" / "conf"), version_base="1.3"):
         return hydra_compose(
             "train", overrides=[*overrides, f"paths.root_dir={ROOT}", f"paths.output_dir={output_dir}"]
         )

@@ -19,6 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from raft_lightning.conf import SEARCH_PATH
 from raft_lightning.evaluation import extract, linear_accuracy
 from raft_lightning.objectives import SelfSupervised
 from raft_lightning.results import CONFIG_FILE, SUMMARY_FILE, read_summary, write_json
@@ -86,7 +87,7 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig) -> dict[str, Any]:
     return save_results(run_dir, accuracy, embeddings)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="linear_eval")
+@hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def main(cfg: DictConfig) -> None:
     summary = evaluate_run(cfg.run_dir, cfg.eval)
     print(f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}")

@@ -24,9 +24,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from raft_lightning.conf import CONF_DIR
 from raft_lightning.results import METRICS_FILE, SUMMARY_FILE, read_summary
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "report.yaml"
+DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = (  # (summary key, column title, shown in percent)
     ("align", "L_align", False),

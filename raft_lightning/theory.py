@@ -35,10 +35,10 @@ from torch import Tensor
 
 from raft_lightning import losses
 from raft_lightning.callbacks.ema import ema_update_
+from raft_lightning.conf import CONF_DIR
 from raft_lightning.objectives import SelfSupervised
 from raft_lightning.train import build_objective
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 Batch = tuple[Tensor, Tensor, Tensor]
 
 

@@ -9,6 +9,7 @@ import csv
 import logging
 import os
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -24,6 +25,8 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, EpochMetrics, Interrupted
+from raft_lightning.conf import SEARCH_PATH
+from raft_lightning.extras import launcher_errors
 from raft_lightning.linear_eval import evaluate, save_results
 from raft_lightning.objectives import SelfSupervised
 from raft_lightning.results import CONFIG_FILE, SUMMARY_FILE, epoch_results, new_summary, read_summary, write_json
@@ -190,8 +193,8 @@ def _metric(trainer: L.Trainer, key: str) -> float | None:
     return float(value) if value is not None else None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> str:
+@hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="train")
+def hydra_main(cfg: DictConfig) -> str:
     summary = train(cfg)
     if summary.get("signal") and summary["status"] == "interrupted":
         # The checkpoint is saved: now the signal does what it would have done without us —
@@ -199,6 +202,15 @@ def main(cfg: DictConfig) -> str:
         # default action ends the process, sweep included, as `kill` meant.
         signal.raise_signal(signal.Signals[summary["signal"]])
     return summary["status"]
+
+
+def main() -> None:
+    """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line."""
+    errors = launcher_errors(sys.argv[1:])
+    if errors:
+        print("raft-lightning: " + "\n  ".join(errors), file=sys.stderr)
+        raise SystemExit(2)
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
+from raft_lightning.extras import installed, missing_message
+
 
 class ConfigError(ValueError):
     """The run's configuration is invalid; the message lists every problem."""
@@ -52,6 +54,9 @@ def config_errors(cfg: DictConfig) -> list[str]:
     if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
         # torch would raise deep inside the first forward pass ("SyncBatchNorm ... GPU modules").
         errors.append("trainer.sync_batchnorm=True: SyncBatchNorm runs on GPUs only; set trainer.accelerator=gpu")
+    for name, node in (cfg.get("logger") or {}).items():
+        if "WandbLogger" in str(node.get("_target_", "")) and not installed("wandb"):
+            errors.append(missing_message(f"logger.{name}", "WandbLogger", "wandb"))
     max_epochs = cfg.trainer.get("max_epochs")
     if not isinstance(max_epochs, int) or max_epochs < 0:
         errors.append(f"trainer.max_epochs={max_epochs!r}: must be an integer ≥ 0")

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, open_dict
 from raft_lightning.evaluation import single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "raft_lightning" / "conf"
 CARD = ["loss=byol,byol_prime,raft", "predictor=mlp,linear,none", "seed=0,1,2"]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
