@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's raft_lightning, wherever the script is run from
 
 from raft_lightning.callbacks import ema_update_  # noqa: E402
-from raft_lightning.data.augment import blur_kernel_size  # noqa: E402
-from raft_lightning.data.batched_augment import BatchedTwoViews, BatchedViews, whole_batch  # noqa: E402
+from raft_lightning.data.augment.batched import BatchedTwoViews, BatchedViews, whole_batch  # noqa: E402
+from raft_lightning.data.augment.per_sample import blur_kernel_size  # noqa: E402
 from raft_lightning.data.datasets import EpochSampler, TwoViews, make_synthetic  # noqa: E402
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -152,7 +152,7 @@ def started(loader: torch.utils.data.DataLoader) -> torch.utils.data.DataLoader:
 
 
 def bench_augment(size: int, repeats: int, workers: int, image_size: int = 96, batch: int = 128) -> dict[str, Any]:
-    from raft_lightning.data.augment import byol_views
+    from raft_lightning.data.augment.per_sample import byol_views
 
     images, labels = make_synthetic(10, size, 32, seed=0, split=0)  # CIFAR-10-shaped uint8
     augment = augment_config()
@@ -243,6 +243,9 @@ def compose(overrides: list[str], output_dir: str) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()
     with initialize_config_dir(str(ROOT / "raft_lightning" / "conf"), version_base="1.3"):
         return hydra_compose(
             "train", overrides=[*overrides, f"paths.root_dir={ROOT}", f"paths.output_dir={output_dir}"]
@@ -292,7 +295,7 @@ class PlainStep:
     update and the probe's own step."""
 
     def __init__(self, cfg: Any, batches: list) -> None:
-        from raft_lightning.train import build_objective
+        from raft_lightning.run.build import build_objective
 
         torch.manual_seed(cfg.seed)
         self.module = build_objective(cfg).train()
@@ -342,7 +345,7 @@ def paired_step_times(cfg: Any, batches: list) -> tuple[list[float], list[float]
     both variants under the same load of the machine (its cores are shared)."""
     import lightning as L
 
-    from raft_lightning.train import build
+    from raft_lightning.run.build import build
 
     plain = PlainStep(cfg, batches)
     torch.manual_seed(cfg.seed)
@@ -466,7 +469,7 @@ def step_flops(cfg: Any, device: torch.device) -> int:
     counted by torch's FlopCounterMode on convolutions and matmuls."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from raft_lightning.train import build_objective
+    from raft_lightning.run.build import build_objective
 
     module = build_objective(cfg).to(device).train()
     batch = cfg.data.batch_size
@@ -484,7 +487,7 @@ def bench_train_step(device: torch.device, steps: int, warmup: int, overrides: l
     debug mode."""
     import lightning as L
 
-    from raft_lightning.train import build
+    from raft_lightning.run.build import build
 
     with tempfile.TemporaryDirectory() as out:
         cfg = compose(

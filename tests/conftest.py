@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from raft_lightning.evaluation import single_thread
+from raft_lightning.evaluation.features import single_thread
+from raft_lightning.run.resolvers import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "raft_lightning" / "conf"
@@ -21,6 +22,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 def compose_run(*overrides: str, run_dir: Path) -> DictConfig:
     """The config ``python -m raft_lightning.train`` would run with, its output dir set to
     ``run_dir``, and HydraConfig set as inside a real job (the summary reads its choices)."""
+    register_resolvers()
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
     cfg.hydra.runtime.output_dir = str(run_dir)

@@ -16,8 +16,7 @@ from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
 from raft_lightning.data import SyntheticDataModule
-from raft_lightning.data.augment import byol_views, sample_seed
-from raft_lightning.data.batched_augment import (
+from raft_lightning.data.augment.batched import (
     JITTER_OPS,
     N_DRAWS,
     BatchedViews,
@@ -25,6 +24,7 @@ from raft_lightning.data.batched_augment import (
     sample_seeds,
     uniforms,
 )
+from raft_lightning.data.augment.per_sample import byol_views, sample_seed
 from raft_lightning.data.datasets import TwoViews, make_synthetic
 from tests.test_data import AUGMENT
 

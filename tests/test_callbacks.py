@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from raft_lightning.callbacks import EMA, EpochMetrics, OnlineProbe, ema_update_
-from raft_lightning.train import build
+from raft_lightning.run.build import build
 
 
 class Recorder(L.Callback):

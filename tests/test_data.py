@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from raft_lightning.data import CIFAR10DataModule, DataNotFoundError, FashionMNISTDataModule, SyntheticDataModule
-from raft_lightning.data.augment import blur_kernel_size, byol_views, sample_seed
+from raft_lightning.data.augment.per_sample import blur_kernel_size, byol_views, sample_seed
 from raft_lightning.data.datasets import EpochSampler, TwoViews, _read_idx, load_fashion_mnist, make_synthetic, subset
 from tests.conftest import CONF, FASHION_MNIST
 

@@ -11,9 +11,10 @@ from hydra.utils import instantiate
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.layer_sync import TorchSyncBatchNorm
 
-from raft_lightning.distributed import RunDDPStrategy, slurm_plugins
-from raft_lightning.train import build_objective, train
-from raft_lightning.validation import config_errors
+from raft_lightning.run.build import build_objective
+from raft_lightning.run.ddp import RunDDPStrategy, slurm_plugins
+from raft_lightning.run.train import train
+from raft_lightning.run.validation import config_errors
 from tests.conftest import compose_run, run_cli
 
 

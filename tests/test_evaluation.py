@@ -8,9 +8,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from raft_lightning.evaluation import extract, knn_accuracy, linear_accuracy
-from raft_lightning.linear_eval import EMBEDDINGS_FILE, evaluate_run
-from raft_lightning.train import train
+from raft_lightning.evaluation.features import extract
+from raft_lightning.evaluation.knn import knn_accuracy
+from raft_lightning.evaluation.linear import linear_accuracy
+from raft_lightning.files import EMBEDDINGS_FILE
+from raft_lightning.linear_eval import evaluate_run
+from raft_lightning.run.train import train
 
 
 def blobs(n: int, dim: int, classes: int, seed: int, spread: float = 0.3):
@@ -58,12 +61,16 @@ def test_linear_eval_of_a_run_writes_linear_acc_and_embeddings(smoke_cfg, tmp_pa
     cfg = smoke_cfg("trainer.max_epochs=1", "data.val_size=48")
     run_dir = tmp_path / "run0"
     assert train(cfg)["linear_acc"] is None
-    summary = evaluate_run(run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40}))
+    summary = evaluate_run(
+        run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40, "standardize": True})
+    )
     assert 0 <= summary["linear_acc"] <= 1
     assert json.loads((run_dir / "summary.json").read_text())["linear_acc"] == summary["linear_acc"]
     saved = torch.load(run_dir / EMBEDDINGS_FILE)
     assert saved["projections"].shape == (40, 32) and saved["labels"].shape == (40,)
-    again = evaluate_run(run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40}))
+    again = evaluate_run(
+        run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40, "standardize": True})
+    )
     assert again["linear_acc"] == summary["linear_acc"]  # deterministic
 
 
@@ -74,7 +81,9 @@ def test_eval_linear_true_runs_after_pretraining(smoke_cfg):
 
 def test_linear_eval_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
-        evaluate_run(tmp_path, OmegaConf.create({"epochs": 1, "lr": 1e-3, "batch_size": 8, "embeddings": 1}))
+        evaluate_run(
+            tmp_path, OmegaConf.create({"epochs": 1, "lr": 1e-3, "batch_size": 8, "embeddings": 1, "standardize": True})
+        )
 
 
 def test_random_baseline_is_untrained_and_evaluated(smoke_cfg, tmp_path):
@@ -84,7 +93,7 @@ def test_random_baseline_is_untrained_and_evaluated(smoke_cfg, tmp_path):
     assert summary["knn_acc"] is not None and summary["linear_acc"] is not None
     ckpt = torch.load(tmp_path / "run0" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     torch.manual_seed(cfg.seed)
-    from raft_lightning.train import build_objective
+    from raft_lightning.run.build import build_objective
 
     fresh = build_objective(cfg).state_dict()
     assert all(torch.equal(ckpt[k], fresh[k]) for k in fresh)  # the weights as initialised

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from raft_lightning.train import build, build_objective, train
-from raft_lightning.validation import config_errors
+from raft_lightning.run.build import build, build_objective
+from raft_lightning.run.train import train
+from raft_lightning.run.validation import config_errors
 from tests.conftest import compose_run, run_cli
 
 # The ops that read a tensor's data on the host: on a GPU each one waits for the device.

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from raft_lightning.data.datasets import EpochSampler
-from raft_lightning.train import train
+from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run
 
 # 64 images / batch 16 = 4 batches an epoch: step 6 is the 2nd batch of epoch 2, the last epoch,
@@ -118,7 +118,7 @@ def test_finished_runs_are_not_retrained_longer_ones_continue_and_resume_false_s
     short = (*SMOKE, "logger=none", "trainer.max_epochs=1")
     first = train(compose_run(*short, run_dir=tmp_path / "run"))
     stamp = (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="raft_lightning.train"):
+    with caplog.at_level(logging.INFO, logger="raft_lightning.run.train"):
         again = train(compose_run(*short, run_dir=tmp_path / "run"))
     assert again == first  # the summary on disk, untouched
     assert "already finished (ok): not training it again (resume=false does)" in caplog.text

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from raft_lightning.train import train
+from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run, run_cli
 from tests.test_resume import SMOKE, STEP
 from tests.wandb_records import offline_runs

@@ -13,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from raft_lightning import losses, theory
-from raft_lightning.train import build, train
+from raft_lightning import losses
+from raft_lightning.run.build import build
+from raft_lightning.run.train import train
+from raft_lightning.theory import checks as theory
 
 ORIGINAL = {
     name: getattr(losses, name) for name in ("alignment_loss", "cross_model_loss", "byol_loss", "byol_prime_loss")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from raft_lightning.train import train
+from raft_lightning.run.train import train
 
 SCHEMA = {
     "objective": str,

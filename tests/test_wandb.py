@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from raft_lightning.tracking import run_id
+from raft_lightning.run.tracking import run_id
 from tests.conftest import run_cli
 from tests.wandb_records import offline_runs
 

@@ -1,6 +1,7 @@
+from raft_lightning.callbacks.divergence import DivergedError, DivergenceGuard
 from raft_lightning.callbacks.ema import EMA, ema_update_
+from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
-from raft_lightning.callbacks.metrics import DivergedError, DivergenceGuard, EpochMetrics
 from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
 

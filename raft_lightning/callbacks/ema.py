@@ -15,6 +15,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from raft_lightning.contracts import MeanTeacher
+
 SCHEDULES = ("constant", "cosine")
 
 
@@ -28,7 +30,8 @@ def ema_update_(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 
 class EMA(L.Callback):
-    """Updates ``pl_module.target`` from ``pl_module.online`` once per optimiser step.
+    """Updates the module's ``target`` from its ``online`` network (``contracts.MeanTeacher``) once
+    per optimiser step.
 
     ``schedule="constant"`` keeps τ fixed (the paper: τ = 0.996, "EMA rate 4e-3", no cosine
     smoothing). ``schedule="cosine"`` is BYOL's τ_k = 1 − (1 − τ)(cos(πk/K) + 1)/2, rising to
@@ -61,7 +64,11 @@ class EMA(L.Callback):
         progress = min(step / max(total_steps, 1), 1.0)
         return self.final_tau - (self.final_tau - self.base_tau) * (math.cos(math.pi * progress) + 1) / 2
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(pl_module, MeanTeacher):
+            raise TypeError(f"callbacks.ema: {type(pl_module).__name__} has no online and target networks")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: MeanTeacher, *args: Any) -> None:
         step = trainer.global_step
         if step == self._last_step:  # no optimiser step in this batch (gradient accumulation)
             return

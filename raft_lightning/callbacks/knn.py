@@ -5,7 +5,9 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
-from raft_lightning.evaluation import extract, knn_accuracy
+from raft_lightning.contracts import PlainData
+from raft_lightning.evaluation.features import extract
+from raft_lightning.evaluation.knn import knn_accuracy
 
 
 class KNNMonitor(L.Callback):
@@ -24,7 +26,7 @@ class KNNMonitor(L.Callback):
         due = validate_only or epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0)
         if trainer.sanity_checking or not due:
             return
-        datamodule = trainer.datamodule
+        datamodule: PlainData = trainer.datamodule
         backbone = pl_module.online.backbone
         bank, bank_labels = extract(backbone, datamodule.plain_train_dataloader(), pl_module.device)
         queries, labels = extract(backbone, datamodule.plain_val_dataloader(), pl_module.device)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from raft_lightning.callbacks.metrics import EpochMean
+from raft_lightning.contracts import EvalOutput, StepOutput
+from raft_lightning.metrics import EpochMean
 
 
 class OnlineProbe(L.Callback):
@@ -47,7 +48,7 @@ class OnlineProbe(L.Callback):
         self.logged = False
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: StepOutput, batch: Any, batch_idx: int
     ) -> None:
         features, labels = outputs["features"].float(), outputs["labels"]
         if trainer.world_size > 1:  # (world, B, D) → (world·B, D): every rank takes the same step
@@ -66,7 +67,7 @@ class OnlineProbe(L.Callback):
             self.logged = True
 
     def on_validation_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any, **kwargs: Any
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: EvalOutput, *args: Any, **kwargs: Any
     ) -> None:
         with torch.no_grad():
             self.accuracy.update(self.classifier(outputs["features"].float()), outputs["labels"])

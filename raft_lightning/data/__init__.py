@@ -1,4 +1,4 @@
-from raft_lightning.data.datamodules import (
+from raft_lightning.data.datamodule import (
     CIFAR10DataModule,
     FashionMNISTDataModule,
     ImageDataModule,

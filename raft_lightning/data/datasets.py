@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from raft_lightning.data.augment import sample_seed
+from raft_lightning.data.augment.per_sample import sample_seed
 
 Split = tuple[Tensor, Tensor]  # images (N, 3, H, W) uint8, labels (N,) int64
 

@@ -16,8 +16,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from raft_lightning.callbacks.metrics import EpochMean
+from raft_lightning.contracts import EvalOutput, StepOutput
 from raft_lightning.losses import alignment_loss, same_view_cross_model_loss, uniformity_loss
+from raft_lightning.metrics import EpochMean
 from raft_lightning.models import Encoder
 
 EPOCH_METRICS = ("loss", "align", "cross", "uniform")  # logged as train/<name>
@@ -100,7 +101,7 @@ class SelfSupervised(L.LightningModule):
         """The objective's loss of online predictions p and target projections z."""
         raise NotImplementedError
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> StepOutput:
         x1, x2, labels = batch  # two augmented views t1(x), t2(x)
         x1, x2 = x1.contiguous(memory_format=self.memory_format), x2.contiguous(memory_format=self.memory_format)
         h1, f1 = self.online(x1)  # f_θ(t1(x)); the backbone features h1 feed the probe
@@ -111,7 +112,7 @@ class SelfSupervised(L.LightningModule):
             _, z2 = self.target(x2)  # z'_2 = f_ξ(t2(x))
         loss = self.objective(p1, p2, z1, z2)
         self._log_epoch_metrics(loss, p1, p2, z1, z2, f1)
-        return {"loss": loss, "features": h1.detach(), "labels": labels}
+        return StepOutput(loss=loss, features=h1.detach(), labels=labels)
 
     @torch.no_grad()
     def _log_epoch_metrics(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> None:
@@ -149,10 +150,10 @@ class SelfSupervised(L.LightningModule):
             metric.reset()
         self._means_logged = False
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> EvalOutput:
         x, labels = batch
         h, _ = self.online(x.contiguous(memory_format=self.memory_format))
-        return {"features": h, "labels": labels}
+        return EvalOutput(features=h, labels=labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [*self.online.parameters(), *self.predictor.parameters()]

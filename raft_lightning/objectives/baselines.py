@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from raft_lightning.contracts import StepOutput
 from raft_lightning.losses import alignment_loss, uniformity_loss
 from raft_lightning.objectives.base import SelfSupervised
 
@@ -33,7 +34,7 @@ class Supervised(SelfSupervised):
         super().__init__(**kwargs)
         self.classifier = nn.Linear(projection_dim, num_classes)
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> StepOutput:
         x1, x2, labels = batch
         h1, f1 = self.online(x1)
         _, f2 = self.online(x2)
@@ -42,7 +43,7 @@ class Supervised(SelfSupervised):
             self._log_means(
                 {"loss": loss.detach(), "align": alignment_loss(f1, f2), "uniform": uniformity_loss(f1)}, len(labels)
             )
-        return {"loss": loss, "features": h1.detach(), "labels": labels}
+        return StepOutput(loss=loss, features=h1.detach(), labels=labels)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory([*self.online.parameters(), *self.classifier.parameters()])

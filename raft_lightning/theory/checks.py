@@ -37,7 +37,8 @@ from raft_lightning import losses
 from raft_lightning.callbacks.ema import ema_update_
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.objectives import SelfSupervised
-from raft_lightning.train import build_objective
+from raft_lightning.run.build import build_objective
+from raft_lightning.run.resolvers import register_resolvers
 
 Batch = tuple[Tensor, Tensor, Tensor]
 
@@ -50,6 +51,7 @@ Batch = tuple[Tensor, Tensor, Tensor]
 @functools.cache
 def smoke_config(*overrides: str) -> DictConfig:
     """``python -m raft_lightning.train experiment=smoke <overrides>``'s config (read-only use)."""
+    register_resolvers()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=["experiment=smoke", *overrides])
 

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from raft_lightning.data.augment import byol_views, eval_transform
-from raft_lightning.data.batched_augment import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
+from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
+from raft_lightning.data.augment.per_sample import byol_views, eval_transform
 from raft_lightning.data.datasets import (
     CIFAR10_FILES,
     FASHION_MNIST_FILES,

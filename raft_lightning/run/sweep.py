@@ -15,8 +15,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from raft_lightning.results import SUMMARY_FILE, read_summary
-from raft_lightning.validation import config_errors
+from raft_lightning.files import SUMMARY_FILE, SWEEP_FILE, read_summary
+from raft_lightning.run.record import write_json
+from raft_lightning.run.validation import config_errors
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -57,6 +58,9 @@ class SweepGuard(Callback):
                 lines.append(f"  {message}   ({which})")
             print("\n".join(lines), file=sys.stderr)
             raise SystemExit(2)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        write_json(sweep_dir / SWEEP_FILE, {"runs": len(jobs)})  # the report counts runs not started yet
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()

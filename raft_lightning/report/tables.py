@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
-from raft_lightning.results import METRICS_FILE, SUMMARY_FILE, read_summary
+from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, expected_runs, read_summary
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
@@ -93,14 +93,6 @@ def load_runs(sweep_dir: Path) -> list[Run]:
         Run(p.parent, read_summary(p.parent), read_epochs(p.parent / METRICS_FILE))
         for p in sorted(sweep_dir.rglob(SUMMARY_FILE))
     ]
-
-
-def expected_runs(sweep_dir: Path) -> int | None:
-    """How many runs the sweep launches, from Hydra's multirun.yaml (None for a plain folder)."""
-    from raft_lightning.hydra_callbacks import sweep_jobs
-
-    path = sweep_dir / "multirun.yaml"
-    return len(sweep_jobs(OmegaConf.load(path))) if path.is_file() else None
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None, int]:
@@ -237,7 +229,7 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
     if varying:
         write_table(varying, out_dir / "table3", cfg.collapse, notes)
         written += [out_dir / "table3.md", out_dir / "table3.csv"]
-    from raft_lightning.figures import representations, trajectories  # matplotlib only when needed
+    from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
 
     written += trajectories(plain, varying, out_dir)
     written += representations(rows, out_dir, cfg.figures)

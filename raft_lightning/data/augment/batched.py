@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from raft_lightning.data.augment import MASK64, blur_kernel_size
+from raft_lightning.data.augment.per_sample import MASK64, blur_kernel_size
 
 # splitmix64 constants of augment.sample_seed, as signed int64 (torch has no uint64 arithmetic;
 # int64 multiplication wraps modulo 2**64, which a test checks against the Python version).

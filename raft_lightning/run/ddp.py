@@ -3,7 +3,7 @@
 Lightning's default DDP launcher starts ranks ≥ 1 by re-executing ``sys.argv``. Inside a Hydra
 multirun that command is the whole ``-m`` sweep, so every extra rank would launch the sweep
 again (and, with Hydra, into ``hydra.run.dir``, not the job's directory). ``RunDDPStrategy``
-instead starts ``python -m raft_lightning.distributed <run_dir>/config.yaml``: the run's
+instead starts ``python -m raft_lightning.run.ddp <run_dir>/config.yaml``: the run's
 resolved config, which ``train()`` writes before building anything, so every rank trains the
 same run in the same directory, once. The strategy also leaves the process as it found it
 after each run — process group destroyed, launcher environment variables and thread count
@@ -36,7 +36,7 @@ LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SI
 
 
 class RunLauncher(_SubprocessScriptLauncher):
-    """Starts ranks 1..N-1 of this node as ``python -m raft_lightning.distributed <run_config>``."""
+    """Starts ranks 1..N-1 of this node as ``python -m raft_lightning.run.ddp <run_config>``."""
 
     def __init__(self, *args: Any, run_config: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +60,7 @@ class RunLauncher(_SubprocessScriptLauncher):
             LOCAL_RANK=str(env.local_rank()),
             WORLD_SIZE=str(self.num_processes * self.num_nodes),
         )
-        command = [sys.executable, "-m", "raft_lightning.distributed", self.run_config]
+        command = [sys.executable, "-m", "raft_lightning.run.ddp", self.run_config]
         self.procs = [
             subprocess.Popen(command, env={**os.environ, "LOCAL_RANK": str(local_rank)})
             for local_rank in range(1, self.num_processes)
@@ -113,7 +113,7 @@ def slurm_plugins() -> list[SLURMEnvironment]:
 
 def main(argv: list[str] | None = None) -> None:
     """A rank ≥ 1 of one run: train the run described by the resolved config at ``argv[0]``."""
-    from raft_lightning.train import train
+    from raft_lightning.run.train import train
 
     (path,) = argv if argv is not None else sys.argv[1:]
     train(OmegaConf.load(path))

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from raft_lightning.report import Row, mean_std  # noqa: E402
+from raft_lightning.report.tables import Row, mean_std  # noqa: E402
 
 PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
 
@@ -74,8 +74,9 @@ def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Pa
 def _embeddings(row: Row, max_points: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Test projections f_θ(x) of the row's first run: saved by the linear evaluation, or
     computed from the run's checkpoint."""
-    from raft_lightning.evaluation import extract
-    from raft_lightning.linear_eval import EMBEDDINGS_FILE, load_run
+    from raft_lightning.evaluation.features import extract
+    from raft_lightning.files import EMBEDDINGS_FILE
+    from raft_lightning.run.build import load_run
 
     for run in row.runs:
         path = run.path / EMBEDDINGS_FILE

@@ -14,7 +14,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-from raft_lightning.extras import installed, missing_message
+from raft_lightning.run.extras import installed, missing_message
 
 
 class ConfigError(ValueError):

@@ -1,4 +1,4 @@
-"""Per-epoch metrics file and the divergence guard."""
+"""The per-epoch metrics file, ``metrics.csv``: one row per completed epoch, whatever the loggers."""
 
 from __future__ import annotations
 
@@ -8,22 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
-from torch import Tensor
-from torchmetrics import MeanMetric
-
-
-class EpochMean(MeanMetric):
-    """Batch-weighted running mean, synced over devices at ``compute()``, with no NaN check.
-
-    The check would read the device on every step (a NaN loss stops the run through the
-    divergence guard anyway), and torchmetrics' way to skip it, ``nan_strategy="disable"``,
-    also drops the weights (torchmetrics 1.9), so the update is written out here.
-    """
-
-    def update(self, value: Tensor, weight: Tensor) -> None:
-        self.mean_value += (value * weight).sum()
-        self.weight += weight.sum()
 
 
 class EpochMetrics(L.Callback):
@@ -66,27 +50,3 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
-
-
-class DivergedError(RuntimeError):
-    """The loss became NaN or infinite: a result of the objective, not a bug."""
-
-
-class DivergenceGuard(L.Callback):
-    """Stops a run whose loss is no longer finite, so its summary can say ``diverged``.
-
-    Checking needs the loss on the host; ``check_every_n_steps`` bounds how often a GPU run
-    waits for it (a NaN in the weights keeps the loss NaN, so a late check still catches it).
-    """
-
-    def __init__(self, check_every_n_steps: int = 1) -> None:
-        self.every = max(int(check_every_n_steps), 1)
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any) -> None:
-        if trainer.global_step % self.every:
-            return
-        loss = outputs["loss"]
-        if not torch.isfinite(loss):
-            raise DivergedError(
-                f"loss became {loss.item()} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}"
-            )

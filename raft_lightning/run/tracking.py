@@ -1,4 +1,5 @@
-"""W&B identity of a run, as config resolvers: one group per sweep, a run id that survives requeues.
+"""Loggers: the W&B identity of a run (as config resolvers, see ``run.resolvers``: one group per
+sweep, a run id that survives requeues), ending its W&B run, and Lightning's CSV log on resume.
 
 ``${sweep_name:}`` is the sweep folder's name in a multirun (every run of the sweep shares it),
 else the run folder's name. ``${run_id:${paths.output_dir}}`` is a hash of the run's absolute
@@ -8,13 +9,16 @@ there, so the W&B run continues instead of a new one starting at step 0.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import sys
 from pathlib import Path
 
+import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import OmegaConf
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.loggers import CSVLogger
 
 
 def sweep_name() -> str:
@@ -41,5 +45,22 @@ def finish_wandb(status: str) -> None:
     wandb.finish(exit_code=1 if status == "failed" else 0)
 
 
-OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
-OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+def keep_csv_logs(trainer: L.Trainer) -> None:
+    """Lightning's CSVLogger deletes its metrics.csv when it starts in a folder that has one; a
+    resumed run appends to it instead. (After an unclean death, the steps between the last
+    checkpoint and the death appear twice; a preemption checkpoint leaves no such steps.)"""
+    for logger in trainer.loggers:
+        if not isinstance(logger, CSVLogger) or rank_zero_only.rank != 0:
+            continue
+        path = Path(logger.log_dir) / "metrics.csv"
+        if not path.is_file():
+            continue
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        writer = logger.experiment  # creating it deletes the file
+        with open(path, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=header)
+            out.writeheader()
+            out.writerows(rows)
+        writer.metrics_keys = header  # new keys rewrite the header, old rows included

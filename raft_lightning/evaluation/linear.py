@@ -1,69 +1,15 @@
-"""Frozen-encoder evaluation: features, k-nearest-neighbour accuracy, linear classifier.
-
-Shared by the kNN monitor (every epoch) and the offline linear evaluation (after training), so
-that both read the same features the same way.
-"""
+"""Appendix C's linear evaluation on cached features of a frozen encoder."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-@torch.no_grad()
-def extract(network: nn.Module, batches: Iterable, device: torch.device | str = "cpu") -> tuple[Tensor, ...]:
-    """Run ``network`` (eval mode, no grad) over (x, y) batches; returns its outputs and the labels,
-    concatenated on the CPU. ``network`` may return a tensor or a tuple of tensors."""
-    was_training = network.training
-    network.eval()
-    outputs, labels = [], []
-    for x, y in batches:
-        out = network(x.to(device, non_blocking=True))
-        outputs.append(tuple(o.float().cpu() for o in (out if isinstance(out, tuple) else (out,))))
-        labels.append(y.cpu())
-    network.train(was_training)
-    return (*(torch.cat(parts) for parts in zip(*outputs)), torch.cat(labels))
-
-
-@torch.no_grad()
-def knn_accuracy(
-    bank: Tensor,
-    bank_labels: Tensor,
-    queries: Tensor,
-    labels: Tensor,
-    num_classes: int,
-    k: int = 200,
-    temperature: float = 0.1,
-    chunk: int = 1024,
-) -> float:
-    """Weighted kNN on cosine similarity (Wu et al. 2018, as in solo-learn and lightly):
-    each of the k nearest bank items votes for its class with weight exp(sim / temperature)."""
-    bank, queries = F.normalize(bank, dim=1), F.normalize(queries, dim=1)
-    k = min(k, len(bank))
-    correct = 0
-    for start in range(0, len(queries), chunk):
-        sims = queries[start : start + chunk] @ bank.T  # (q, N)
-        top_sims, top_idx = sims.topk(k, dim=1)
-        votes = torch.zeros(len(top_sims), num_classes)
-        votes.scatter_add_(1, bank_labels[top_idx], (top_sims / temperature).exp())
-        correct += (votes.argmax(1) == labels[start : start + chunk]).sum().item()
-    return correct / len(queries)
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Tiny matrices gain nothing from intra-op threads and lose a lot to their synchronisation
-    (measured here: 90× slower with 2 threads on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from raft_lightning.contracts import MeanTeacher, PlainData
+from raft_lightning.evaluation.features import extract, single_thread
 
 
 def linear_accuracy(
@@ -121,3 +67,27 @@ def _train_linear(
             optimizer.step()
     with torch.no_grad():
         return (classifier(test_features).argmax(1) == test_labels).float().mean().item()
+
+
+def evaluate(
+    model: MeanTeacher, datamodule: PlainData, eval_cfg: Any, seed: int = 0
+) -> tuple[float, dict[str, torch.Tensor]]:
+    """Linear accuracy of the frozen online backbone, and the test embeddings for the figures."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    train_features, train_labels = extract(model.online.backbone, datamodule.plain_train_dataloader(), device)
+    test_features, test_projections, test_labels = extract(model.online, datamodule.plain_val_dataloader(), device)
+    accuracy = linear_accuracy(  # on the CPU: the features are small, the classifier tiny
+        train_features,
+        train_labels,
+        test_features,
+        test_labels,
+        num_classes=datamodule.num_classes,
+        epochs=eval_cfg.epochs,
+        lr=eval_cfg.lr,
+        batch_size=eval_cfg.batch_size,
+        seed=seed,
+        standardize=eval_cfg.standardize,
+    )
+    keep = slice(0, eval_cfg.embeddings)
+    return accuracy, {"projections": test_projections[keep], "labels": test_labels[keep]}

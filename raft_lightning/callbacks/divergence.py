@@ -1,0 +1,36 @@
+"""The divergence guard: a run whose loss stops being finite ends as ``diverged``, a result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from raft_lightning.contracts import StepOutput
+
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite: a result of the objective, not a bug."""
+
+
+class DivergenceGuard(L.Callback):
+    """Stops a run whose loss is no longer finite, so its summary can say ``diverged``.
+
+    Checking needs the loss on the host; ``check_every_n_steps`` bounds how often a GPU run
+    waits for it (a NaN in the weights keeps the loss NaN, so a late check still catches it).
+    """
+
+    def __init__(self, check_every_n_steps: int = 1) -> None:
+        self.every = max(int(check_every_n_steps), 1)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: StepOutput, *args: Any
+    ) -> None:
+        if trainer.global_step % self.every:
+            return
+        loss = outputs["loss"]
+        if not torch.isfinite(loss):
+            raise DivergedError(
+                f"loss became {loss.item()} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}"
+            )

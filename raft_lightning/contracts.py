@@ -1,0 +1,44 @@
+"""The named contracts between objectives, data and callbacks, so that none reaches into another.
+
+- ``StepOutput``: what ``training_step`` returns; Lightning hands it to every callback's
+  ``on_train_batch_end`` as ``outputs`` (the divergence guard reads ``loss``, the online probe
+  ``features`` and ``labels``).
+- ``EvalOutput``: what ``validation_step`` returns (the probe's validation features).
+- ``MeanTeacher``: what the EMA callback needs of a module: the online network f_θ and its mean
+  teacher f_ξ, with the same parameters in the same order.
+- ``PlainData``: what the kNN monitor and the linear evaluation need of a datamodule: the
+  un-augmented training and test images, in order, as (x, y) batches.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypedDict, runtime_checkable
+
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+
+class StepOutput(TypedDict):
+    loss: Tensor  # the objective's loss, with its graph (Lightning runs backward on it)
+    features: Tensor  # (B, D_h) backbone features of view 1, detached: no probe gradient reaches θ
+    labels: Tensor  # (B,)
+
+
+class EvalOutput(TypedDict):
+    features: Tensor  # (B, D_h) backbone features of the un-augmented image
+    labels: Tensor  # (B,)
+
+
+@runtime_checkable
+class MeanTeacher(Protocol):
+    online: nn.Module  # f_θ: backbone and projector, trained by the optimiser
+    target: nn.Module  # f_ξ: the same architecture, changed only by the EMA update
+
+
+@runtime_checkable
+class PlainData(Protocol):
+    num_classes: int
+
+    def plain_train_dataloader(self) -> DataLoader: ...
+
+    def plain_val_dataloader(self) -> DataLoader: ...

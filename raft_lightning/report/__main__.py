@@ -1,0 +1,3 @@
+from raft_lightning.report.tables import main
+
+main()

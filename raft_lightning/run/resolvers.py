@@ -1,0 +1,22 @@
+"""The config resolvers our YAML uses, registered by the entry points (and by anything else that
+composes the configs: the tests, the theory checks, the benchmarks) before composing.
+
+    ${isatty:}                      Lightning's progress bar on interactive runs only (not in logs or CI)
+    ${sweep_name:}                  the W&B group: the sweep folder's name (run.tracking)
+    ${run_id:${paths.output_dir}}   the W&B run id (run.tracking)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import OmegaConf
+
+from raft_lightning.run.tracking import run_id, sweep_name
+
+
+def register_resolvers() -> None:
+    """Idempotent: registering again replaces the same functions."""
+    OmegaConf.register_new_resolver("isatty", lambda: sys.stderr.isatty(), replace=True)
+    OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
+    OmegaConf.register_new_resolver("run_id", run_id, replace=True)

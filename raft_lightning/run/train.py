@@ -1,0 +1,123 @@
+"""Train one objective: ``raft-train [overrides]`` (or ``python -m raft_lightning.train``); add
+``-m`` for a sweep.
+
+    raft-train -m loss=byol,byol_prime,raft predictor=mlp,linear,none seed=0,1,2
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from raft_lightning.conf import SEARCH_PATH
+from raft_lightning.evaluation.linear import evaluate
+from raft_lightning.files import METRICS_FILE
+from raft_lightning.run.build import build
+from raft_lightning.run.extras import launcher_errors
+from raft_lightning.run.record import RunRecord, save_config
+from raft_lightning.run.resolvers import register_resolvers
+from raft_lightning.run.tracking import keep_csv_logs
+from raft_lightning.run.validation import check_config
+
+log = logging.getLogger(__name__)
+# At import, not only in main(): submitit's job processes unpickle hydra_main and resolve the
+# config there, without running main().
+register_resolvers()
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """One run: check → seed → build → fit → evaluate, recorded in summary.json.
+
+    Never raises for a run that goes wrong: the record says ``diverged`` or ``failed`` (with the
+    error), or ``interrupted`` when a signal stopped it after saving a checkpoint, so that the
+    other runs of a sweep go on. Started again in the same output dir it resumes from
+    ``last.ckpt``; a run whose record says it finished is not trained again. Under DDP every
+    rank calls it; rank 0 alone writes files.
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = RunRecord.load(run_dir)
+    if cfg.resume and previous is not None and previous.finished(cfg):
+        log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
+        return previous.as_dict()
+    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    record = RunRecord.from_config(cfg, choices)
+    with record.attempt(run_dir, cfg):
+        check_config(cfg)
+        save_config(cfg, run_dir)
+        L.seed_everything(cfg.seed, workers=True)
+        datamodule, model, trainer = build(cfg)
+        record.device = device_name(trainer)
+        checkpoint = resume_from(cfg, trainer, run_dir)
+        record.resumed_from = os.path.relpath(checkpoint, run_dir) if checkpoint else None
+        for logger in trainer.loggers:  # the full resolved config, and which option of each group it came from
+            logger.log_hyperparams({"choices": choices, **OmegaConf.to_container(cfg, resolve=True)})
+        if model.pretrain:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
+        else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+            trainer.save_checkpoint(cfg.paths.last_checkpoint)
+            record.knn_acc = metric(trainer, "val/knn_acc")
+        if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
+            accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
+            record.save_linear_evaluation(run_dir, accuracy, embeddings)
+    if record.status == "ok":
+        log.info("run finished: %s", run_dir / "summary.json")
+    else:
+        log.error("run %s: %s (%s)", record.status, record.error, run_dir / "summary.json")
+    return record.as_dict()
+
+
+def resume_from(cfg: DictConfig, trainer: L.Trainer, run_dir: Path) -> Path | None:
+    """The checkpoint to continue from: the run dir's last.ckpt, unless ``resume=false``. A job
+    that SLURM requeued always resumes, so that ``resume=false`` means "start over" only once.
+    A run that starts over starts a new metrics.csv."""
+    checkpoint = Path(cfg.paths.last_checkpoint)
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+    if (cfg.resume or requeued) and checkpoint.is_file():
+        log.info("resuming from %s", checkpoint)
+        keep_csv_logs(trainer)
+        return checkpoint
+    if trainer.is_global_zero:
+        (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    return None
+
+
+def device_name(trainer: L.Trainer) -> str:
+    device = trainer.strategy.root_device
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
+def metric(trainer: L.Trainer, key: str) -> float | None:
+    value = trainer.callback_metrics.get(key)
+    return float(value) if value is not None else None
+
+
+@hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="train")
+def hydra_main(cfg: DictConfig) -> str:
+    summary = train(cfg)
+    if summary.get("signal") and summary["status"] == "interrupted":
+        # The checkpoint is saved: now the signal does what it would have done without us —
+        # under submitit, its handler requeues the job (which resumes); in a shell, the
+        # default action ends the process, sweep included, as `kill` meant.
+        signal.raise_signal(signal.Signals[summary["signal"]])
+    return summary["status"]
+
+
+def main() -> None:
+    """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line."""
+    errors = launcher_errors(sys.argv[1:])
+    if errors:
+        print("raft-lightning: " + "\n  ".join(errors), file=sys.stderr)
+        raise SystemExit(2)
+    hydra_main()

@@ -1,0 +1,5 @@
+import sys
+
+from raft_lightning.theory.checks import main
+
+sys.exit(main())
