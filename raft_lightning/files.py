@@ -8,9 +8,7 @@ readers (the report, the linear evaluation, a resumed run) come here for names a
     checkpoints/last.ckpt   Lightning (ModelCheckpoint, Preemption)
     traceback.txt           run.record.RunRecord           where a failed run raised
 
-and in a sweep's folder:
-
-    sweep.json              run.sweep.SweepGuard           how many runs the sweep launches
+and in a sweep's folder Hydra's ``multirun.yaml``, from which ``sweep_jobs`` expands the runs.
 """
 
 from __future__ import annotations
@@ -20,12 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.yaml"  # the run's config, resolved
 METRICS_FILE = "metrics.csv"
 EMBEDDINGS_FILE = "embeddings.pt"
 TRACEBACK_FILE = "traceback.txt"
-SWEEP_FILE = "sweep.json"
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
@@ -42,7 +43,16 @@ def read_epochs(run_dir: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The override list of every job Hydra's basic sweeper launches for ``config`` (a multirun's
+    composed config, or its multirun.yaml), in launch order."""
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
 def expected_runs(sweep_dir: str | Path) -> int | None:
-    """How many runs the sweep in ``sweep_dir`` launches (None for a plain folder of runs)."""
-    path = Path(sweep_dir) / SWEEP_FILE
-    return int(json.loads(path.read_text())["runs"]) if path.is_file() else None
+    """How many runs the sweep in ``sweep_dir`` launches, from Hydra's multirun.yaml (None for a
+    plain folder of runs)."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    return len(sweep_jobs(OmegaConf.load(path))) if path.is_file() else None

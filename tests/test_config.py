@@ -143,7 +143,7 @@ def test_each_table1_row_is_one_override(variant, tmp_path):
 
 
 def test_table_presets_sweep_the_papers_grids(tmp_path):
-    from raft_lightning.run.sweep import sweep_jobs
+    from raft_lightning.files import sweep_jobs
 
     with initialize_config_dir(str(CONF), version_base="1.3"):
         table1 = compose("train", overrides=["experiment=table1"], return_hydra_config=True)

@@ -78,7 +78,7 @@ def test_training_step_reads_nothing_on_the_host(smoke_cfg):
 
 
 def test_channels_last_fused_adam_and_batched_pipeline_train(smoke_cfg):
-    cfg = smoke_cfg("data.pipeline=batched", "loss.channels_last=true", "optimizer.fused=true", "trainer.max_epochs=1")
+    cfg = smoke_cfg("data.pipeline=batched", "fast.channels_last=true", "optimizer.fused=true", "trainer.max_epochs=1")
     module = build_objective(cfg)
     conv = next(m for m in module.online.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -88,7 +88,7 @@ def test_channels_last_fused_adam_and_batched_pipeline_train(smoke_cfg):
 
 
 def test_compile_wraps_the_networks_and_keeps_their_names(smoke_cfg):
-    cfg = smoke_cfg("loss.compile=eager")  # the eager backend: dynamo's tracing, no code generation
+    cfg = smoke_cfg("fast.compile=eager")  # the eager backend: dynamo's tracing, no code generation
     torch.manual_seed(0)
     compiled = build_objective(cfg)
     torch.manual_seed(0)
@@ -101,10 +101,10 @@ def test_compile_wraps_the_networks_and_keeps_their_names(smoke_cfg):
 
 
 def test_bad_fast_path_values_are_named(tmp_path):
-    cfg = compose_run("data=synthetic", "loss.compile=turbo", "data.pipeline=gpu", run_dir=tmp_path)
+    cfg = compose_run("data=synthetic", "fast.compile=turbo", "data.pipeline=gpu", run_dir=tmp_path)
     errors = config_errors(cfg)
     assert len(errors) == 2
-    assert errors[0].startswith("loss.compile='turbo': true, false or the name of a torch.compile backend")
+    assert errors[0].startswith("fast.compile='turbo': true, false or the name of a torch.compile backend")
     assert errors[1] == "data.pipeline='gpu': choose one of torchvision, batched"
 
 
@@ -114,10 +114,10 @@ def test_paper_gpu_is_the_paper_plus_speed_settings(tmp_path):
     assert fast.model == paper.model and fast.predictor == paper.predictor
     assert fast.data.image_size == 96 and fast.data.batch_size == 128 and fast.trainer.max_epochs == 300
     assert fast.optimizer.lr == paper.optimizer.lr and fast.callbacks.ema == paper.callbacks.ema
-    assert (fast.data.pipeline, fast.loss.channels_last, fast.optimizer.fused) == ("batched", True, True)
+    assert (fast.data.pipeline, fast.fast.channels_last, fast.optimizer.fused) == ("batched", True, True)
     assert (fast.trainer.accelerator, fast.trainer.precision) == ("gpu", "bf16-mixed")
     assert fast.callbacks.divergence.check_every_n_steps == 100
-    assert (paper.data.pipeline, paper.loss.channels_last, paper.loss.compile) == ("torchvision", False, False)
+    assert (paper.data.pipeline, paper.fast.channels_last, paper.fast.compile) == ("torchvision", False, False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -111,7 +111,10 @@ def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_pa
     make_run(tmp_path, "1", seed=1, status="failed", align=9.0, error="Traceback...\nValueError: boom")
     make_run(tmp_path, "2", seed=2, status="diverged", align=9.0, error="loss became nan at epoch 2, step 7")
     make_run(tmp_path, "3", seed=3, status="running", align=9.0)
-    (tmp_path / "sweep.json").write_text('{"runs": 5}')  # what the sweep guard writes at the start of a sweep
+    OmegaConf.save(
+        OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "0,1,2,3,4"}}, "overrides": {"task": []}}}),
+        tmp_path / "multirun.yaml",
+    )
     report(tmp_path, tmp_path, cfg)
     text = (tmp_path / "table1.md").read_text()
     (md,) = rows_of(tmp_path / "table1.md")

@@ -1,7 +1,8 @@
 """Preemption: checkpoint at the next batch boundary when SLURM (or anyone) signals, then stop.
 
 SLURM sends SIGTERM on preemption and, with submitit's ``--signal=USR2@<signal_delay_s>``,
-SIGUSR2 before the time limit. A signal can land in the middle of an optimiser step or of the
+SIGUSR2 before the time limit; Ctrl-C sends SIGINT (outside training, ``run.signals`` handles them). A
+signal can land in the middle of an optimiser step or of the
 EMA update, so the handler only records it; the checkpoint is written after the batch, when
 the online and target networks, the probe, the optimisers and the epoch accumulators agree.
 ``train()`` then hands the signal back to whoever handled it before training started:
@@ -22,15 +23,16 @@ import lightning as L
 import numpy as np
 import torch
 
-SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
+SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT")
 
 
 class Interrupted(Exception):
     """Training stopped on a signal after saving a checkpoint; the run resumes from it."""
 
-    def __init__(self, signum: int, checkpoint: Path) -> None:
+    def __init__(self, signum: int, checkpoint: Path | None = None) -> None:
         self.signum = int(signum)
-        super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint saved to {checkpoint}")
+        where = f"checkpoint saved to {checkpoint}" if checkpoint else "outside training: its last checkpoint stands"
+        super().__init__(f"stopped by {signal.Signals(signum).name}; {where}")
 
 
 class Preemption(L.Callback):

@@ -11,17 +11,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.files import CONFIG_FILE, read_summary
 from raft_lightning.objectives import SelfSupervised
+from raft_lightning.run.checkpoints import AtomicCheckpointIO
 
 
 def build_objective(cfg: DictConfig) -> SelfSupervised:
     """The LightningModule of ``cfg.loss``, handed a ready backbone, projector factory,
-    predictor and optimiser factory."""
+    predictor, optimiser factory and the speed settings of ``cfg.fast``."""
     return instantiate(
         cfg.loss,
         backbone=instantiate(cfg.model.backbone),
         projector=instantiate(cfg.model.projector),
         predictor=instantiate(cfg.predictor),
         optimizer=instantiate(cfg.optimizer),
+        **cfg.get("fast", {}),  # run folders from before the fast group have none
     )
 
 
@@ -31,7 +33,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SelfSupervised, L.Tra
     model = build_objective(cfg)
     callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # Every save goes through AtomicCheckpointIO (run/checkpoints.py), whatever else is configured.
+    plugins = [*(instantiate(cfg.trainer.get("plugins")) or []), AtomicCheckpointIO()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, model, trainer
 
 

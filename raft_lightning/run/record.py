@@ -22,10 +22,12 @@ from typing import Any
 
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, Interrupted
 from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, SUMMARY_FILE, TRACEBACK_FILE, read_epochs, read_summary
+from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
 
@@ -155,10 +157,13 @@ class RunRecord:
         self.status, self.error, self.signal = "running", None, None
         self.save(run_dir)
         try:
-            yield self
+            with interruptible():
+                yield self
             self.status = "ok"
         except Interrupted as e:
             self.status, self.error, self.signal = "interrupted", str(e), signal.Signals(e.signum).name
+        except SIGTERMException:  # Lightning's own handler, between fit's start and the Preemption callback's
+            self.status, self.error, self.signal = "interrupted", "stopped by SIGTERM at start-up", "SIGTERM"
         except DivergedError as e:
             self.status, self.error = "diverged", str(e)
         except ConfigError as e:

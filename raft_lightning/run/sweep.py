@@ -9,24 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from raft_lightning.files import SUMMARY_FILE, SWEEP_FILE, read_summary
-from raft_lightning.run.record import write_json
+from raft_lightning.files import SUMMARY_FILE, read_summary, sweep_jobs
+from raft_lightning.run.guard import REFUSED
 from raft_lightning.run.validation import config_errors
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job the basic sweeper will launch, in launch order."""
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 class SweepGuard(Callback):
@@ -58,9 +49,6 @@ class SweepGuard(Callback):
                 lines.append(f"  {message}   ({which})")
             print("\n".join(lines), file=sys.stderr)
             raise SystemExit(2)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        write_json(sweep_dir / SWEEP_FILE, {"runs": len(jobs)})  # the report counts runs not started yet
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
@@ -80,7 +68,9 @@ class SweepGuard(Callback):
             if summary.get("status") == "failed":
                 error = str(summary.get("error")).strip().splitlines()[-1]
                 failed.append(f"  {path.parent}: {error}")
+        failed += [f"  refused: {message}" for message in REFUSED]
+        REFUSED.clear()
         if failed:
-            if not quiet:
+            if not quiet:  # (a single run has logged its error already)
                 print(f"raft-lightning: {len(failed)} run(s) failed:\n" + "\n".join(failed), file=sys.stderr)
             raise SystemExit(1)

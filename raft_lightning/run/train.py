@@ -1,38 +1,33 @@
-"""Train one objective: ``raft-train [overrides]`` (or ``python -m raft_lightning.train``); add
-``-m`` for a sweep.
+"""The recipe of one run, ``train(cfg)``: check → seed → build → fit → evaluate, recorded.
 
-    raft-train -m loss=byol,byol_prime,raft predictor=mlp,linear,none seed=0,1,2
+Its command line is ``raft_lightning/train.py`` (``raft-train``); DDP ranks ≥ 1 call it from
+``run/ddp.py``; the tests call it in-process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.conf import SEARCH_PATH
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE
 from raft_lightning.run.build import build
-from raft_lightning.run.extras import launcher_errors
+from raft_lightning.run.checkpoints import resumable
+from raft_lightning.run.guard import REFUSED, RunFolderRefused, RunLock, check_same_run
 from raft_lightning.run.record import RunRecord, save_config
-from raft_lightning.run.resolvers import register_resolvers
 from raft_lightning.run.tracking import keep_csv_logs
 from raft_lightning.run.validation import check_config
 
 log = logging.getLogger(__name__)
-# At import, not only in main(): submitit's job processes unpickle hydra_main and resolve the
-# config there, without running main().
-register_resolvers()
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -46,10 +41,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
+            return _train(cfg, run_dir)
+    except RunFolderRefused as e:  # the folder's own record stays as it was
+        log.error("run refused: %s", e)
+        REFUSED.append(str(e))
+        return {"status": "refused", "error": str(e)}
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     previous = RunRecord.load(run_dir)
-    if cfg.resume and previous is not None and previous.finished(cfg):
-        log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
-        return previous.as_dict()
+    if cfg.resume and previous is not None:
+        if rank_zero_only.rank == 0:
+            check_same_run(run_dir, cfg)
+        if previous.finished(cfg):
+            log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
+            return previous.as_dict()
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     record = RunRecord.from_config(cfg, choices)
     with record.attempt(run_dir, cfg):
@@ -79,12 +87,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def resume_from(cfg: DictConfig, trainer: L.Trainer, run_dir: Path) -> Path | None:
-    """The checkpoint to continue from: the run dir's last.ckpt, unless ``resume=false``. A job
-    that SLURM requeued always resumes, so that ``resume=false`` means "start over" only once.
-    A run that starts over starts a new metrics.csv."""
-    checkpoint = Path(cfg.paths.last_checkpoint)
+    """The checkpoint to continue from: the run dir's last.ckpt (or, if that one is damaged, the
+    one before it), unless ``resume=false``. A job that SLURM requeued always resumes, so that
+    ``resume=false`` means "start over" only once. A run that starts over starts a new metrics.csv."""
+    last = Path(cfg.paths.last_checkpoint)
     requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    if (cfg.resume or requeued) and checkpoint.is_file():
+    checkpoint = resumable(last) if cfg.resume or requeued else None
+    if checkpoint is not None:
         log.info("resuming from %s", checkpoint)
         keep_csv_logs(trainer)
         return checkpoint
@@ -101,23 +110,3 @@ def device_name(trainer: L.Trainer) -> str:
 def metric(trainer: L.Trainer, key: str) -> float | None:
     value = trainer.callback_metrics.get(key)
     return float(value) if value is not None else None
-
-
-@hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="train")
-def hydra_main(cfg: DictConfig) -> str:
-    summary = train(cfg)
-    if summary.get("signal") and summary["status"] == "interrupted":
-        # The checkpoint is saved: now the signal does what it would have done without us —
-        # under submitit, its handler requeues the job (which resumes); in a shell, the
-        # default action ends the process, sweep included, as `kill` meant.
-        signal.raise_signal(signal.Signals[summary["signal"]])
-    return summary["status"]
-
-
-def main() -> None:
-    """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line."""
-    errors = launcher_errors(sys.argv[1:])
-    if errors:
-        print("raft-lightning: " + "\n  ".join(errors), file=sys.stderr)
-        raise SystemExit(2)
-    hydra_main()

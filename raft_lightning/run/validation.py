@@ -51,6 +51,9 @@ def config_errors(cfg: DictConfig) -> list[str]:
         check = getattr(target, "config_errors", None)
         if check is not None:
             errors += [f"{path}.{message}" for message in check(**_params(node))]
+        if path == "loss" and check is not None and OmegaConf.is_dict(cfg.get("fast")):
+            # The speed settings are the objective's constructor arguments, grouped apart.
+            errors += [f"fast.{message}" for message in check(**_params(cfg.fast))]
     if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
         # torch would raise deep inside the first forward pass ("SyncBatchNorm ... GPU modules").
         errors.append("trainer.sync_batchnorm=True: SyncBatchNorm runs on GPUs only; set trainer.accelerator=gpu")

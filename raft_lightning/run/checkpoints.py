@@ -1,0 +1,97 @@
+"""Checkpoints that survive a kill: atomic writes next to the file, one previous copy, and a
+resume that falls back to it.
+
+Lightning's own save goes through fsspec, which writes a temp file in /tmp and moves it into
+place; when the run folder is on another filesystem (the usual cluster layout) that move is a
+copy over the old file, and a kill during the copy leaves a truncated ``last.ckpt`` that every
+rerun then fails on. Here the bytes go to a temp file in the checkpoint's own folder, are flushed
+and fsynced, the old checkpoint becomes ``last.prev.ckpt``, and ``os.replace`` puts the new one
+in place: at every instant one complete checkpoint is on disk, and nothing is left in /tmp.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
+TMP_SUFFIX = ".tmp"
+
+
+def previous_of(path: Path) -> Path:
+    """``last.ckpt`` → ``last.prev.ckpt``: the checkpoint before the newest."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+class CheckpointNotSaved(OSError):
+    """The disk refused a checkpoint (full, or read-only); the previous one is intact."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` whose saves are atomic on any local or network filesystem."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            reason = "no space left on the device" if e.errno == errno.ENOSPC else str(e)
+            kept = f"{path} is the previous checkpoint, intact" if path.is_file() else "no earlier checkpoint"
+            raise CheckpointNotSaved(e.errno, f"checkpoint not saved to {path.parent}: {reason}; {kept}") from e
+        if path.is_file():
+            os.replace(path, previous_of(path))
+        os.replace(tmp, path)
+
+
+def remove_partial_writes(checkpoint: Path) -> None:
+    """Temp files of saves that a kill interrupted (only ours: ``<name>.<pid>.tmp``)."""
+    for tmp in checkpoint.parent.glob(f"{checkpoint.name}.*{TMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+
+
+def readable(path: Path) -> str | None:
+    """None if ``path`` loads as a checkpoint, else why not, in a few words."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as e:  # truncated, random bytes, an empty file: torch raises several kinds
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}"
+    return None if isinstance(state, dict) and "state_dict" in state else "not a Lightning checkpoint"
+
+
+class NoReadableCheckpoint(RuntimeError):
+    """Every checkpoint of the run is damaged: the message names them and the way out."""
+
+
+def resumable(checkpoint: Path) -> Path | None:
+    """The newest readable checkpoint among ``last.ckpt`` and ``last.prev.ckpt`` (None if there
+    is neither). Raises ``NoReadableCheckpoint`` when they exist but none can be read."""
+    remove_partial_writes(checkpoint)
+    candidates = [p for p in (checkpoint, previous_of(checkpoint)) if p.is_file()]
+    damaged = []
+    for path in candidates:
+        problem = readable(path)
+        if problem is None:
+            for bad, why in damaged:  # set aside, so that the next save cannot make it the previous one
+                bad.replace(bad.with_name(bad.name + ".damaged"))
+                log.warning("%s is damaged (%s), kept as %s.damaged: resuming from %s", bad, why, bad.name, path)
+            return path
+        damaged.append((path, problem))
+    if damaged:
+        files = "; ".join(f"{p} ({why})" for p, why in damaged)
+        raise NoReadableCheckpoint(
+            f"no readable checkpoint: {files}. Start the run over with resume=false (its progress is lost), "
+            "or use a new run folder"
+        )
+    return None
