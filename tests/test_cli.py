@@ -12,6 +12,9 @@ import pytest
 from tests.conftest import CARD, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
+# A short linear evaluation after each run: it writes embeddings.pt, which representations.png reads
+# (the report reads files only: it never rebuilds a model from a checkpoint).
+LINEAR_EVAL = ["eval.linear=true", "eval.epochs=2"]
 
 
 def summaries(sweep_dir):
@@ -19,7 +22,7 @@ def summaries(sweep_dir):
 
 
 def test_card_command_runs_the_27_run_grid(tmp_path):
-    result = run_cli("-m", *CARD, "experiment=smoke", f"hydra.sweep.dir={tmp_path}")
+    result = run_cli("-m", *CARD, "experiment=smoke", *LINEAR_EVAL, f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = summaries(tmp_path)
     assert len(runs) == 27

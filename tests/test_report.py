@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from raft_lightning.report.cli import DEFAULT_CONFIG, main, report
 from raft_lightning.report.figures import circle_density
-from raft_lightning.report.tables import DEFAULT_CONFIG, main, report
+from tests.conftest import ROOT
 
 
 def make_run(
@@ -163,3 +166,36 @@ def test_circle_density_of_two_clusters():
     theta, density = circle_density(torch.cat([a, b]), bins=36)
     assert density.mean().item() == pytest.approx(1.0)
     assert (density > 0).sum() <= 4  # two opposite clumps, nothing in between
+
+
+def test_rows_without_embeddings_get_no_panel_and_a_note(tmp_path, cfg):
+    with_embeddings = make_run(tmp_path, "mlp", "byol", "mlp")
+    make_run(tmp_path, "none", "byol", "none")
+    projections = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    torch.save(
+        {"projections": projections, "labels": torch.zeros(50, dtype=torch.long)}, with_embeddings / "embeddings.pt"
+    )
+    written = report(tmp_path, tmp_path, cfg)
+    assert tmp_path / "representations.png" in written
+    md = (tmp_path / "table1.md").read_text()
+    assert "no panel in representations.png, for 1 row(s)" in md and "raft-linear-eval run_dir=<run>" in md
+    assert f"`byol/none` (α = 1, β = 1): e.g. `{tmp_path / 'none'}`" in md and "`byol/mlp` (" not in md
+
+
+def test_without_any_embeddings_there_is_no_representations_figure(tmp_path, cfg):
+    make_run(tmp_path, "r0")
+    assert tmp_path / "representations.png" not in report(tmp_path, tmp_path, cfg)
+
+
+def test_the_report_reads_files_only(tmp_path):
+    make_run(tmp_path, "r0")
+    code = (
+        "import sys; from raft_lightning.report.cli import main; main(sys.argv[1:]); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['raft_lightning', p] for p in ('run', 'objectives', 'models', 'evaluation', 'linear_eval', 'train'))); "
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from raft_lightning.report.tables import Row, mean_std  # noqa: E402
+from raft_lightning.report.rows import Row, mean_std  # noqa: E402
 
 PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
 
@@ -72,23 +72,13 @@ def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Pa
 
 
 def _embeddings(row: Row, max_points: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Test projections f_θ(x) of the row's first run: saved by the linear evaluation, or
-    computed from the run's checkpoint."""
-    from raft_lightning.evaluation.features import extract
-    from raft_lightning.files import EMBEDDINGS_FILE
-    from raft_lightning.run.build import load_run
-
-    for run in row.runs:
-        path = run.path / EMBEDDINGS_FILE
-        if path.is_file():
-            saved = torch.load(path, weights_only=True)
-            return saved["projections"][:max_points], saved["labels"][:max_points]
-    run = row.runs[0]
-    if not run.summary.get("checkpoint"):
+    """Test projections f_θ(x) and labels of the row's first run with an embeddings.pt (saved by
+    the linear evaluation); None when no run of the row has one: the report reads files only."""
+    path = row.embeddings
+    if path is None:
         return None
-    _, model, datamodule = load_run(run.path)
-    _, projections, labels = extract(model.online, datamodule.plain_val_dataloader())
-    return projections[:max_points], labels[:max_points]
+    saved = torch.load(path, weights_only=True)
+    return saved["projections"][:max_points], saved["labels"][:max_points]
 
 
 def circle_density(projections: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +95,7 @@ def circle_density(projections: torch.Tensor, bins: int) -> tuple[torch.Tensor, 
 
 
 def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Path]:
+    """Figure 3: one polar panel per row with embeddings (tables.embeddings_notes lists the others)."""
     panels = [(row.label, e) for row in rows if (e := _embeddings(row, cfg.max_points)) is not None]
     if not panels:
         return []
