@@ -46,7 +46,9 @@ sys.path.insert(0, str(ROOT))  # this checkout's raft_lightning, wherever the sc
 from raft_lightning.callbacks import ema_update_  # noqa: E402
 from raft_lightning.data.augment.batched import BatchedTwoViews, BatchedViews, whole_batch  # noqa: E402
 from raft_lightning.data.augment.per_sample import blur_kernel_size  # noqa: E402
-from raft_lightning.data.datasets import EpochSampler, TwoViews, make_synthetic  # noqa: E402
+from raft_lightning.data.sampling import EpochSampler  # noqa: E402
+from raft_lightning.data.sources import make_synthetic  # noqa: E402
+from raft_lightning.data.views import TwoViews  # noqa: E402
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR_TRAIN_SIZE = 50_000

@@ -16,16 +16,12 @@ from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
 from raft_lightning.data import SyntheticDataModule
-from raft_lightning.data.augment.batched import (
-    JITTER_OPS,
-    N_DRAWS,
-    BatchedViews,
-    sample_params,
-    sample_seeds,
-    uniforms,
-)
-from raft_lightning.data.augment.per_sample import byol_views, sample_seed
-from raft_lightning.data.datasets import TwoViews, make_synthetic
+from raft_lightning.data.augment.batched import BatchedViews
+from raft_lightning.data.augment.batched_params import JITTER_OPS, N_DRAWS, sample_params, uniforms
+from raft_lightning.data.augment.per_sample import byol_views
+from raft_lightning.data.sampling import sample_seed, sample_seeds
+from raft_lightning.data.sources import make_synthetic
+from raft_lightning.data.views import TwoViews
 from tests.test_data import AUGMENT
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

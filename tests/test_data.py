@@ -9,8 +9,10 @@ import torch
 from omegaconf import OmegaConf
 
 from raft_lightning.data import CIFAR10DataModule, DataNotFoundError, FashionMNISTDataModule, SyntheticDataModule
-from raft_lightning.data.augment.per_sample import blur_kernel_size, byol_views, sample_seed
-from raft_lightning.data.datasets import EpochSampler, TwoViews, _read_idx, load_fashion_mnist, make_synthetic, subset
+from raft_lightning.data.augment.per_sample import blur_kernel_size, byol_views
+from raft_lightning.data.sampling import EpochSampler, sample_seed
+from raft_lightning.data.sources import _read_idx, load_fashion_mnist, make_synthetic, subset
+from raft_lightning.data.views import TwoViews
 from tests.conftest import CONF, FASHION_MNIST
 
 AUGMENT = OmegaConf.to_container(OmegaConf.load(CONF / "data" / "augment" / "byol.yaml"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from raft_lightning.data.datasets import EpochSampler
+from raft_lightning.data.sampling import EpochSampler
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run
 

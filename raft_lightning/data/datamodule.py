@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -11,20 +10,19 @@ from torch.utils.data import DataLoader
 
 from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.augment.per_sample import byol_views, eval_transform
-from raft_lightning.data.datasets import (
-    CIFAR10_FILES,
-    FASHION_MNIST_FILES,
+from raft_lightning.data.sampling import EpochSampler
+from raft_lightning.data.sources import (
+    CIFAR10,
+    FASHION_MNIST,
+    SYNTHETIC_MEAN,
+    SYNTHETIC_STD,
     DataNotFoundError,
-    EpochSampler,
+    FileSource,
     Split,
-    Transformed,
-    TwoViews,
-    load_cifar10,
-    load_fashion_mnist,
     make_synthetic,
-    missing_files,
     subset,
 )
+from raft_lightning.data.views import Transformed, TwoViews
 
 PIPELINES = ("torchvision", "batched")
 
@@ -50,12 +48,15 @@ class ImageDataModule(L.LightningDataModule):
     ``pipeline="torchvision"`` augments each sample with torchvision in the loader's workers;
     ``"batched"`` augments whole batches (``batched_augment``): in the workers on a CPU run, on
     the device after the transfer otherwise (the loader then only carries keys).
+
+    A subclass names its ``source`` (``sources.FileSource``: files, loader, statistics) or, for
+    generated data, sets ``num_classes``, ``mean`` and ``std`` and overrides ``load``.
     """
 
     num_classes: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    files: list[str] = []
+    source: FileSource | None = None
 
     def __init__(
         self,
@@ -110,23 +111,13 @@ class ImageDataModule(L.LightningDataModule):
     @classmethod
     def data_errors(cls, root: Any) -> list[str]:
         """Whether the dataset's files are under ``root``: one message naming both, or none."""
-        if not cls.files:
-            return []
-        if root is None:
-            return [f"root=None: set it to the folder that holds {cls.expected}"]
-        missing = missing_files(root, cls.files)
-        if not missing:
-            return []
-        which = "none of these files is there" if len(missing) == len(cls.files) else "missing: " + ", ".join(missing)
-        return [f"root={str(root)!r}: {cls.dataset} not found there (expected {cls.expected}; {which}){cls.hint}"]
-
-    dataset = ""
-    expected = ""
-    hint = ""
+        return cls.source.errors(root) if cls.source is not None else []
 
     def load(self) -> tuple[Split, Split]:
         """(train, test) splits as uint8 tensors."""
-        raise NotImplementedError
+        if self.source is None:
+            raise NotImplementedError
+        return self.source.load(self.root)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -180,7 +171,11 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return {}
-        return {"epoch": trainer.current_epoch, "batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+        # The batches of this epoch already trained on: the resumed sampler skips exactly these.
+        # Lightning exposes no public count of them (global_step counts optimizer steps over all
+        # epochs), so this reads the fit loop's progress tracker, which its checkpoints restore.
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches": batches}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._resume = dict(state_dict)
@@ -201,9 +196,8 @@ class ImageDataModule(L.LightningDataModule):
     ) -> DataLoader:
         num_workers = self.num_workers
         if self.pipeline == "batched" and hasattr(dataset, "augment"):
-            # Off the CPU the loader only carries keys: workers would add nothing but IPC.
-            dataset.augment = self.trainer is None or self.trainer.strategy.root_device.type == "cpu"
-            num_workers = num_workers if dataset.augment else 0
+            dataset.augment = self._augment_in_loader()
+            num_workers = num_workers if dataset.augment else 0  # workers would only carry keys
             kwargs["collate_fn"] = whole_batch
         return cls(
             dataset,
@@ -213,6 +207,15 @@ class ImageDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             **kwargs,
         )
+
+    def _augment_in_loader(self) -> bool:
+        """Where the batched pipeline builds its views: in the loader (its workers), on a CPU run
+        or without a trainer; on the device otherwise, where the loader then carries only the
+        (epoch, index) keys and ``on_after_batch_transfer`` builds the views from the images kept
+        there (copied once), so workers would add nothing but IPC. Asked each time a loader is
+        built, since the trainer and its device are known only then; the answer is set as the
+        batched dataset's ``augment`` flag. Either way each view is drawn from the same (epoch, index) keys."""
+        return self.trainer is None or self.trainer.strategy.root_device.type == "cpu"
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Batched pipeline off the CPU: the batch holds keys; build its images on the device."""
@@ -225,41 +228,21 @@ class ImageDataModule(L.LightningDataModule):
 class CIFAR10DataModule(ImageDataModule):
     """torchvision's CIFAR-10 from ``root`` (the folder holding cifar-10-batches-py)."""
 
-    num_classes = 10
-    mean = (0.4914, 0.4822, 0.4465)
-    std = (0.2470, 0.2435, 0.2616)
-    files = CIFAR10_FILES
-    dataset = "CIFAR-10"
-    expected = "cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta"
-    hint = (
-        ". Nothing is downloaded: unpack https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-        "into that folder, or set data.root (or RAFT_DATA_DIR) to the folder that holds cifar-10-batches-py"
-    )
-
-    def load(self) -> tuple[Split, Split]:
-        return load_cifar10(self.root)
+    source = CIFAR10
+    num_classes, mean, std = CIFAR10.num_classes, CIFAR10.mean, CIFAR10.std
 
 
 class FashionMNISTDataModule(ImageDataModule):
     """Fashion-MNIST from the gzipped IDX files (Debian's dataset-fashion-mnist), grey → 3 channels."""
 
-    num_classes = 10
-    mean = (0.2860, 0.2860, 0.2860)
-    std = (0.3530, 0.3530, 0.3530)
-    files = FASHION_MNIST_FILES
-    dataset = "Fashion-MNIST"
-    expected = "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
-    hint = ". On Debian: apt-get install dataset-fashion-mnist (installs to /usr/share/datasets/fashion-mnist)"
-
-    def load(self) -> tuple[Split, Split]:
-        return load_fashion_mnist(Path(self.root))
+    source = FASHION_MNIST
+    num_classes, mean, std = FASHION_MNIST.num_classes, FASHION_MNIST.mean, FASHION_MNIST.std
 
 
 class SyntheticDataModule(ImageDataModule):
     """Generated class-structured images, for tests and the smoke preset."""
 
-    mean = (0.5, 0.5, 0.5)
-    std = (0.25, 0.25, 0.25)
+    mean, std = SYNTHETIC_MEAN, SYNTHETIC_STD
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """BYOL's augmentations (Grill et al. 2020), applied per sample with torchvision.transforms.v2.
 
 Randomness is a function of (seed, epoch, sample index) only, never of a global RNG stream, so
-a run sees the same views whatever the number of workers and wherever it resumes.
+a run sees the same views whatever the number of workers and wherever it resumes: ``views.TwoViews``
+seeds torch's generator with ``sampling.sample_seed`` of those keys around each sample's views.
 """
 
 from __future__ import annotations
@@ -12,19 +13,6 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchvision.transforms import InterpolationMode, v2
-
-MASK64 = (1 << 64) - 1
-
-
-def sample_seed(*keys: int) -> int:
-    """A 63-bit seed mixed from integer keys (splitmix64 steps): cheap and collision-poor."""
-    h = 0x9E3779B97F4A7C15
-    for key in keys:
-        h = ((h ^ (key & MASK64)) * 0xBF58476D1CE4E5B9) & MASK64
-        h ^= h >> 31
-        h = (h * 0x94D049BB133111EB) & MASK64
-        h ^= h >> 29
-    return h >> 1
 
 
 def blur_kernel_size(image_size: int, fraction: float) -> int:
