@@ -1,4 +1,5 @@
-"""experiments/bench.py: the JSON it writes (its structure, not the speeds it measures)."""
+"""experiments/bench (``python -m experiments.bench``): the JSON it writes (its structure, not the speeds it
+measures), and the plain step of the Lightning-overhead benchmark is the real step."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import sys
 import pytest
 import torch
 
+from experiments import bench
 from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "experiments"))
-import bench  # noqa: E402
 
 PAIR_FIELDS = {"baseline", "candidate", "unit", "ratio", "repeats", "device", "torch", "threads"}
 
@@ -21,7 +20,7 @@ PAIR_FIELDS = {"baseline", "candidate", "unit", "ratio", "repeats", "device", "t
 def test_quick_bench_writes_every_entry(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "experiments/bench.py", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "experiments.bench", "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -44,6 +43,7 @@ def test_quick_bench_writes_every_entry(tmp_path):
     assert lit["unit"] == "ms/step"
     assert lit["overhead_pct"] == pytest.approx(100 * (lit["candidate"] / lit["baseline"] - 1))
     assert "train_step" not in result  # --device cuda only
+    assert result["command"] == f"python -m experiments.bench --quick --out {out}"
 
 
 def test_train_step_entry_runs_on_the_cpu_too(one_thread):
@@ -65,3 +65,29 @@ def test_train_step_entry_runs_on_the_cpu_too(one_thread):
     assert step["projected_300_epoch_min"] == pytest.approx(300 * (50_000 // 16) * step["ms_per_step"] / 60_000)
     device = bench.bench_augment_device(torch.device("cpu"), size=256, repeats=1, batch=64)
     assert device["candidate"] > 0 and device["unit"] == "samples/s"
+
+
+def test_plain_step_is_the_real_step(one_thread, tmp_path):
+    """The overhead benchmark's plain step runs the objective's own training_step and the real
+    divergence guard, EMA and probe: the epoch means, the teacher and the probe all move."""
+    import warnings
+
+    from experiments.bench.harness import compose
+    from experiments.bench.overhead import PlainStep, demo_batches
+    from raft_lightning.callbacks import EMA, DivergenceGuard, OnlineProbe
+
+    cfg = compose(["experiment=demo", "model.backbone.width=4", "data.batch_size=8"], str(tmp_path))
+    plain = PlainStep(cfg, demo_batches(cfg, 2))
+    assert [type(c) for c in plain.callbacks] == [DivergenceGuard, EMA, OnlineProbe]
+    ema, probe = plain.callbacks[1], plain.callbacks[2]
+    target = [p.clone() for p in plain.module.target.parameters()]
+    classifier = probe.classifier.weight.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the only warning, self.log outside a Trainer, is silenced
+        plain()
+        plain()
+    assert plain.loop.global_step == 2 and ema.current_tau == cfg.callbacks.ema.tau
+    assert plain.module.epoch_means["loss"].weight == 2 * cfg.data.batch_size
+    assert probe.loss_mean.weight == 2 * cfg.data.batch_size
+    assert any(not torch.equal(a, b) for a, b in zip(target, plain.module.target.parameters()))
+    assert not torch.equal(classifier, probe.classifier.weight)
