@@ -14,9 +14,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from raft_lightning import losses
+from raft_lightning.callbacks import EMA
+from raft_lightning.contracts import StepOutput
+from raft_lightning.objectives import SelfSupervised
 from raft_lightning.run.build import build
 from raft_lightning.run.train import train
-from raft_lightning.theory import checks as theory
+from raft_lightning.theory import bound, cli, harness
+from raft_lightning.theory import correspondence as corr
+from raft_lightning.theory import tangential as tang
 
 ORIGINAL = {
     name: getattr(losses, name) for name in ("alignment_loss", "cross_model_loss", "byol_loss", "byol_prime_loss")
@@ -46,7 +51,7 @@ def test_theorem_4_1_for_any_inputs_and_weights(x, alpha, beta):
 
 
 def test_theorem_4_1_check_holds_and_is_tight():
-    result = theory.theorem_4_1(quick=True)
+    result = bound.theorem_4_1(quick=True)
     assert result.holds and result.sharp, result
     assert [case.on.split(" ")[0] for case in result.cases] == ["random", "adversarial:", "trained"]
     assert all(case.evaluations > 0 and 0 < case.tightest <= 1 for case in result.cases)
@@ -73,7 +78,7 @@ def _byol_prime(cross_factor: float = 1.0, sign: float = 1.0, scale: float = 1.0
 )
 def test_theorem_4_1_check_rejects_wrong_losses(monkeypatch, name, mutant, verdict):
     monkeypatch.setattr(losses, name, mutant)
-    result = theory.theorem_4_1(quick=True)
+    result = bound.theorem_4_1(quick=True)
     assert not getattr(result, verdict), result
 
 
@@ -83,9 +88,10 @@ def test_theorem_4_1_check_rejects_wrong_losses(monkeypatch, name, mutant, verdi
 @pytest.mark.parametrize("predictor", ["linear", "mlp_bn"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_theorem_5_1_trajectories_correspond(predictor, optimizer):
-    run = theory.correspondence(predictor, optimizer, tangential=False, steps=6)
-    tolerance = theory.CorrespondenceResult.tolerance  # 1e-8: float64 round-off amplified by training
+    run = corr.correspondence(predictor, optimizer, tangential=False, steps=6)
+    tolerance = corr.CorrespondenceResult.tolerance  # 1e-8: float64 round-off amplified by training
     assert run.max_diff <= tolerance and run.loss_diff <= tolerance, run
+    assert run.ema_diff <= tolerance, run  # both targets are the EMA of their θ (Algorithm 1, line 12)
     assert run.theta_moved > 1e-3  # training moved θ far more than the tolerance
     assert run.negated == (["linear.weight"] if predictor == "linear" else ["net.3.weight", "net.3.bias"])
 
@@ -94,17 +100,17 @@ def test_theorem_5_1_trajectories_correspond(predictor, optimizer):
 def test_tangential_trajectories_are_bitwise_identical(dtype):
     """With tangential=True every op of the step is exactly odd in the predictor's output sign,
     so the two runs agree bit for bit, in float32 too (docs/theory.md)."""
-    run = theory.correspondence("mlp_bn", "adam", tangential=True, dtype=dtype, steps=6)
+    run = corr.correspondence("mlp_bn", "adam", tangential=True, dtype=dtype, steps=6)
     assert run.theta_diff == run.bn_diff == run.w_diff == 0.0, run
 
 
 def test_without_the_sign_flip_there_is_no_correspondence():
-    run = theory.correspondence("linear", "adam", tangential=False, steps=6, negate=False)
+    run = corr.correspondence("linear", "adam", tangential=False, steps=6, negate=False)
     assert run.theta_diff > 1e-4 and run.negated == []
 
 
 def test_theorem_5_1_result_holds_and_needs_the_control():
-    result = theory.theorem_5_1(steps=3, predictors=("linear",), optimizers=("adam",), float32_predictors=())
+    result = corr.theorem_5_1(steps=3, predictors=("linear",), optimizers=("adam",), float32_predictors=())
     assert result.holds and result.control_differs and len(result.runs) == 2
     result.control.theta_diff = 0.0  # a check that cannot see a broken correspondence must not pass
     assert not result.holds
@@ -150,16 +156,85 @@ def _unnormalised_cross_model_loss(p, z, tangential=False):
 )
 def test_theorem_5_1_check_rejects_wrong_losses(monkeypatch, target, mutant):
     monkeypatch.setattr(target, mutant)
-    run = theory.correspondence("linear", "sgd", tangential=False, steps=3)
+    run = corr.correspondence("linear", "sgd", tangential=False, steps=3)
     assert run.max_diff > 1e-6 or run.loss_diff > 1e-6, run
+
+
+# --- Theorem 5.1 against broken training code (the Trainer, training_step, the EMA callback) -----
+
+
+def _training_step(predict_view_1: bool = True, predict_view_2: bool = True):
+    """SelfSupervised.training_step, with q_w optionally left out on either view (p = f_θ(·))."""
+
+    def training_step(self, batch, batch_idx):
+        x1, x2, labels = batch
+        h1, f1 = self.online(x1)
+        _, f2 = self.online(x2)
+        p1 = self.predictor(f1) if predict_view_1 else f1
+        p2 = self.predictor(f2) if predict_view_2 else f2
+        with torch.no_grad():
+            _, z1 = self.target(x1)
+            _, z2 = self.target(x2)
+        return StepOutput(loss=self.objective(p1, p2, z1, z2), features=h1.detach(), labels=labels)
+
+    return training_step
+
+
+def _small_theorem_5_1():
+    """Theorem 5.1's check with the fewest steps and runs that still see a broken step: 2 SGD steps,
+    linear predictor, float64, no float32 rows and no control (so only the runs decide)."""
+    return corr.theorem_5_1(
+        steps=2, predictors=("linear",), optimizers=("sgd",), tangential=(False,), float32_predictors=(), control=False
+    )
+
+
+@pytest.mark.parametrize(
+    "step, broken",
+    [
+        (_training_step(), False),  # a faithful copy: the check passes, so the failures below are the breakage's
+        (_training_step(predict_view_1=False, predict_view_2=False), True),  # no predictor: −W0 flips nothing
+        (_training_step(predict_view_2=False), True),  # the predictor on one view only
+    ],
+    ids=["intact", "no-predictor", "one-view-predictor"],
+)
+def test_theorem_5_1_check_rejects_a_wrong_training_step(monkeypatch, step, broken):
+    monkeypatch.setattr(SelfSupervised, "training_step", step)
+    result = _small_theorem_5_1()
+    assert result.holds is not broken, result
+    if broken:
+        assert result.runs[0].theta_diff > 1e3 * result.tolerance, result  # θ itself parts ways
+
+
+@torch.no_grad()
+def _ema_with_the_wrong_sign(target, online, tau):
+    """ξ ← τ·ξ − (1−τ)·θ."""
+    for xi, theta in zip(target.parameters(), online.parameters()):
+        xi.mul_(tau).sub_((1 - tau) * theta)
+
+
+@pytest.mark.parametrize("breakage", ["intact", "no-op", "wrong-sign"])
+def test_theorem_5_1_check_rejects_a_wrong_ema_update(monkeypatch, breakage):
+    """A target updated the same wrong way in both runs keeps θ in step, but it is not Algorithm
+    1's mean teacher, so the check must not pass: its |ΔEMA| column sees it."""
+    if breakage == "no-op":
+        monkeypatch.setattr(EMA, "on_train_batch_end", lambda self, trainer, pl_module, *args: None)
+    elif breakage == "wrong-sign":
+        monkeypatch.setattr("raft_lightning.callbacks.ema.ema_update_", _ema_with_the_wrong_sign)
+    result = _small_theorem_5_1()
+    (run,) = result.runs
+    assert run.max_diff <= result.tolerance, run  # the correspondence itself survives either breakage
+    if breakage == "intact":
+        assert result.holds and run.ema_diff <= result.tolerance, run
+    else:
+        assert not result.holds and run.ema_diff > 1e3 * result.tolerance, run
 
 
 # --- The tangential gradient -------------------------------------------------------------------
 
 
 def test_tangential_gradient_equals_the_plain_one_for_normalised_outputs():
-    rows = [theory.tangential_on_random_inputs(torch.float64), theory.tangential_on_module("raft", torch.float64)]
-    assert theory.TangentialResult(rows).holds
+    rows = [tang.tangential_on_random_inputs(torch.float64), tang.tangential_on_module("raft", torch.float64)]
+    assert tang.TangentialResult(rows).holds
     assert all(row.relative < 1e-13 and row.max_abs_grad > 1e-4 for row in rows), rows
 
 
@@ -177,9 +252,9 @@ def _tangential_mutant(inner_factor: float):
 @pytest.mark.parametrize("inner_factor", [1.0, 3.0])
 def test_tangential_check_rejects_a_wrong_surrogate(monkeypatch, inner_factor):
     monkeypatch.setattr(losses, "cross_model_loss", _tangential_mutant(inner_factor))
-    assert not theory.TangentialResult([theory.tangential_on_random_inputs(torch.float64)]).holds
+    assert not tang.TangentialResult([tang.tangential_on_random_inputs(torch.float64)]).holds
     monkeypatch.setattr(losses, "cross_model_loss", _tangential_mutant(2.0))  # the right factor passes
-    assert theory.TangentialResult([theory.tangential_on_random_inputs(torch.float64)]).holds
+    assert tang.TangentialResult([tang.tangential_on_random_inputs(torch.float64)]).holds
 
 
 # --- The config flag: loss=raft predictor.negate_init=true against loss=byol_prime ------------------
@@ -237,26 +312,26 @@ def test_raft_with_negated_predictor_trains_the_same_encoder_as_byol_prime(smoke
         byol_prime["predictor.linear.weight"], -raft["predictor.linear.weight"], rtol=0, atol=atol
     )
     # The tolerance is far below how far training moved the encoder's weights from their start.
-    start = theory.build_module("byol_prime", "linear", seed=4, dtype=torch.float32).online
+    start = harness.build_module("byol_prime", "linear", seed=4, dtype=torch.float32).online
     moved = max((byol_prime[f"online.{k}"] - v).abs().max().item() for k, v in start.named_parameters())
     assert moved > 100 * max(atol, 1e-5)
 
 
 def test_report_runs_and_writes_json(tmp_path, monkeypatch, capsys):
     """main() end to end with small settings: report, JSON and exit status."""
-    theorem_4_1, theorem_5_1 = theory.theorem_4_1, theory.theorem_5_1
-    monkeypatch.setattr(theory, "theorem_4_1", lambda: theorem_4_1(quick=True))
+    theorem_4_1, theorem_5_1 = bound.theorem_4_1, corr.theorem_5_1
+    monkeypatch.setattr(bound, "theorem_4_1", lambda: theorem_4_1(quick=True))
     monkeypatch.setattr(
-        theory, "theorem_5_1", lambda steps: theorem_5_1(steps, ("linear",), ("adam",), (False,), float32_predictors=())
+        corr, "theorem_5_1", lambda steps: theorem_5_1(steps, ("linear",), ("adam",), (False,), float32_predictors=())
     )
     monkeypatch.setattr(
-        theory, "tangential_gradients", lambda: theory.TangentialResult([theory.tangential_on_random_inputs()])
+        tang, "tangential_gradients", lambda: tang.TangentialResult([tang.tangential_on_random_inputs()])
     )
-    assert theory.main(["--steps", "3", "--json", str(tmp_path / "t.json")]) == 0
+    assert cli.main(["--steps", "3", "--json", str(tmp_path / "t.json")]) == 0
     out = capsys.readouterr().out
     assert out.count("[PASS]") == 3 and "All checks pass" in out and "tightest ratio" in out
     results = json.loads((tmp_path / "t.json").read_text())
     assert results["holds"] and results["theorem_5_1"]["runs"][0]["steps"] == 3
     monkeypatch.setattr(losses, "byol_prime_loss", _byol_prime(sign=-1.0))
-    assert theory.main(["--steps", "3"]) == 1
+    assert cli.main(["--steps", "3"]) == 1
     assert "[FAIL] Theorem 4.1" in capsys.readouterr().out
