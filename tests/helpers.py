@@ -81,3 +81,15 @@ class RecordEnvironment(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         env = trainer._accelerator_connector.cluster_environment
         self.path.write_text(f"{type(env).__name__} auto_requeue={getattr(env, 'auto_requeue', None)}\n")
+
+
+class RaiseAt(L.Callback):
+    """Raises ``ValueError(message)`` at the start of optimiser step ``step`` (1-based): a run
+    that fails inside training, where no check before the run could have seen it coming."""
+
+    def __init__(self, step: int, message: str = "boom") -> None:
+        self.step, self.message = step, message
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step + 1 == self.step:
+            raise ValueError(self.message)

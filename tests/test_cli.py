@@ -59,12 +59,13 @@ def test_card_command_without_cifar10_fails_fast_with_one_message(tmp_path):
 
 
 def test_a_failing_run_does_not_take_down_the_sweep(tmp_path):
-    # Run #1 has fewer images than one batch: it fails at its first epoch; #0 and #2 go on.
-    result = run_cli("-m", "experiment=smoke", "data.train_size=128,16,64", f"hydra.sweep.dir={tmp_path}")
+    # Run #1 raises at its first step, inside training (what no check before the run can see).
+    boom = ["+callbacks.boom._target_=tests.helpers.RaiseAt", "+callbacks.boom.step=1000,1,1000"]
+    result = run_cli("-m", "experiment=smoke", *boom, f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 1
     runs = summaries(tmp_path)
     assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed", "2": "ok"}
-    assert "fewer than one batch" in runs["1"]["error"] and "1 run(s) failed" in result.stderr
+    assert runs["1"]["error"] == "ValueError: boom" and "1 run(s) failed" in result.stderr
 
 
 def test_a_diverged_run_is_a_result_not_an_error(tmp_path):

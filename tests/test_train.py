@@ -98,11 +98,19 @@ def test_nonfinite_loss_is_diverged_not_failed(smoke_cfg):
 
 
 def test_a_run_that_raises_is_failed_with_its_error(smoke_cfg):
+    cfg = smoke_cfg("+callbacks.boom._target_=tests.helpers.RaiseAt", "+callbacks.boom.step=3")
+    summary = train(cfg)
+    assert summary["status"] == "failed" and summary["error"] == "ValueError: boom"
+    assert "Traceback" in (run_dir(cfg) / "traceback.txt").read_text()
+    assert summary["checkpoint"] is None  # it failed in its first epoch, before any checkpoint
+
+
+def test_fewer_images_than_one_batch_is_caught_before_training(smoke_cfg):
     cfg = smoke_cfg("data.train_size=16")  # fewer images than one batch of 32
     summary = train(cfg)
-    assert summary["status"] == "failed"
-    assert "16 training images per device are fewer than one batch of 32" in summary["error"]
-    assert "Traceback" in (run_dir(cfg) / "traceback.txt").read_text()
+    assert summary["status"] == "failed" and summary["epochs"] == 0
+    assert "data.batch_size=32: more than the 16 training images (data.train_size)" in summary["error"]
+    assert not (run_dir(cfg) / "traceback.txt").exists()
 
 
 def test_invalid_config_fails_before_training(smoke_cfg):

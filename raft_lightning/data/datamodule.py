@@ -91,7 +91,31 @@ class ImageDataModule(L.LightningDataModule):
 
     @classmethod
     def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
-        return cls.value_errors(**params) + cls.data_errors(root)
+        errors = cls.value_errors(**params)
+        return errors + (cls.size_errors(**params) if not errors else []) + cls.data_errors(root)
+
+    @classmethod
+    def split_sizes(cls, **params: Any) -> tuple[int, int]:
+        """(training, test) images the run will see, from the configured values alone."""
+        train, test = cls.source.train_images, cls.source.test_images
+        return params.get("train_subset") or train, params.get("val_subset") or test
+
+    @classmethod
+    def size_errors(cls, **params: Any) -> list[str]:
+        """Subsets within the split, and at least one batch of training images per epoch."""
+        errors = []
+        for key, full in zip(("train_subset", "val_subset"), cls.split_sizes()):
+            value = params.get(key)
+            if value is not None and not (
+                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= full
+            ):
+                errors.append(f"{key}={value!r}: null (all) or an integer from 1 to {full}")
+        train, _ = cls.split_sizes(**params)
+        if not errors and params["batch_size"] > train:
+            errors.append(
+                f"batch_size={params['batch_size']}: more than the {train} training images (one batch an epoch)"
+            )
+        return errors
 
     @classmethod
     def value_errors(
@@ -256,6 +280,24 @@ class SyntheticDataModule(ImageDataModule):
         self.num_classes = num_classes
         super().__init__(num_classes=num_classes, **kwargs)
         self.train_size, self.val_size, self.source_size, self.data_seed = train_size, val_size, source_size, data_seed
+
+    @classmethod
+    def split_sizes(cls, **params: Any) -> tuple[int, int]:
+        return params["train_size"], params["val_size"]
+
+    @classmethod
+    def size_errors(cls, **params: Any) -> list[str]:
+        errors = [
+            f"{key}={params[key]!r}: must be an integer ≥ {low}"
+            for key, low in (("train_size", 1), ("val_size", 1), ("num_classes", 2), ("source_size", 8))
+            if not (isinstance(params[key], int) and not isinstance(params[key], bool) and params[key] >= low)
+        ]
+        if not errors and params["batch_size"] > params["train_size"]:
+            errors.append(
+                f"batch_size={params['batch_size']}: more than the {params['train_size']} training images "
+                "(data.train_size): one batch per epoch at least"
+            )
+        return errors
 
     def load(self) -> tuple[Split, Split]:
         train = make_synthetic(self.num_classes, self.train_size, self.source_size, self.data_seed, split=0)

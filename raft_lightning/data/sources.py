@@ -53,6 +53,8 @@ class FileSource:
     expected: str  # the files, as a person would describe them
     hint: str  # how to obtain them (appended to the error message)
     loader: Callable[[Path], tuple[Split, Split]]
+    train_images: int  # in the training split, for checking batch and subset sizes before a run
+    test_images: int
 
     def errors(self, root: str | Path | None) -> list[str]:
         """Whether the files are under ``root``: one message naming both, or none."""
@@ -85,6 +87,8 @@ def load_cifar10(root: str | Path) -> tuple[Split, Split]:
 
 CIFAR10 = FileSource(
     name="CIFAR-10",
+    train_images=50_000,
+    test_images=10_000,
     num_classes=10,
     mean=(0.4914, 0.4822, 0.4465),
     std=(0.2470, 0.2435, 0.2616),
@@ -129,6 +133,8 @@ def load_fashion_mnist(root: str | Path) -> tuple[Split, Split]:
 
 FASHION_MNIST = FileSource(
     name="Fashion-MNIST",
+    train_images=60_000,
+    test_images=10_000,
     num_classes=10,
     mean=(0.2860, 0.2860, 0.2860),
     std=(0.3530, 0.3530, 0.3530),

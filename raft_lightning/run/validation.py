@@ -1,19 +1,25 @@
 """Checks of a composed run config, before anything is built or trained.
 
-Every ``_target_`` that knows its own constraints exposes ``config_errors(**params)``
-returning messages of the form ``name=value: what is allowed``; this module walks the config,
-asks each one, and prefixes the config path, e.g. ``loss.alpha=-1: must be a finite number ≥ 0``.
-The classes call the same function in their constructors, so the rules live in one place.
+Every node with a ``_target_`` is checked against the target's signature (``run.schema``: keys
+and types), then by the target's own ``config_errors(**params)`` where it has one (ranges and
+choices; the classes call the same function in their constructors, so each rule lives in one
+place), given every value, defaults read from the signature. What no single target can know —
+the linear evaluation, optimiser ranges, one key against another — is in ``run.rules``. Each
+problem is one message, ``key=value: what is allowed``, e.g. ``loss.alpha=-1: must be a finite
+number ≥ 0``.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterator
 from typing import Any
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
+from raft_lightning.run import rules, schema
 from raft_lightning.run.extras import installed, missing_message
 
 
@@ -23,47 +29,108 @@ class ConfigError(ValueError):
 
 def _params(node: DictConfig) -> dict[str, Any]:
     """The node's own parameters, resolved; those that cannot resolve yet (paths that need the
-    run's Hydra context) are left out, since no check reads them."""
+    run's Hydra context, or resolve to null before the run has its folder) are left out, since
+    only the run itself can judge them."""
     params = {}
     for key in node:
         if str(key).startswith("_"):
             continue
         try:
             value = node[key]
-            params[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         except InterpolationResolutionError:
             continue
+        if value is None and OmegaConf.is_interpolation(node, key):
+            continue
+        params[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     return params
 
 
-def config_errors(cfg: DictConfig) -> list[str]:
-    nodes = {"model.backbone": cfg.model.backbone, "loss": cfg.loss, "data": cfg.data}
-    nodes.update({f"callbacks.{name}": node for name, node in (cfg.get("callbacks") or {}).items()})
+def _target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+    """Every node with a ``_target_`` under ``node`` (nested ones too), with its config path."""
+    if not OmegaConf.is_dict(node):
+        return
+    if "_target_" in node:
+        yield path, node
+    for key in node:
+        if not str(key).startswith("_"):
+            try:
+                child = node[key]
+            except InterpolationResolutionError:
+                continue
+            yield from _target_nodes(child, f"{path}.{key}" if path else str(key))
+
+
+def _signatures(target: Any) -> list[tuple[Any, inspect.Signature]]:
+    """The target's signature and, while ``**kwargs`` hands keys on, its parents' (classes)."""
+    classes = [c for c in inspect.getmro(target) if "__init__" in vars(c)] if inspect.isclass(target) else [target]
+    chain = []
+    for cls in classes:
+        read = schema.signature_of(cls)
+        if read is None:
+            break
+        chain.append((cls, read[0]))
+        if not any(p.kind is p.VAR_KEYWORD for p in read[0].parameters.values()):
+            break
+    return chain
+
+
+def _defaults(target: Any) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for _, signature in reversed(_signatures(target)):
+        merged |= schema.defaults(signature)
+    return merged
+
+
+def node_errors(path: str, node: DictConfig) -> list[str]:
+    """Type errors against the target's signature, then its own ``config_errors`` (ranges,
+    choices) with every value, the defaults read from the same signature."""
+    try:
+        target = get_object(node._target_)
+    except Exception as e:  # an import error or a typo in _target_
+        return [f"{path}._target_={node._target_!r}: cannot be imported ({e})"]
+    params = {
+        k: (schema.SKIP if OmegaConf.is_dict(node[k]) and "_target_" in node[k] else v)
+        for k, v in _params(node).items()
+    }
+    errors = [f"{path}.{m}" for m in _type_errors(target, params)]
+    check = getattr(target, "config_errors", None)
+    if not errors and check is not None:
+        errors += [f"{path}.{m}" for m in check(**{**_defaults(target), **params})]
+    return errors
+
+
+def _type_errors(target: Any, params: dict[str, Any]) -> list[str]:
+    """Each key against the first signature of the chain that names it; keys that none names
+    are unknown where the last signature takes no ``**kwargs``."""
+    chain = _signatures(target)
+    errors, remaining = [], dict(params)
+    for i, (cls, signature) in enumerate(chain):
+        last = i == len(chain) - 1
+        own = remaining if last else {k: v for k, v in remaining.items() if k in signature.parameters}
+        errors += schema.type_errors(cls, own)
+        remaining = {k: v for k, v in remaining.items() if k not in own}
+    return errors
+
+
+def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[str]:
+    """Every problem of a composed run config, as ``key=value: what is allowed``."""
     errors = []
-    for path, node in nodes.items():
-        if not OmegaConf.is_dict(node) or "_target_" not in node:
-            continue
-        try:
-            target = get_object(node._target_)
-        except Exception as e:  # an import error or a typo in _target_
-            errors.append(f"{path}._target_={node._target_!r}: cannot be imported ({e})")
-            continue
-        check = getattr(target, "config_errors", None)
-        if check is not None:
-            errors += [f"{path}.{message}" for message in check(**_params(node))]
-        if path == "loss" and check is not None and OmegaConf.is_dict(cfg.get("fast")):
-            # The speed settings are the objective's constructor arguments, grouped apart.
-            errors += [f"fast.{message}" for message in check(**_params(cfg.fast))]
-    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
-        # torch would raise deep inside the first forward pass ("SyncBatchNorm ... GPU modules").
-        errors.append("trainer.sync_batchnorm=True: SyncBatchNorm runs on GPUs only; set trainer.accelerator=gpu")
+    for key in cfg:
+        if key != "hydra":
+            errors += [e for path, node in _target_nodes(cfg[key], str(key)) for e in node_errors(path, node)]
+        if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss:
+            errors += fast_errors(get_object(cfg.loss._target_), _params(cfg.fast))
+    errors += rules.run_errors(cfg, choices or {})
     for name, node in (cfg.get("logger") or {}).items():
         if "WandbLogger" in str(node.get("_target_", "")) and not installed("wandb"):
             errors.append(missing_message(f"logger.{name}", "WandbLogger", "wandb"))
-    max_epochs = cfg.trainer.get("max_epochs")
-    if not isinstance(max_epochs, int) or max_epochs < 0:
-        errors.append(f"trainer.max_epochs={max_epochs!r}: must be an integer ≥ 0")
-    return errors
+    return list(dict.fromkeys(errors))
+
+
+def fast_errors(objective: Any, params: dict[str, Any]) -> list[str]:
+    """The speed settings are the objective's constructor arguments, grouped apart."""
+    errors = _type_errors(objective, params) or objective.config_errors(**{**_defaults(objective), **params})
+    return [f"fast.{m}" for m in errors]
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -1,0 +1,111 @@
+"""The checks no single ``_target_`` can make: values without a target (the linear evaluation,
+the record), optimiser ranges (torch's classes only check at their first step), and one key
+against another (predictor width and projector output, batch and devices, a variant and the
+groups it sets)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from raft_lightning.conf import CONF_DIR
+from raft_lightning.run.schema import integer_errors, number_errors
+
+
+def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
+    return [
+        *trainer_errors(cfg.trainer),
+        *eval_errors(cfg.eval),
+        *optimizer_errors(cfg.optimizer),
+        *predictor_errors(cfg),
+        *devices_errors(cfg),
+        *variant_errors(choices),
+        *integer_errors("record.last_epochs", cfg.record.last_epochs, 1),
+        *integer_errors("seed", cfg.seed, 0),
+        *([] if isinstance(cfg.resume, bool) else [f"resume={cfg.resume!r}: must be true or false"]),
+    ]
+
+
+def trainer_errors(trainer: DictConfig) -> list[str]:
+    errors = integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 0)
+    if trainer.get("log_every_n_steps") is not None:
+        errors += integer_errors("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)
+    if trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":
+        # torch would raise deep inside the first forward pass ("SyncBatchNorm ... GPU modules").
+        errors.append("trainer.sync_batchnorm=True: SyncBatchNorm runs on GPUs only; set trainer.accelerator=gpu")
+    return errors
+
+
+def eval_errors(eval_cfg: DictConfig) -> list[str]:
+    errors = []
+    for key in ("linear", "standardize"):
+        if not isinstance(eval_cfg[key], bool):
+            errors.append(f"eval.{key}={eval_cfg[key]!r}: must be true or false")
+    errors += integer_errors("eval.epochs", eval_cfg.epochs, 1)
+    errors += number_errors("eval.lr", eval_cfg.lr, 0, closed_low=False)
+    errors += integer_errors("eval.batch_size", eval_cfg.batch_size, 1)
+    errors += integer_errors("eval.embeddings", eval_cfg.embeddings, 0)
+    return errors
+
+
+def optimizer_errors(optimizer: DictConfig) -> list[str]:
+    """Ranges torch's optimisers only check when they are built, deep inside ``fit``."""
+    errors = number_errors("optimizer.lr", optimizer.get("lr"), 0, closed_low=False)
+    if "weight_decay" in optimizer:
+        errors += number_errors("optimizer.weight_decay", optimizer.weight_decay, 0)
+    if "momentum" in optimizer:
+        errors += number_errors("optimizer.momentum", optimizer.momentum, 0, 1)
+    if "betas" in optimizer:
+        betas = OmegaConf.to_container(optimizer.betas) if OmegaConf.is_config(optimizer.betas) else optimizer.betas
+        if not (
+            isinstance(betas, (list, tuple)) and len(betas) == 2 and all(not number_errors("b", b, 0, 1) for b in betas)
+        ):
+            errors.append(f"optimizer.betas={betas!r}: two numbers in [0, 1)")
+    return errors
+
+
+def predictor_errors(cfg: DictConfig) -> list[str]:
+    """q_w maps a projection to a prediction of a projection: both of the projector's width."""
+    width = cfg.model.projector.get("output_dim")
+    errors = []
+    for key in ("dim", "input_dim", "output_dim"):
+        value = cfg.predictor.get(key)
+        if value is not None and width is not None and value != width:
+            errors.append(
+                f"predictor.{key}={value!r}: must equal model.projector.output_dim={width} "
+                "(the predictor maps projections to predictions of projections)"
+            )
+    return errors
+
+
+def devices_errors(cfg: DictConfig) -> list[str]:
+    devices = cfg.trainer.get("devices")
+    batch = cfg.data.get("batch_size")
+    if isinstance(devices, int) and devices > 1 and isinstance(batch, int) and batch % devices:
+        return [f"data.batch_size={batch}: must divide evenly over trainer.devices={devices} (it is the global batch)"]
+    return []
+
+
+def variant_groups(variant: str) -> dict[str, str]:
+    """The groups a variant sets: ``override /loss: byol`` in conf/variant/<variant>.yaml."""
+    path = CONF_DIR / "variant" / f"{variant}.yaml"
+    if not path.is_file():
+        return {}
+    sets: dict[str, str] = {}
+    for entry in OmegaConf.load(path).get("defaults") or []:
+        for key, value in entry.items() if hasattr(entry, "items") else []:
+            sets[str(key).removeprefix("override ").lstrip("/")] = str(value)
+    return sets
+
+
+def variant_errors(choices: dict[str, str]) -> list[str]:
+    """A variant names a row of the paper's table; overriding one of its groups as well would
+    train another row under its name."""
+    variant = choices.get("variant")
+    if not variant:
+        return []
+    return [
+        f"variant={variant}: sets {group}={option}, but {group}={choices[group]} was given too; "
+        f"drop one of them (or use loss=... predictor=... without a variant)"
+        for group, option in variant_groups(variant).items()
+        if group in choices and choices[group] != option
+    ]

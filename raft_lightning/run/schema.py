@@ -1,0 +1,127 @@
+"""Configured values against the signature of what they configure.
+
+A config node with a ``_target_`` is checked against the target's own signature: every key must
+be one of its parameters, and every value must fit the parameter's type hint (``loss.alpha=abc``:
+must be a number). The defaults of parameters the node leaves out come from the same signature,
+so that the range checks of ``config_errors`` see every value and repeat no default.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+SKIP = object()  # a value that cannot be checked from the config (built from a nested node)
+
+
+def signature_of(target: Any) -> tuple[inspect.Signature, dict[str, Any]] | None:
+    """The target's signature and its evaluated type hints (None where they cannot be read)."""
+    try:
+        function = target.__init__ if inspect.isclass(target) else target
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # hints naming what is not importable here: check the keys only
+        hints = {}
+    return signature, hints
+
+
+def defaults(signature: inspect.Signature) -> dict[str, Any]:
+    return {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+    }
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a config value can be the argument ``hint`` asks for (unknown kinds: yes)."""
+    if value is SKIP or hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(fits(value, a) for a in args)
+    if origin is Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is Path:
+        return isinstance(value, (str, Path))
+    container = origin or hint
+    if container in (list, tuple, collections.abc.Sequence):
+        if not isinstance(value, (list, tuple)):
+            return False
+        inner = [a for a in args if a is not Ellipsis]
+        return not inner or all(fits(v, inner[0] if len(inner) == 1 else object) for v in value)
+    if container in (dict, collections.abc.Mapping):
+        return isinstance(value, dict)
+    return True  # modules, factories, tensors: not something a config value can be wrong about
+
+
+def describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe(a) for a in args))
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    if (origin or hint) in (list, tuple, collections.abc.Sequence):
+        return "a list"
+    return getattr(hint, "__name__", str(hint))
+
+
+def type_errors(target: Any, params: dict[str, Any]) -> list[str]:
+    """``key=value: must be ...`` for values that do not fit, ``key: not a parameter`` for
+    keys the target does not take."""
+    read = signature_of(target)
+    if read is None:
+        return []
+    signature, hints = read
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    errors = []
+    for key, value in params.items():
+        if key not in signature.parameters:
+            if not takes_any:
+                allowed = ", ".join(k for k in signature.parameters if k not in ("self", "args", "kwargs"))
+                errors.append(f"{key}={value!r}: not a parameter of {target.__name__} (it takes {allowed})")
+            continue
+        hint = hints.get(key, Any)
+        if not fits(value, hint):
+            errors.append(f"{key}={value!r}: must be {describe(hint)}")
+    return errors
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def number_errors(name: str, value: Any, low: float, high: float = math.inf, closed_low: bool = True) -> list[str]:
+    """A finite number in [low, high] (or (low, high] when ``closed_low`` is false)."""
+    ok = finite(value) and (value >= low if closed_low else value > low) and value <= high
+    if ok:
+        return []
+    bound = f"≥ {low:g}" if closed_low else f"> {low:g}"
+    return [f"{name}={value!r}: must be a finite number {bound}" + (f" and ≤ {high:g}" if high < math.inf else "")]
+
+
+def integer_errors(name: str, value: Any, low: int) -> list[str]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+        return []
+    return [f"{name}={value!r}: must be an integer ≥ {low}"]
