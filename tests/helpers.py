@@ -83,13 +83,18 @@ class RecordEnvironment(L.Callback):
         self.path.write_text(f"{type(env).__name__} auto_requeue={getattr(env, 'auto_requeue', None)}\n")
 
 
-class RaiseAt(L.Callback):
-    """Raises ``ValueError(message)`` at the start of optimiser step ``step`` (1-based): a run
-    that fails inside training, where no check before the run could have seen it coming."""
+class StepLog(L.Callback):
+    """Appends the number of every optimiser step this process trains to ``path``, one a line:
+    a resumed run must add only the steps after its checkpoint, a restart from scratch adds all."""
 
-    def __init__(self, step: int, message: str = "boom") -> None:
-        self.step, self.message = step, message
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if trainer.global_step + 1 == self.step:
-            raise ValueError(self.message)
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_rank == 0:
+            with open(self.path, "a") as f:
+                f.write(f"{trainer.global_step}\n")
+
+
+def logged_steps(path: Path) -> list[int]:
+    return [int(line) for line in Path(path).read_text().split()] if Path(path).is_file() else []

@@ -25,6 +25,7 @@ FORBIDDEN = {
     "raft_lightning.losses": ("raft_lightning.",),
     "raft_lightning.metrics": ("raft_lightning.",),
     "raft_lightning.contracts": ("raft_lightning.",),
+    "raft_lightning.values": ("raft_lightning.",),
     "raft_lightning.models": ("raft_lightning.objectives", "raft_lightning.callbacks", "raft_lightning.run"),
     "raft_lightning.objectives": ("raft_lightning.callbacks", "raft_lightning.run", "raft_lightning.data"),
     "raft_lightning.callbacks": ("raft_lightning.objectives", "raft_lightning.run"),

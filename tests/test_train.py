@@ -100,7 +100,7 @@ def test_nonfinite_loss_is_diverged_not_failed(smoke_cfg):
 def test_a_run_that_raises_is_failed_with_its_error(smoke_cfg):
     cfg = smoke_cfg("+callbacks.boom._target_=tests.helpers.RaiseAt", "+callbacks.boom.step=3")
     summary = train(cfg)
-    assert summary["status"] == "failed" and summary["error"] == "ValueError: boom"
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: injected failure at step 3"
     assert "Traceback" in (run_dir(cfg) / "traceback.txt").read_text()
     assert summary["checkpoint"] is None  # it failed in its first epoch, before any checkpoint
 

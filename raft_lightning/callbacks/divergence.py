@@ -8,6 +8,7 @@ import lightning as L
 import torch
 
 from raft_lightning.contracts import StepOutput
+from raft_lightning.values import integer_errors
 
 
 class DivergedError(RuntimeError):
@@ -22,7 +23,14 @@ class DivergenceGuard(L.Callback):
     """
 
     def __init__(self, check_every_n_steps: int = 1) -> None:
-        self.every = max(int(check_every_n_steps), 1)
+        errors = self.config_errors(check_every_n_steps)
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.every = int(check_every_n_steps)
+
+    @staticmethod
+    def config_errors(check_every_n_steps: Any) -> list[str]:
+        return integer_errors("check_every_n_steps", check_every_n_steps, 1)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: StepOutput, *args: Any

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
 from raft_lightning.contracts import PlainData
 from raft_lightning.evaluation.features import extract
 from raft_lightning.evaluation.knn import knn_accuracy
+from raft_lightning.values import integer_errors, number_errors
 
 
 class KNNMonitor(L.Callback):
@@ -18,7 +21,18 @@ class KNNMonitor(L.Callback):
     """
 
     def __init__(self, k: int = 200, temperature: float = 0.1, every_n_epochs: int = 1) -> None:
-        self.k, self.temperature, self.every = int(k), float(temperature), max(int(every_n_epochs), 1)
+        errors = self.config_errors(k=k, temperature=temperature, every_n_epochs=every_n_epochs)
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.k, self.temperature, self.every = int(k), float(temperature), int(every_n_epochs)
+
+    @staticmethod
+    def config_errors(k: Any, temperature: Any, every_n_epochs: Any) -> list[str]:
+        return [
+            *integer_errors("k", k, 1),
+            *number_errors("temperature", temperature, 0, closed_low=False),
+            *integer_errors("every_n_epochs", every_n_epochs, 1),
+        ]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1

@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from raft_lightning.contracts import EvalOutput, StepOutput
 from raft_lightning.metrics import EpochMean
+from raft_lightning.values import integer_errors, number_errors
 
 
 class OnlineProbe(L.Callback):
@@ -27,9 +28,16 @@ class OnlineProbe(L.Callback):
     """
 
     def __init__(self, num_classes: int, lr: float = 1e-3) -> None:
+        errors = self.config_errors(num_classes=num_classes, lr=lr)
+        if errors:
+            raise ValueError("; ".join(errors))
         self.num_classes, self.lr = int(num_classes), float(lr)
         self.classifier: nn.Linear | None = None
         self.logged = False  # train/probe_loss registered with Lightning in this epoch
+
+    @staticmethod
+    def config_errors(num_classes: Any, lr: Any) -> list[str]:
+        return [*integer_errors("num_classes", num_classes, 2), *number_errors("lr", lr, 0, closed_low=False)]
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.classifier is not None:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.augment.per_sample import byol_views, eval_transform
+from raft_lightning.data.checks import DataChecks
 from raft_lightning.data.sampling import EpochSampler
 from raft_lightning.data.sources import (
     CIFAR10,
@@ -23,8 +24,7 @@ from raft_lightning.data.sources import (
     subset,
 )
 from raft_lightning.data.views import Transformed, TwoViews
-
-PIPELINES = ("torchvision", "batched")
+from raft_lightning.values import integer_errors
 
 
 class ResumableLoader(DataLoader):
@@ -39,7 +39,7 @@ class ResumableLoader(DataLoader):
         pass
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(DataChecks, L.LightningDataModule):
     """Holds a dataset as uint8 tensors and serves BYOL's two views of it.
 
     ``batch_size`` is the global batch: under DDP each of the N devices gets batch_size / N.
@@ -88,54 +88,6 @@ class ImageDataModule(L.LightningDataModule):
         self.pipeline = pipeline
         self.train_set: TwoViews | BatchedTwoViews | None = None
         self._resume: dict[str, int] = {}  # where a restored checkpoint stopped: {"epoch", "batches"}
-
-    @classmethod
-    def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
-        errors = cls.value_errors(**params)
-        return errors + (cls.size_errors(**params) if not errors else []) + cls.data_errors(root)
-
-    @classmethod
-    def split_sizes(cls, **params: Any) -> tuple[int, int]:
-        """(training, test) images the run will see, from the configured values alone."""
-        train, test = cls.source.train_images, cls.source.test_images
-        return params.get("train_subset") or train, params.get("val_subset") or test
-
-    @classmethod
-    def size_errors(cls, **params: Any) -> list[str]:
-        """Subsets within the split, and at least one batch of training images per epoch."""
-        errors = []
-        for key, full in zip(("train_subset", "val_subset"), cls.split_sizes()):
-            value = params.get(key)
-            if value is not None and not (
-                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= full
-            ):
-                errors.append(f"{key}={value!r}: null (all) or an integer from 1 to {full}")
-        train, _ = cls.split_sizes(**params)
-        if not errors and params["batch_size"] > train:
-            errors.append(
-                f"batch_size={params['batch_size']}: more than the {train} training images (one batch an epoch)"
-            )
-        return errors
-
-    @classmethod
-    def value_errors(
-        cls, batch_size: Any = 128, image_size: Any = 32, num_workers: Any = 0, pipeline: Any = "torchvision", **_: Any
-    ) -> list[str]:
-        errors = []
-        if pipeline not in PIPELINES:
-            errors.append(f"pipeline={pipeline!r}: choose one of {', '.join(PIPELINES)}")
-        if not isinstance(batch_size, int) or batch_size < 2:
-            errors.append(f"batch_size={batch_size!r}: must be an integer ≥ 2 (BatchNorm and uniformity need pairs)")
-        if not isinstance(image_size, int) or image_size < 8:
-            errors.append(f"image_size={image_size!r}: must be an integer ≥ 8")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            errors.append(f"num_workers={num_workers!r}: must be an integer ≥ 0")
-        return errors
-
-    @classmethod
-    def data_errors(cls, root: Any) -> list[str]:
-        """Whether the dataset's files are under ``root``: one message naming both, or none."""
-        return cls.source.errors(root) if cls.source is not None else []
 
     def load(self) -> tuple[Split, Split]:
         """(train, test) splits as uint8 tensors."""
@@ -287,12 +239,9 @@ class SyntheticDataModule(ImageDataModule):
 
     @classmethod
     def size_errors(cls, **params: Any) -> list[str]:
-        errors = [
-            f"{key}={params[key]!r}: must be an integer ≥ {low}"
-            for key, low in (("train_size", 1), ("val_size", 1), ("num_classes", 2), ("source_size", 8))
-            if not (isinstance(params[key], int) and not isinstance(params[key], bool) and params[key] >= low)
-        ]
-        if not errors and params["batch_size"] > params["train_size"]:
+        sizes = (("train_size", 1), ("val_size", 1), ("num_classes", 2), ("source_size", 8))
+        errors = [e for key, low in sizes if key in params for e in integer_errors(key, params[key], low)]
+        if not errors and params.get("batch_size", 0) > params.get("train_size", params.get("batch_size", 0)):
             errors.append(
                 f"batch_size={params['batch_size']}: more than the {params['train_size']} training images "
                 "(data.train_size): one batch per epoch at least"

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torchvision
 from torch import Tensor, nn
 
+from raft_lightning.values import integer_errors
+
 
 def resnet18() -> nn.Module:
     """torchvision ResNet-18 without fc (7×7 stem, max-pool): the paper's encoder, fed
@@ -59,10 +61,11 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
     return BACKBONES[name](**kwargs)
 
 
-def _backbone_config_errors(name: object = None, **_: object) -> list[str]:
+def _backbone_config_errors(name: object = None, **kwargs: object) -> list[str]:
     if name not in BACKBONES:
         return [f"name={name!r}: unknown backbone; choose one of {', '.join(BACKBONES)}"]
-    return []
+    # The keyword arguments of BACKBONES[name] are widths and counts.
+    return [e for key, value in kwargs.items() for e in integer_errors(key, value, 1)]
 
 
 # validation.config_errors looks for this on every ``_target_``.

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
+
+from raft_lightning.values import integer_errors
+
+INITS = ("random", "identity")  # LinearPredictor: W from PyTorch's default draws, or W = I
 
 
 class MLPHead(nn.Module):
@@ -36,6 +42,10 @@ class MLPHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
+    @staticmethod
+    def config_errors(**dims: Any) -> list[str]:
+        return [e for key, value in dims.items() if key.endswith("_dim") for e in integer_errors(key, value, 1)]
+
 
 class LinearPredictor(nn.Module):
     """q_w(x) = W x with W ∈ R^{D×D} and no bias (Section 3).
@@ -46,7 +56,7 @@ class LinearPredictor(nn.Module):
 
     def __init__(self, dim: int = 128, init: str = "random", negate_init: bool = False) -> None:
         super().__init__()
-        if init not in ("random", "identity"):
+        if init not in INITS:
             raise ValueError(f"LinearPredictor init must be 'random' or 'identity', got {init!r}")
         self.linear = nn.Linear(dim, dim, bias=False)
         if init == "identity":
@@ -54,6 +64,13 @@ class LinearPredictor(nn.Module):
                 self.linear.weight.copy_(torch.eye(dim))
         if negate_init:
             negate_(self.linear)
+
+    @staticmethod
+    def config_errors(dim: Any, init: Any, **_: Any) -> list[str]:
+        errors = integer_errors("dim", dim, 1)
+        if init not in INITS:
+            errors.append(f"init={init!r}: choose one of {', '.join(INITS)}")
+        return errors
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(x)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
-from raft_lightning.run.schema import integer_errors, number_errors
+from raft_lightning.values import integer_errors, number_errors
 
 
 def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
@@ -27,6 +27,13 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
 
 def trainer_errors(trainer: DictConfig) -> list[str]:
     errors = integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 0)
+    devices = trainer.get("devices")
+    if not (
+        devices == "auto"
+        or isinstance(devices, list)
+        or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
+    ):
+        errors.append(f"trainer.devices={devices!r}: an integer ≥ 1, a list of device indices, or auto")
     if trainer.get("log_every_n_steps") is not None:
         errors += integer_errors("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)
     if trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":

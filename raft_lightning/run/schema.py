@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import math
 import types
 import typing
 from pathlib import Path
@@ -106,22 +105,3 @@ def type_errors(target: Any, params: dict[str, Any]) -> list[str]:
         if not fits(value, hint):
             errors.append(f"{key}={value!r}: must be {describe(hint)}")
     return errors
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def number_errors(name: str, value: Any, low: float, high: float = math.inf, closed_low: bool = True) -> list[str]:
-    """A finite number in [low, high] (or (low, high] when ``closed_low`` is false)."""
-    ok = finite(value) and (value >= low if closed_low else value > low) and value <= high
-    if ok:
-        return []
-    bound = f"≥ {low:g}" if closed_low else f"> {low:g}"
-    return [f"{name}={value!r}: must be a finite number {bound}" + (f" and ≤ {high:g}" if high < math.inf else "")]
-
-
-def integer_errors(name: str, value: Any, low: int) -> list[str]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
-        return []
-    return [f"{name}={value!r}: must be an integer ≥ {low}"]

@@ -61,8 +61,11 @@ def _target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]
 
 
 def _signatures(target: Any) -> list[tuple[Any, inspect.Signature]]:
-    """The target's signature and, while ``**kwargs`` hands keys on, its parents' (classes)."""
-    classes = [c for c in inspect.getmro(target) if "__init__" in vars(c)] if inspect.isclass(target) else [target]
+    """The target's signature and, for our own classes (whose ``**kwargs`` go to the parent's
+    constructor, by this project's convention), the parents' while ``**kwargs`` hands keys on.
+    A third-party ``**kwargs`` (W&B's logger hands it to ``wandb.init``) takes anything."""
+    own = inspect.isclass(target) and target.__module__.startswith("raft_lightning.")
+    classes = [c for c in inspect.getmro(target) if "__init__" in vars(c) and c is not object] if own else [target]
     chain = []
     for cls in classes:
         read = schema.signature_of(cls)

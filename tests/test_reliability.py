@@ -1,0 +1,205 @@
+"""Nothing lost on a cluster: atomic checkpoints and their fallback, signals outside training,
+guarded run folders. Each test breaks one thing the way a cluster does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from raft_lightning.run import checkpoints
+from raft_lightning.run.checkpoints import AtomicCheckpointIO, NoReadableCheckpoint, previous_of, resumable
+from raft_lightning.run.guard import RunLock, config_changes
+from raft_lightning.run.train import train
+from tests.conftest import ROOT, compose_run
+
+SMOKE = ("experiment=smoke", "logger=none", "data.train_size=64", "data.val_size=32", "data.batch_size=16")
+
+
+def run(tmp_path: Path, *overrides: str, name: str = "run") -> dict:
+    return train(compose_run(*SMOKE, *overrides, run_dir=tmp_path / name))
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+
+def test_a_save_killed_midway_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    good = path.read_bytes()
+
+    def dies_midway(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")  # a full disk; a kill stops at the same point
+
+    monkeypatch.setattr(checkpoints.torch, "save", dies_midway)
+    with pytest.raises(checkpoints.CheckpointNotSaved, match="no space left on the device; .* intact"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
+    assert path.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_each_save_keeps_the_one_before(tmp_path):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    for value in (1.0, 2.0):
+        io.save_checkpoint({"state_dict": {"w": torch.full((2,), value)}}, path)
+    assert torch.load(path)["state_dict"]["w"][0] == 2 and torch.load(previous_of(path))["state_dict"]["w"][0] == 1
+
+
+def test_a_kill_leaves_no_temp_file_behind_after_the_rerun(tmp_path):
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {}}, path)
+    (tmp_path / f"last.ckpt.{os.getpid() + 1}.tmp").write_bytes(b"partial")  # what a kill mid-write leaves
+    assert resumable(path) == path and not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 garbage", None])
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(tmp_path, damage):
+    first = run(tmp_path, "trainer.max_epochs=2")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert first["status"] == "ok" and previous_of(last).is_file()
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2] if damage is None else damage)  # truncated, garbage, empty
+    longer = run(tmp_path, "trainer.max_epochs=3")
+    assert longer["status"] == "ok" and longer["resumed_from"] == "checkpoints/last.prev.ckpt", longer["error"]
+    assert longer["epochs"] == 3 and (last.parent / "last.ckpt.damaged").is_file()
+
+
+def test_no_readable_checkpoint_is_one_message_not_the_same_crash_forever(tmp_path):
+    run(tmp_path, "trainer.max_epochs=2")
+    folder = tmp_path / "run" / "checkpoints"
+    for name in ("last.ckpt", "last.prev.ckpt"):
+        (folder / name).write_bytes(b"\x00" * 100)
+    with pytest.raises(NoReadableCheckpoint, match="no readable checkpoint: .*last.ckpt.*last.prev.ckpt.*resume=false"):
+        resumable(folder / "last.ckpt")
+    failed = run(tmp_path, "trainer.max_epochs=3")
+    assert failed["status"] == "failed" and "resume=false" in failed["error"]
+    over = run(tmp_path, "trainer.max_epochs=3", "resume=false")
+    assert over["status"] == "ok" and over["epochs"] == 3
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+
+class SignalDuring:
+    """Sends ``signum`` to this process when ``target`` (a dotted function) is first called."""
+
+    def __init__(self, monkeypatch, where, name: str, signum: int) -> None:
+        original = getattr(where, name)
+
+        def wrapped(*args, **kwargs):
+            os.kill(os.getpid(), signum)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(where, name, wrapped)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+def test_a_signal_during_the_linear_evaluation_interrupts_and_the_rerun_evaluates(tmp_path, monkeypatch, signum):
+    from raft_lightning.run import train as recipe
+
+    SignalDuring(monkeypatch, recipe, "evaluate", signum)
+    stopped = run(tmp_path, "trainer.max_epochs=1", "eval.linear=true", "eval.epochs=2")
+    assert stopped["status"] == "interrupted" and stopped["signal"] == signal.Signals(signum).name
+    assert stopped["linear_acc"] is None and stopped["epochs"] == 1
+    monkeypatch.undo()
+    again = run(tmp_path, "trainer.max_epochs=1", "eval.linear=true", "eval.epochs=2")
+    assert again["status"] == "ok" and again["linear_acc"] is not None  # not skipped as "already finished"
+
+
+def test_a_signal_at_start_up_interrupts_before_anything_trains(tmp_path, monkeypatch):
+    from raft_lightning.run import train as recipe
+
+    SignalDuring(monkeypatch, recipe, "build", signal.SIGTERM)
+    stopped = run(tmp_path)
+    assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM" and stopped["epochs"] == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back as it was
+
+
+def test_a_signal_during_the_baselines_validation_interrupts(tmp_path, monkeypatch):
+    from raft_lightning.evaluation import knn
+
+    SignalDuring(monkeypatch, knn, "knn_accuracy", signal.SIGTERM)
+    monkeypatch.setattr("raft_lightning.callbacks.knn.knn_accuracy", knn.knn_accuracy)
+    stopped = run(tmp_path, "loss=random")
+    assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM"
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
+    marker = tmp_path / "marker"
+    command = [
+        sys.executable,
+        "-m",
+        "raft_lightning.train",
+        *SMOKE,
+        "trainer.max_epochs=50",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "+callbacks.kill._target_=tests.helpers.SignalAt",
+        "+callbacks.kill.step=3",
+        f"+callbacks.kill.marker={marker}",
+        "+callbacks.kill.external=true",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == -signal.SIGINT and "Traceback" not in out, out[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGINT"
+
+
+# --- run folders ---------------------------------------------------------------------------------
+
+
+def test_a_changed_config_is_refused_with_the_keys_and_the_record_stays(tmp_path):
+    first = run(tmp_path, "loss=byol", "trainer.max_epochs=1")
+    refused = run(tmp_path, "loss=byol_prime", "loss.beta=2", "trainer.max_epochs=1")
+    assert refused["status"] == "refused"
+    assert "loss._target_: raft_lightning.objectives.BYOL → raft_lightning.objectives.BYOLPrime" in refused["error"]
+    assert "loss.beta: 1.0 → 2" in refused["error"] and "resume=false" in refused["error"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == first
+    seed = run(tmp_path, "loss=byol", "seed=1", "trainer.max_epochs=1")
+    assert seed["status"] == "refused" and "seed: 0 → 1" in seed["error"]
+    longer = run(tmp_path, "loss=byol", "trainer.max_epochs=2")  # continuing longer is what resume is for
+    assert longer["status"] == "ok" and longer["epochs"] == 2
+    over = run(tmp_path, "loss=byol_prime", "trainer.max_epochs=1", "resume=false")
+    assert over["status"] == "ok" and over["objective"] == "byol_prime"
+
+
+def test_keys_a_continued_run_may_change_are_not_differences():
+    old = {"trainer": {"max_epochs": 1, "devices": 1}, "eval": {"linear": False}, "paths": {"root_dir": "/a"}}
+    new = {"trainer": {"max_epochs": 9, "devices": 1}, "eval": {"linear": True}, "paths": {"root_dir": "/b"}}
+    assert config_changes(old, new) == []
+    assert config_changes(old, {**new, "trainer": {"max_epochs": 9, "devices": 2}}) == ["trainer.devices: 1 → 2"]
+
+
+def test_a_second_process_in_a_live_run_folder_is_refused(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from raft_lightning.run.guard import RunLock; from pathlib import Path; import time\n"
+         f"with RunLock(Path({str(folder)!r})):\n    print('held', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = run(tmp_path)
+        assert refused["status"] == "refused" and f"is in use by pid {holder.pid}" in refused["error"]
+        assert not (folder / "summary.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(tmp_path)["status"] == "ok"  # a dead holder leaves nothing stuck
+    with RunLock(folder):
+        pass
