@@ -11,6 +11,7 @@ projections f_θ(x) of up to ``eval.embeddings`` images to embeddings.pt for the
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from omegaconf import DictConfig
 
 from raft_lightning.conf import SEARCH_PATH
 from raft_lightning.evaluation.linear import evaluate
-from raft_lightning.files import SUMMARY_FILE
+from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
 from raft_lightning.run.build import load_run
 from raft_lightning.run.record import RunRecord
 from raft_lightning.run.resolvers import register_resolvers
@@ -39,12 +40,34 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def hydra_main(cfg: DictConfig) -> None:
-    summary = evaluate_run(cfg.run_dir, cfg.eval)
+    try:
+        summary = evaluate_run(cfg.run_dir, cfg.eval)
+    except FileNotFoundError as e:  # no checkpoint to evaluate
+        print(f"raft-linear-eval: run_dir={cfg.run_dir}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}")
+
+
+def run_dir_error(argv: list[str]) -> str | None:
+    """One line for a missing or wrong ``run_dir``, checked before Hydra starts (it would print a
+    long traceback for the first, and create the folder for the second)."""
+    if any(a.startswith(("-h", "--help", "--hydra-help", "--cfg", "--info", "--shell-completion")) for a in argv):
+        return None
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
+    if not given:
+        return "run_dir: missing; give a run's folder: raft-linear-eval run_dir=<folder with summary.json>"
+    folder = Path(given[-1])
+    if not (folder / CONFIG_FILE).is_file() or not (folder / SUMMARY_FILE).is_file():
+        return f"run_dir={given[-1]}: not a run folder (it needs {CONFIG_FILE} and {SUMMARY_FILE})"
+    return None
 
 
 def main() -> None:
     """``raft-linear-eval``: Hydra's command line over conf/linear_eval.yaml."""
+    error = run_dir_error(sys.argv[1:])
+    if error:
+        print(f"raft-linear-eval: {error}", file=sys.stderr)
+        raise SystemExit(2)
     register_resolvers()
     hydra_main()
 

@@ -64,11 +64,11 @@ class RecordRanks(L.Callback):
 class RaiseAt(L.Callback):
     """Raises at the start of optimiser step ``step``: a bug that passes every config check."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, rank: int | None = None) -> None:
+        self.step, self.rank = step, rank
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if trainer.global_step + 1 == self.step:
+        if trainer.global_step + 1 == self.step and self.rank in (None, trainer.global_rank):
             raise RuntimeError(f"injected failure at step {self.step}")
 
 

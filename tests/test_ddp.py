@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import pytest
 import torch
@@ -92,3 +93,27 @@ def test_slurm_plugins_turn_lightnings_requeue_off_inside_slurm_jobs_only(monkey
     monkeypatch.setenv("SLURM_JOB_NAME", "train")
     (environment,) = slurm_plugins()
     assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue is False
+
+
+@pytest.mark.slow
+def test_a_failure_on_rank_1_ends_the_run_within_a_minute_naming_the_rank(tmp_path):
+    start = time.monotonic()
+    result = run_cli(
+        "experiment=smoke",
+        "logger=none",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=3",
+        "+callbacks.boom._target_=tests.helpers.RaiseAt",
+        "+callbacks.boom.step=3",
+        "+callbacks.boom.rank=1",
+        f"hydra.run.dir={tmp_path}",
+        "trainer.strategy.timeout_s=20",  # the default is 60; the test need not wait that long
+    )
+    elapsed = time.monotonic() - start
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (
+        summary["status"] == "failed"
+        and "after rank 1 failed: RuntimeError: injected failure at step 3" in summary["error"]
+    )
+    assert result.returncode == 1 and elapsed < 120, (elapsed, result.stderr[-2000:])

@@ -17,6 +17,7 @@ import torch
 from raft_lightning.data.sampling import EpochSampler
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run
+from tests.helpers import logged_steps
 
 # 64 images / batch 16 = 4 batches an epoch: step 6 is the 2nd batch of epoch 2, the last epoch,
 # so the interrupted epoch's means are among the final metrics.
@@ -40,6 +41,10 @@ def kill_at(step: int, marker: Path, external: bool = False, sig: str = "SIGTERM
         f"+callbacks.kill.signal={sig}",
         f"+callbacks.kill.external={str(external).lower()}",
     ]
+
+
+def step_log(path: Path) -> list[str]:
+    return ["+callbacks.steps._target_=tests.helpers.StepLog", f"+callbacks.steps.path={path}"]
 
 
 def load(run_dir: Path) -> dict:
@@ -115,7 +120,8 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_finished_runs_are_not_retrained_longer_ones_continue_and_resume_false_starts_over(tmp_path, caplog):
-    short = (*SMOKE, "logger=none", "trainer.max_epochs=1")
+    steps = tmp_path / "steps.txt"
+    short = (*SMOKE, "logger=none", *step_log(steps), "trainer.max_epochs=1")
     first = train(compose_run(*short, run_dir=tmp_path / "run"))
     stamp = (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="raft_lightning.run.train"):
@@ -125,7 +131,8 @@ def test_finished_runs_are_not_retrained_longer_ones_continue_and_resume_false_s
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
 
     # More epochs than the finished run had: continue from its last epoch, same as training 2 at once.
-    longer = train(compose_run(*SMOKE, "logger=none", run_dir=tmp_path / "run"))
+    longer = train(compose_run(*SMOKE, "logger=none", *step_log(steps), run_dir=tmp_path / "run"))
+    assert logged_steps(steps) == [1, 2, 3, 4, 5, 6, 7, 8]  # epoch 1 once, then only epoch 2
     straight = train(compose_run(*SMOKE, "logger=none", run_dir=tmp_path / "two"))
     assert longer["resumed_from"] == "checkpoints/last.ckpt" and longer["epochs"] == 2
     assert (longer["align"], longer["probe_acc"]) == (straight["align"], straight["probe_acc"])
@@ -148,6 +155,7 @@ def test_kill_from_the_shell_then_the_same_command_resumes(tmp_path):
         "data.num_workers=1",  # the first iterator draws indices at once: the position must be set before
         f"hydra.run.dir={run_dir}",
         *kill_at(STEP, tmp_path / "marker", external=True),
+        *step_log(tmp_path / "steps.txt"),
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
@@ -163,6 +171,8 @@ def test_kill_from_the_shell_then_the_same_command_resumes(tmp_path):
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming from" in again.stdout + again.stderr
+    # The second process trained only what the first had not: a restart from scratch would log 1..8 again.
+    assert logged_steps(tmp_path / "steps.txt") == list(range(1, 9))
     resumed = json.loads((run_dir / "summary.json").read_text())
     assert resumed["status"] == "ok" and resumed["epochs"] == 2
 

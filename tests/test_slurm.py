@@ -16,6 +16,7 @@ import torch
 
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run, run_cli
+from tests.helpers import logged_steps
 from tests.test_resume import SMOKE, STEP
 from tests.wandb_records import offline_runs
 
@@ -94,6 +95,8 @@ def test_a_preempted_job_is_requeued_by_submitit_and_resumes_exactly(slurm_clust
         f"+callbacks.kill.marker={tmp_path / 'marker'}",
         "+callbacks.env._target_=tests.helpers.RecordEnvironment",
         f"+callbacks.env.path={tmp_path / 'environment.txt'}",
+        "+callbacks.steps._target_=tests.helpers.StepLog",
+        f"+callbacks.steps.path={tmp_path / 'steps.txt'}",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}  # offline by default
     sweep_proc = subprocess.Popen(
@@ -115,6 +118,8 @@ def test_a_preempted_job_is_requeued_by_submitit_and_resumes_exactly(slurm_clust
     assert "Handling auto-requeue signal" not in log
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["resumed_from"] == "checkpoints/last.ckpt"
+    # The requeued job trained only the steps after the checkpoint: from scratch it would log 1..8 again.
+    assert logged_steps(tmp_path / "steps.txt") == list(range(1, 9))
 
     first, second = offline_runs(run_dir)  # one W&B run, continued: same id, same group
     assert first["id"] == second["id"] and first["group"] == second["group"] == "sweep"

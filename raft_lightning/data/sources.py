@@ -11,6 +11,8 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import gzip
+import pickle
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,10 @@ from torch import Tensor
 from raft_lightning.data.sampling import sample_seed
 
 Split = tuple[Tensor, Tensor]  # images (N, 3, H, W) uint8, labels (N,) int64
+
+
+class DataCorruptError(ValueError):
+    """A dataset file is there but cannot be read: the message names it and what was expected."""
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -75,14 +81,30 @@ class FileSource:
 
 
 def load_cifar10(root: str | Path) -> tuple[Split, Split]:
-    from torchvision.datasets import CIFAR10
+    """The python pickles of cifar-10-batches-py, read here (not by torchvision's class, whose
+    error for a damaged file suggests a download and names no file)."""
+    folder = Path(root) / "cifar-10-batches-py"
 
-    def split(train: bool) -> Split:
-        ds = CIFAR10(str(root), train=train, download=False)
-        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) → (N, 3, 32, 32)
-        return images, torch.tensor(ds.targets, dtype=torch.int64)
+    def split(names: list[str]) -> Split:
+        parts = [_read_cifar_batch(folder / name) for name in names]
+        images = torch.cat([p[0] for p in parts]).reshape(-1, 3, 32, 32)  # rows are (R, G, B) planes
+        return images, torch.cat([p[1] for p in parts])
 
-    return split(True), split(False)
+    return split([f"data_batch_{i}" for i in range(1, 6)]), split(["test_batch"])
+
+
+def _read_cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
+    expected = "a CIFAR-10 python batch (a pickled dict with 10000 'data' rows of 3072 bytes and 'labels')"
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+            raise ValueError(f"data of shape {data.shape} with {len(labels)} labels")
+    except Exception as e:  # truncated, not a pickle, other keys: each raises its own kind
+        raise DataCorruptError(f"{path}: damaged or not {expected} ({type(e).__name__}: {e})") from e
+    return torch.from_numpy(data.copy()), torch.from_numpy(labels)
 
 
 CIFAR10 = FileSource(
@@ -110,13 +132,17 @@ CIFAR10 = FileSource(
 
 def _read_idx(path: Path) -> np.ndarray:
     """IDX format: 2 zero bytes, a type code (0x08 = uint8), the rank, big-endian sizes, data."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path} is not a uint8 IDX file")
-    rank = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+    expected = "a gzipped uint8 IDX file (reinstall it: apt-get install --reinstall dataset-fashion-mnist)"
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+        if raw[:3] != b"\x00\x00\x08":
+            raise ValueError("no uint8 IDX header")
+        rank = raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
+        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
+    except (OSError, EOFError, ValueError, zlib.error) as e:  # truncated, not gzip, wrong sizes
+        raise DataCorruptError(f"{path}: damaged or truncated, expected {expected} ({type(e).__name__}: {e})") from e
 
 
 def load_fashion_mnist(root: str | Path) -> tuple[Split, Split]:

@@ -4,6 +4,7 @@ over seeds. Nothing here formats or draws."""
 
 from __future__ import annotations
 
+import csv
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from raft_lightning.files import EMBEDDINGS_FILE, SUMMARY_FILE, read_epochs, read_summary
+from raft_lightning.files import EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE, read_epochs, read_summary
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = (  # (summary key, column title, shown in percent)
@@ -32,6 +33,7 @@ class Run:
     path: Path
     summary: dict[str, Any]
     epochs: list[dict[str, float]] = field(default_factory=list)
+    problem: str | None = None  # a file of the run that could not be read
 
     @property
     def key(self) -> tuple:
@@ -65,8 +67,24 @@ class Row:
 
 
 def load_runs(sweep_dir: Path) -> list[Run]:
-    """Every run folder (one with a summary.json) under ``sweep_dir``, in path order."""
-    return [Run(p.parent, read_summary(p.parent), read_epochs(p.parent)) for p in sorted(sweep_dir.rglob(SUMMARY_FILE))]
+    """Every run folder (one with a summary.json) under ``sweep_dir``, in path order. A run whose
+    summary.json cannot be read is kept as ``unreadable`` (listed, never averaged); one whose
+    metrics.csv cannot be read keeps its summary's numbers and loses only its curves."""
+    return [load_run(p.parent) for p in sorted(sweep_dir.rglob(SUMMARY_FILE))]
+
+
+def load_run(path: Path) -> Run:
+    try:
+        summary = read_summary(path)
+        if not isinstance(summary, dict) or "status" not in summary:
+            raise ValueError("not a run record")
+    except (ValueError, OSError) as e:  # json's errors are ValueErrors
+        problem = f"{SUMMARY_FILE}: {type(e).__name__}: {e}"
+        return Run(path, {"status": "unreadable", "error": problem}, problem=problem)
+    try:
+        return Run(path, summary, read_epochs(path))
+    except (ValueError, OSError, csv.Error) as e:
+        return Run(path, summary, problem=f"{METRICS_FILE}: {type(e).__name__}: {e}")
 
 
 def mean_std(values: list[float]) -> Stat:

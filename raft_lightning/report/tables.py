@@ -110,6 +110,8 @@ def status_notes(runs: list[Run], expected: int | None) -> list[str]:
         if status != "ok":
             detail = f": {str(run.summary.get('error')).strip().splitlines()[-1]}" if run.summary.get("error") else ""
             notes.append(f"- not averaged: `{run.path}` is {status}{detail}")
+        elif run.problem:
+            notes.append(f"- no curves for `{run.path}`: {run.problem}")
     return notes
 
 

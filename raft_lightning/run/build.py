@@ -34,8 +34,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SelfSupervised, L.Tra
     callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values()]
     # Every save goes through AtomicCheckpointIO (run/checkpoints.py), whatever else is configured.
-    plugins = [*(instantiate(cfg.trainer.get("plugins")) or []), AtomicCheckpointIO()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    plugins = [*(instantiate(trainer_cfg.pop("plugins", None)) or []), AtomicCheckpointIO()]
+    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, model, trainer
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -87,8 +88,8 @@ class RunLauncher(_SubprocessScriptLauncher):
 class RunDDPStrategy(DDPStrategy):
     """``DDPStrategy`` whose extra ranks rebuild the run from ``run_config`` (see the module doc)."""
 
-    def __init__(self, run_config: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, run_config: str, timeout_s: float = 1800.0, **kwargs: Any) -> None:
+        super().__init__(timeout=timedelta(seconds=timeout_s), **kwargs)
         self.run_config = str(run_config)
 
     def _configure_launcher(self) -> None:

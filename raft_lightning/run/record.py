@@ -153,7 +153,7 @@ class RunRecord:
         the status (``ok``, or what the exception means), the epochs from metrics.csv, the wall
         time and the checkpoint, saved. A crash leaves its traceback in traceback.txt; nothing
         but a signal's own handling escapes, so the other runs of a sweep go on."""
-        start = time.perf_counter()
+        start, start_time = time.perf_counter(), time.time()
         self.status, self.error, self.signal = "running", None, None
         self.save(run_dir)
         try:
@@ -169,7 +169,7 @@ class RunRecord:
         except ConfigError as e:
             self.status, self.error = "failed", str(e)
         except Exception as e:
-            self.status, self.error = "failed", f"{type(e).__name__}: {e}"
+            self.status, self.error = "failed", f"{type(e).__name__}: {e}" + other_ranks_failure(run_dir, start_time)
             rank = rank_zero_only.rank
             name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
             (run_dir / name).write_text(traceback.format_exc())
@@ -179,6 +179,15 @@ class RunRecord:
         self.checkpoint = os.path.relpath(checkpoint, run_dir) if checkpoint.is_file() else None
         self.wall_time_s = round(time.perf_counter() - start, 3)
         self.save(run_dir)
+
+
+def other_ranks_failure(run_dir: Path, since: float) -> str:
+    """Under DDP, the rank whose failure made this one's collective time out, and its error."""
+    found = [p for p in sorted(run_dir.glob("traceback.rank*.txt")) if p.stat().st_mtime >= since]
+    if not found or rank_zero_only.rank != 0:
+        return ""
+    rank, last = found[0].stem.removeprefix("traceback.rank"), found[0].read_text().strip().splitlines()[-1]
+    return f" — after rank {rank} failed: {last} (its traceback: {found[0].name})"
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
