@@ -11,7 +11,7 @@ PYTHON ?= $(if $(ACTIVE),$(ACTIVE),$(VENV)/bin/python)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= logs/demo
 
-.PHONY: install data demo test test-fast lint clean
+.PHONY: install data demo test test-fast faults lint clean
 
 install: $(if $(ACTIVE),,$(VENV)/bin/python)
 	@echo "installing raft-lightning[dev] into $(PYTHON)"
@@ -38,6 +38,10 @@ test: install data
 
 test-fast: install
 	$(PYTHON) -m pytest -m "not slow"
+
+# The fault matrix (experiments/faults): bad inputs and cluster faults as CLI runs, a table and the counts.
+faults: install data
+	$(PYTHON) -m experiments.faults
 
 lint:
 	$(PYTHON) -m ruff check raft_lightning tests experiments

@@ -17,6 +17,8 @@ import torch
 
 from raft_lightning.callbacks import Preemption
 
+SIGNALS = signal.Signals  # by name; the callbacks' `signal` argument shadows the module
+
 
 class SignalAt(L.Callback):
     """At the start of optimiser step ``step`` (1-based), either sends ``signal`` to this process
@@ -98,3 +100,71 @@ class StepLog(L.Callback):
 
 def logged_steps(path: Path) -> list[int]:
     return [int(line) for line in Path(path).read_text().split()] if Path(path).is_file() else []
+
+
+class SignalOnHook(L.Callback):
+    """Sends ``signal`` to this process the first time Lightning calls ``hook`` (``setup``:
+    start-up, before training; ``on_validation_start``: a baseline's validation), once per
+    ``marker`` file, so that the rerun of the same command goes through."""
+
+    def __init__(self, hook: str, marker: str, signal: str = "SIGTERM") -> None:
+        self.marker, self.signum = Path(marker), SIGNALS[signal]
+
+        def fire(*args: Any, **kwargs: Any) -> None:
+            if not self.marker.exists():
+                self.marker.write_text(f"{os.getpid()}\n")
+                os.kill(os.getpid(), self.signum)
+
+        setattr(self, hook, fire)
+
+
+class MarkAt(L.Callback):
+    """Writes ``marker`` when fit ends: the linear evaluation starts right after (``eval.linear``)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = Path(marker)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.marker.write_text(f"{os.getpid()}\n")
+
+
+class KillDuringSave(L.Callback):
+    """At the end of epoch ``epoch`` the next checkpoint save writes half its bytes and the
+    process is SIGKILLed: what a kill during the copy onto a network filesystem does."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 != self.epoch:
+            return
+        real_save = torch.save
+
+        def half_then_die(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+            import io
+
+            buffer = io.BytesIO()
+            real_save(obj, buffer)
+            f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        torch.save = half_then_die
+
+
+class FillDiskAt(L.Callback):
+    """At optimiser step ``step``, fills the disk holding ``path`` (a file it creates) until the
+    disk is full: the next checkpoint save meets ENOSPC."""
+
+    def __init__(self, step: int, path: str) -> None:
+        self.step, self.path = step, Path(path)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step + 1 != self.step or self.path.exists():
+            return
+        with open(self.path, "wb", buffering=0) as f:  # unbuffered: nothing left to flush at close
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 16))
+            except OSError:  # ENOSPC: full
+                pass

@@ -52,9 +52,12 @@ class RunRecord:
     beta: float
     tangential: bool
     tau: float | None  # the EMA rate, null without the EMA callback
+    tau_schedule: str | None  # constant (the paper) or cosine (BYOL)
     lr: float
     batch_size: int
     max_epochs: int  # configured
+    image_size: int
+    pipeline: str  # torchvision (per sample) or batched: the same distributions, other random draws
     # What it got: metrics.csv summarised.
     epochs: int = 0  # completed
     align: float | None = None  # mean L_align over the last `record.last_epochs` epochs (the paper: 10)
@@ -90,9 +93,12 @@ class RunRecord:
             beta=_number(cfg.loss.get("beta", 1.0)),
             tangential=bool(cfg.loss.get("tangential", False)),
             tau=_number(ema.tau) if ema is not None else None,
+            tau_schedule=ema.get("schedule") if ema is not None else None,
             lr=_number(cfg.optimizer.lr),
             batch_size=cfg.data.batch_size,
             max_epochs=cfg.trainer.max_epochs,
+            image_size=cfg.data.image_size,
+            pipeline=cfg.data.pipeline,
             git_sha=git_sha(),
             versions=versions(),
         )
