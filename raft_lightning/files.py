@@ -7,6 +7,7 @@ readers (the report, the linear evaluation, a resumed run) come here for names a
     embeddings.pt           run.record.RunRecord           test projections for the report's figures
     checkpoints/last.ckpt   Lightning (ModelCheckpoint, Preemption)
     traceback.txt           run.record.RunRecord           where a failed run raised
+    wandb_id                run.tracking.run_id            the W&B run id, made once per run
 
 and in a sweep's folder Hydra's ``multirun.yaml``, from which ``sweep_jobs`` expands the runs.
 """
@@ -27,6 +28,7 @@ CONFIG_FILE = "config.yaml"  # the run's config, resolved
 METRICS_FILE = "metrics.csv"
 EMBEDDINGS_FILE = "embeddings.pt"
 TRACEBACK_FILE = "traceback.txt"
+WANDB_ID_FILE = "wandb_id"
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from raft_lightning.conf import SEARCH_PATH
+from raft_lightning.run.console import quiet_known_noise
 from raft_lightning.run.extras import launcher_errors
 from raft_lightning.run.resolvers import register_resolvers
 from raft_lightning.run.signals import hand_back
@@ -20,6 +21,7 @@ from raft_lightning.run.train import train
 # At import, not only in main(): submitit's job processes unpickle hydra_main and resolve the
 # config there, without running main().
 register_resolvers()
+quiet_known_noise()
 
 
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="train")

@@ -44,7 +44,7 @@ def _items(items: Any) -> dict[str, Any]:
 
 def read_run(path: Path) -> dict[str, Any]:
     """The run's identity, its config, every history row and its exit code."""
-    run: dict[str, Any] = {"config": {}, "history": [], "exit_code": None, "preempting": False}
+    run: dict[str, Any] = {"config": {}, "history": [], "summary": {}, "exit_code": None, "preempting": False}
     for record in records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
@@ -54,6 +54,8 @@ def read_run(path: Path) -> dict[str, Any]:
             run["config"].update(_items(record.config.update))
         elif kind == "history":
             run["history"].append(_items(record.history.item))
+        elif kind == "summary":
+            run["summary"].update(_items(record.summary.update))
         elif kind == "exit":
             run["exit_code"] = record.exit.exit_code
         elif kind == "preempting":

@@ -68,6 +68,8 @@ class OnlineProbe(L.Callback):
         loss.backward()
         self.optimizer.step()
         self.loss_mean.update(loss.detach(), torch.full((), len(labels), dtype=loss.dtype, device=loss.device))
+        if (trainer.global_step % max(trainer.log_every_n_steps, 1)) == 0:  # the optimiser step that Lightning logs
+            pl_module.log("train_step/probe_loss", loss.detach(), on_step=True, on_epoch=False)
         if not self.logged:  # once per epoch: Lightning computes the Metric when the epoch ends
             pl_module.log(
                 "train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss"

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from raft_lightning.contracts import MeanTeacher, PlainData
 from raft_lightning.evaluation.features import extract, single_thread
 
+STD_EPS = 1e-6  # BatchNorm's variance floor (MAE's non-affine BatchNorm before its probe)
+
 
 def linear_accuracy(
     train_features: Tensor,
@@ -31,8 +33,13 @@ def linear_accuracy(
     non-affine BatchNorm before MAE's linear probe): a fixed-lr probe otherwise measures feature
     scale as much as content (README, "Linear evaluation")."""
     if standardize:
-        mean, std = train_features.mean(0), train_features.std(0) + 1e-6
-        train_features, test_features = (train_features - mean) / std, (test_features - mean) / std
+        # As a non-affine BatchNorm (MAE's probe): std = sqrt(var + eps). A feature whose training
+        # variance is below that floor is constant for the probe: it carries nothing to learn
+        # from, and any test value of it, divided by ~1e-3, would swamp the others. It is dropped
+        # (scaled to 0) instead of blown up.
+        mean, var = train_features.mean(0), train_features.var(0, unbiased=False)
+        scale = torch.where(var > STD_EPS, (var + STD_EPS).rsqrt(), torch.zeros_like(var))
+        train_features, test_features = (train_features - mean) * scale, (test_features - mean) * scale
     with single_thread():
         return _train_linear(
             train_features, train_labels, test_features, test_labels, num_classes, epochs, lr, batch_size, seed

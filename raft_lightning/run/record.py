@@ -56,6 +56,7 @@ class RunRecord:
     lr: float
     batch_size: int
     max_epochs: int  # configured
+    tags: list[str]  # the run's `tags=[...]`
     image_size: int
     pipeline: str  # torchvision (per sample) or batched: the same distributions, other random draws
     # What it got: metrics.csv summarised.
@@ -97,6 +98,7 @@ class RunRecord:
             lr=_number(cfg.optimizer.lr),
             batch_size=cfg.data.batch_size,
             max_epochs=cfg.trainer.max_epochs,
+            tags=list(cfg.get("tags") or []),
             image_size=cfg.data.image_size,
             pipeline=cfg.data.pipeline,
             git_sha=git_sha(),
@@ -179,7 +181,7 @@ class RunRecord:
             rank = rank_zero_only.rank
             name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
             (run_dir / name).write_text(traceback.format_exc())
-        finish_wandb(self.status)
+        finish_wandb(self.as_dict())
         self.summarise_epochs(run_dir, cfg.record.last_epochs)
         checkpoint = Path(cfg.paths.last_checkpoint)
         self.checkpoint = os.path.relpath(checkpoint, run_dir) if checkpoint.is_file() else None

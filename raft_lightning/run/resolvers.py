@@ -4,6 +4,7 @@ composes the configs: the tests, the theory checks, the benchmarks) before compo
     ${isatty:}                      Lightning's progress bar on interactive runs only (not in logs or CI)
     ${sweep_name:}                  the W&B group: the sweep folder's name (run.tracking)
     ${run_id:${paths.output_dir}}   the W&B run id (run.tracking)
+    ${concat:[a,b],${tags}}          lists joined: the W&B tags, ours and the user's
 """
 
 from __future__ import annotations
@@ -20,3 +21,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("isatty", lambda: sys.stderr.isatty(), replace=True)
     OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+    OmegaConf.register_new_resolver("concat", lambda *lists: [x for items in lists for x in items], replace=True)

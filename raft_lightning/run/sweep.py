@@ -14,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from raft_lightning.files import SUMMARY_FILE, read_summary, sweep_jobs
+from raft_lightning.run.console import sweep_lines
 from raft_lightning.run.guard import REFUSED
 from raft_lightning.run.validation import config_errors
 
@@ -54,16 +55,22 @@ class SweepGuard(Callback):
         self.started = time.time()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._exit_if_failed(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        summaries = {p.parent: read_summary(p.parent) or {} for p in self._written(sweep_dir)}
+        if summaries:
+            print("\n".join(sweep_lines(summaries, sweep_dir)))
+        self._exit_if_failed(sweep_dir)
+
+    def _written(self, root: Path) -> list[Path]:
+        """The summaries this invocation wrote (a rerun of a sweep finds earlier ones too)."""
+        return [p for p in sorted(root.rglob(SUMMARY_FILE)) if p.stat().st_mtime >= self.started - 1]
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._exit_if_failed(Path(config.hydra.run.dir), quiet=True)  # train() has logged the error
 
     def _exit_if_failed(self, root: Path, quiet: bool = False) -> None:
         failed = []
-        for path in sorted(root.rglob(SUMMARY_FILE)):
-            if path.stat().st_mtime < self.started - 1:
-                continue  # written by an earlier invocation
+        for path in self._written(root):
             summary = read_summary(path.parent) or {}
             if summary.get("status") == "failed":
                 error = str(summary.get("error")).strip().splitlines()[-1]

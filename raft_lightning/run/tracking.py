@@ -2,23 +2,28 @@
 sweep, a run id that survives requeues), ending its W&B run, and Lightning's CSV log on resume.
 
 ``${sweep_name:}`` is the sweep folder's name in a multirun (every run of the sweep shares it),
-else the run folder's name. ``${run_id:${paths.output_dir}}`` is a hash of the run's absolute
-output directory: the same for a SLURM job requeued into its directory, or a run started again
-there, so the W&B run continues instead of a new one starting at step 0.
+else the run folder's name. ``${run_id:${paths.output_dir}}`` is made once per run and kept in
+the run folder (``wandb_id``): a SLURM job requeued into its folder, or a run resumed there, gets
+the same id, so its W&B run continues; a new run in a cleaned folder (``rm -rf logs/demo``), or
+one started over with ``resume=false``, gets a new one, so syncing never merges two runs.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
+import os
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger
+
+from raft_lightning.files import WANDB_ID_FILE
 
 
 def sweep_name() -> str:
@@ -29,20 +34,38 @@ def sweep_name() -> str:
     return Path(str(path)).name
 
 
-def run_id(output_dir: str) -> str:
-    return hashlib.sha1(str(Path(output_dir).resolve()).encode()).hexdigest()[:16]
+def run_id(output_dir: str | None) -> str | None:
+    """The run's W&B id: read from its folder, or made there (rank 0). None before the run has a
+    folder (the sweep's check of every run's config, before any starts)."""
+    if not output_dir:
+        return None
+    path = Path(output_dir) / WANDB_ID_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    if not path.parent.is_dir() or rank_zero_only.rank != 0:
+        return None
+    new = uuid.uuid4().hex[:16]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new + "\n")
+    os.replace(tmp, path)
+    return new
 
 
-def finish_wandb(status: str) -> None:
-    """End the W&B run of this process, if any, before the next run of a multirun starts (else
-    Lightning's WandbLogger would attach the next run to it). A preempted run is marked so, and
-    its requeued job resumes it under the same id."""
+SUMMARY_KEYS = ("status", "epochs", "align", "uniform", "probe_acc", "knn_acc", "linear_acc", "error")
+
+
+def finish_wandb(summary: dict[str, Any]) -> None:
+    """End the W&B run of this process, if any, with the record's results in its summary (so a
+    W&B table of a sweep's group can show Table 1), before the next run of a multirun starts
+    (else Lightning's WandbLogger would attach the next run to it). A preempted run is marked
+    so, and its requeued job resumes it under the same id."""
     wandb = sys.modules.get("wandb")
     if wandb is None or wandb.run is None:
         return
-    if status == "interrupted":
+    wandb.run.summary.update({f"final/{k}": summary[k] for k in SUMMARY_KEYS if summary.get(k) is not None})
+    if summary["status"] == "interrupted":
         wandb.run.mark_preempting()
-    wandb.finish(exit_code=1 if status == "failed" else 0)
+    wandb.finish(exit_code=1 if summary["status"] == "failed" else 0)
 
 
 def keep_csv_logs(trainer: L.Trainer) -> None:

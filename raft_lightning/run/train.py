@@ -19,9 +19,10 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.evaluation.linear import evaluate
-from raft_lightning.files import METRICS_FILE
+from raft_lightning.files import METRICS_FILE, WANDB_ID_FILE
 from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import resumable
+from raft_lightning.run.console import result_line
 from raft_lightning.run.guard import REFUSED, RunFolderRefused, RunLock, check_same_run
 from raft_lightning.run.record import RunRecord, save_config
 from raft_lightning.run.tracking import keep_csv_logs
@@ -62,11 +63,13 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     record = RunRecord.from_config(cfg, choices)
     with record.attempt(run_dir, cfg):
         check_config(cfg)
+        checkpoint = resume_from(cfg, run_dir)
         save_config(cfg, run_dir)
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model, trainer = build(cfg)
+        if checkpoint is not None:
+            keep_csv_logs(trainer)
         record.device = device_name(trainer)
-        checkpoint = resume_from(cfg, trainer, run_dir)
         record.resumed_from = os.path.relpath(checkpoint, run_dir) if checkpoint else None
         for logger in trainer.loggers:  # the full resolved config, and which option of each group it came from
             logger.log_hyperparams({"choices": choices, **OmegaConf.to_container(cfg, resolve=True)})
@@ -79,26 +82,24 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
             accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.save_linear_evaluation(run_dir, accuracy, embeddings)
-    if record.status == "ok":
-        log.info("run finished: %s", run_dir / "summary.json")
-    else:
-        log.error("run %s: %s (%s)", record.status, record.error, run_dir / "summary.json")
+    (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
     return record.as_dict()
 
 
-def resume_from(cfg: DictConfig, trainer: L.Trainer, run_dir: Path) -> Path | None:
+def resume_from(cfg: DictConfig, run_dir: Path) -> Path | None:
     """The checkpoint to continue from: the run dir's last.ckpt (or, if that one is damaged, the
     one before it), unless ``resume=false``. A job that SLURM requeued always resumes, so that
-    ``resume=false`` means "start over" only once. A run that starts over starts a new metrics.csv."""
+    ``resume=false`` means "start over" only once. A run that starts over starts a new
+    metrics.csv and a new W&B run (decided here, before the loggers are built)."""
     last = Path(cfg.paths.last_checkpoint)
     requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
     checkpoint = resumable(last) if cfg.resume or requeued else None
     if checkpoint is not None:
         log.info("resuming from %s", checkpoint)
-        keep_csv_logs(trainer)
         return checkpoint
-    if trainer.is_global_zero:
-        (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    if rank_zero_only.rank == 0:
+        for name in (METRICS_FILE, WANDB_ID_FILE):
+            (run_dir / name).unlink(missing_ok=True)
     return None
 
 
