@@ -15,7 +15,9 @@ and in a sweep's folder Hydra's ``multirun.yaml``, from which ``sweep_jobs`` exp
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,26 @@ METRICS_FILE = "metrics.csv"
 EMBEDDINGS_FILE = "embeddings.pt"
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
+
+
+def write_atomically(path: Path, text: str, in_place_when_full: bool = False) -> None:
+    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``: a reader never
+    sees half a file, a crash never leaves one. On a full disk the temp file is removed and the
+    error names ``path``; with ``in_place_when_full`` the text overwrites the existing file's own
+    blocks instead (a record small enough to fit where the old one was, so that a run on a full
+    disk can still say how it ended)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if in_place_when_full and e.errno == errno.ENOSPC and path.is_file():
+            with open(path, "r+") as f:
+                f.write(text)
+                f.truncate()
+            return
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from e
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any] | None:

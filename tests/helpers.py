@@ -130,14 +130,16 @@ class MarkAt(L.Callback):
 
 class KillDuringSave(L.Callback):
     """At the end of epoch ``epoch`` the next checkpoint save writes half its bytes and the
-    process is SIGKILLed: what a kill during the copy onto a network filesystem does."""
+    process is SIGKILLed: what a kill during the copy onto a network filesystem does. Once per
+    ``marker``, so that the same command run again goes through."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, epoch: int, marker: str) -> None:
+        self.epoch, self.marker = epoch, Path(marker)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch + 1 != self.epoch:
+        if trainer.current_epoch + 1 != self.epoch or self.marker.exists():
             return
+        self.marker.write_text(f"{os.getpid()}\n")
         real_save = torch.save
 
         def half_then_die(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
@@ -154,14 +156,15 @@ class KillDuringSave(L.Callback):
 
 class FillDiskAt(L.Callback):
     """At optimiser step ``step``, fills the disk holding ``path`` (a file it creates) until the
-    disk is full: the next checkpoint save meets ENOSPC."""
+    disk is full: the next write of the run meets ENOSPC. Once per ``marker``."""
 
-    def __init__(self, step: int, path: str) -> None:
-        self.step, self.path = step, Path(path)
+    def __init__(self, step: int, path: str, marker: str) -> None:
+        self.step, self.path, self.marker = step, Path(path), Path(marker)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if trainer.global_step + 1 != self.step or self.path.exists():
+        if trainer.global_step + 1 != self.step or self.marker.exists():
             return
+        self.marker.write_text(f"{os.getpid()}\n")
         with open(self.path, "wb", buffering=0) as f:  # unbuffered: nothing left to flush at close
             try:
                 while True:

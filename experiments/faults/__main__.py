@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import tempfile
 import time
@@ -45,7 +46,8 @@ FAULTS = {
 
 
 def run_fault(name: str, root: Path) -> Outcome:
-    folder = root / "faults" / name.replace(" ", "_").replace("/", "_").replace("'", "")
+    # Hydra reads a comma in an override as a sweep: folder names keep letters, digits, - and _.
+    folder = root / "faults" / re.sub(r"[^A-Za-z0-9_-]+", "_", name)
     try:
         expected, observed, ok = FAULTS[name](folder)
     except Exception as e:  # the harness itself tripped: a failure of the case, shown as such

@@ -7,6 +7,7 @@ Each case takes a fresh folder and returns ``(expected, observed, survived)``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from collections.abc import Callable
@@ -52,12 +53,13 @@ def both_damaged(d: Path) -> tuple[str, str, bool]:
 
 def kill_during_write(d: Path) -> tuple[str, str, bool]:
     """The run folder on another filesystem than /tmp (/dev/shm), SIGKILL halfway through a save."""
-    folder = Path("/dev/shm") / f"raft-faults-{d.name}"
+    folder = Path("/dev/shm") / f"raft-faults-{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
     tmp_before = set(Path("/tmp").iterdir())
-    died = run(*SMOKE, "trainer.max_epochs=3", *inject("die", "KillDuringSave", epoch=2), f"hydra.run.dir={folder}")
+    args = (*SMOKE, "trainer.max_epochs=3", *inject("die", "KillDuringSave", epoch=2, marker=d.parent / f"{d.name}-m"))
+    died = run(*args, f"hydra.run.dir={folder}")
     leftovers = [p.name for p in (folder / "checkpoints").iterdir() if p.suffix == ".tmp"]
-    again = run(*SMOKE, "trainer.max_epochs=3", *inject("die", "KillDuringSave", epoch=99), f"hydra.run.dir={folder}")
+    again = run(*args, f"hydra.run.dir={folder}")
     s, after = summary(folder), (folder / "checkpoints")
     new_tmp = [p for p in set(Path("/tmp").iterdir()) - tmp_before if "tmp" in p.name and p.is_file()]
     ok = died.returncode == -signal.SIGKILL and s.get("status") != "running" and s.get("epochs") == 3

@@ -26,7 +26,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, Interrupted
-from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, SUMMARY_FILE, TRACEBACK_FILE, read_epochs, read_summary
+from raft_lightning.files import (
+    CONFIG_FILE,
+    EMBEDDINGS_FILE,
+    SUMMARY_FILE,
+    TRACEBACK_FILE,
+    read_epochs,
+    read_summary,
+    write_atomically,
+)
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
@@ -180,12 +188,13 @@ class RunRecord:
             self.status, self.error = "failed", f"{type(e).__name__}: {e}" + other_ranks_failure(run_dir, start_time)
             rank = rank_zero_only.rank
             name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
-            (run_dir / name).write_text(traceback.format_exc())
-        finish_wandb(self.as_dict())
+            with contextlib.suppress(OSError):  # a full disk: the record below still says why
+                (run_dir / name).write_text(traceback.format_exc())
         self.summarise_epochs(run_dir, cfg.record.last_epochs)
         checkpoint = Path(cfg.paths.last_checkpoint)
         self.checkpoint = os.path.relpath(checkpoint, run_dir) if checkpoint.is_file() else None
         self.wall_time_s = round(time.perf_counter() - start, 3)
+        finish_wandb(self.as_dict())  # with the results: they go to the W&B run's summary
         self.save(run_dir)
 
 
@@ -226,7 +235,5 @@ def versions() -> dict[str, str]:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write atomically: a reader never sees half a file, a crash never leaves one."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Atomically; on a full disk in place, so that the record can still say how the run ended."""
+    write_atomically(path, json.dumps(obj, indent=2, default=str) + "\n", in_place_when_full=True)
