@@ -57,8 +57,9 @@ def _plot_groups(groups: dict[str, list[tuple[str, Row]]], stem: Path, title: st
         return []
     labels = list(dict.fromkeys(label for lines in groups.values() for label, _ in lines))
     colour = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    size = (9, 2.6 * len(groups) + 0.8)
     fig, axes = plt.subplots(
-        len(groups), 2, figsize=(9, 2.6 * len(groups) + 0.8), squeeze=False, sharex=True, sharey="col", layout="constrained"
+        len(groups), 2, figsize=size, squeeze=False, sharex=True, sharey="col", layout="constrained"
     )
     for (group, lines), ax_row in zip(groups.items(), axes):
         for (key, name), ax in zip(PANELS, ax_row):
@@ -138,9 +139,8 @@ def draw_panel(ax: plt.Axes, projections: torch.Tensor, labels: torch.Tensor, bi
     order = torch.randperm(len(xy), generator=torch.Generator().manual_seed(1))  # no class always drawn on top
     angles = torch.atan2(xy[order, 1], xy[order, 0]).numpy()
     classes = labels[order].numpy()
-    points = ax.scatter(
-        angles, np.ones_like(angles), c=classes % 10, cmap="tab10", vmin=-0.5, vmax=9.5, s=7, alpha=0.7, lw=0
-    )
+    colours = plt.get_cmap("tab10")(classes % 10)  # RGBA per point: class c has tab10's colour c
+    points = ax.scatter(angles, np.ones_like(angles), color=colours, s=7, alpha=0.7, lw=0)
     theta, density = circle_density(projections, bins)
     peak = max(float(density.max()), 1.0)
     theta, density = torch.cat([theta, theta[:1]]).numpy(), torch.cat([density, density[:1]]).numpy()
@@ -157,7 +157,8 @@ def draw_panel(ax: plt.Axes, projections: torch.Tensor, labels: torch.Tensor, bi
 
 
 def _title(row: Row, varying: list[str], seed) -> str:
-    weights = ", ".join(f"{'α' if k == 'alpha' else 'β'} = {show(row.setting[k])}" for k in ("alpha", "beta") if k in varying)
+    names = {"alpha": "α", "beta": "β"}
+    weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
     return f"{row.label}{f', {weights}' if weights else ''}\nseed {seed}"
 
 
@@ -171,6 +172,7 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
     cols = min(len(panels), 4)
     rows_n = math.ceil(len(panels) / cols)
     fig = plt.figure(figsize=(2.9 * cols, 3.0 * rows_n + 1.2), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.08)  # room between the title, the panels' titles and the legend
     classes = sorted({int(c) for _, (_, labels) in panels for c in labels})
     for i, (row, (projections, labels)) in enumerate(panels):
         ax = fig.add_subplot(rows_n, cols, i + 1, projection="polar")
