@@ -33,6 +33,7 @@ def make_run(
     data="fashion_mnist",
     epochs=3,
     error=None,
+    **setting,
 ):
     run = root / name
     run.mkdir(parents=True)
@@ -54,6 +55,7 @@ def make_run(
         "knn_acc": None,
         "linear_acc": linear,
         "checkpoint": None,
+        **setting,
     }
     (run / "summary.json").write_text(json.dumps(summary))
     with open(run / "metrics.csv", "w", newline="") as f:
@@ -199,3 +201,68 @@ def test_the_report_reads_files_only(tmp_path):
         [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def header_of(md_path):
+    return next(line for line in md_path.read_text().splitlines() if line.startswith("| model"))
+
+
+def test_runs_on_two_datasets_are_separate_rows_with_a_data_column(tmp_path, cfg):
+    for s in range(2):
+        make_run(tmp_path, f"f{s}", seed=s, align=0.2, data="fashion_mnist")
+        make_run(tmp_path, f"c{s}", seed=s, align=0.8, data="cifar10")
+    report(tmp_path, tmp_path, cfg)
+    table = list(csv.DictReader(open(tmp_path / "table1.csv")))
+    assert sorted((r["data"], float(r["align_mean"]), r["seeds"]) for r in table) == [
+        ("cifar10", 0.8, "2"),
+        ("fashion_mnist", 0.2, "2"),
+    ]
+    assert "| data |" in header_of(tmp_path / "table1.md")
+    assert {md.split(" | ")[0] for md in rows_of(tmp_path / "table1.md")} == {
+        "| byol/mlp (data=cifar10)",
+        "| byol/mlp (data=fashion_mnist)",
+    }
+
+
+def test_any_other_setting_key_splits_rows_too(tmp_path, cfg):
+    make_run(tmp_path, "a", tau=0.99, tau_schedule="cosine")
+    make_run(tmp_path, "b", seed=1, tau=0.99, tau_schedule="constant")
+    report(tmp_path, tmp_path, cfg)
+    assert len(rows_of(tmp_path / "table1.md")) == 2 and "| tau_schedule |" in header_of(tmp_path / "table1.md")
+
+
+def test_constant_settings_are_in_the_header_line_not_columns(tmp_path, cfg):
+    # Changed format: α, β, tangential (and objective, q_w when constant) used to be columns.
+    for beta in (0.1, 1.0):
+        make_run(tmp_path, f"b{beta}", "raft", "linear", beta=beta, data="synthetic", lr=0.0003)
+    report(tmp_path, tmp_path, cfg)
+    lines = (tmp_path / "table3.md").read_text().splitlines()
+    assert lines[0].startswith("All rows: objective = raft, q_w = linear, α = 1, tangential = no, data = synthetic")
+    assert "lr = 0.0003" in lines[0] and "β =" not in lines[0] and "not recorded: max_epochs, tau," in lines[0]
+    header = header_of(tmp_path / "table3.md")
+    assert header.startswith("| model | β | seeds | L_align |")
+    assert "| α |" not in header and "tangential" not in header and "data" not in header
+    assert "paper (CIFAR-10, %)" not in header  # no row has a paper figure
+
+
+def test_the_footnote_only_with_a_row_that_carries_its_mark(tmp_path, cfg):
+    make_run(tmp_path, "bn", "byol", "mlp_bn", linear=0.66, data="fashion_mnist")  # no paper figure off CIFAR-10
+    report(tmp_path, tmp_path, cfg)
+    assert "normalization" not in (tmp_path / "table1.md").read_text()
+    make_run(tmp_path, "bn10", "byol", "mlp_bn", linear=0.66, data="cifar10")
+    report(tmp_path, tmp_path, cfg)
+    md = (tmp_path / "table1.md").read_text()
+    assert md.count("normalization") == 1 and "68.08 ± 0.84†" in md
+
+
+def test_the_tan_byol_lp_note_only_with_that_row(tmp_path, cfg):
+    make_run(tmp_path, "lp", "byol", "linear")
+    make_run(tmp_path, "tan_raft", "raft", "linear", tangential=True)
+    report(tmp_path, tmp_path, cfg)
+    assert "TanBYOL-LP" not in (tmp_path / "table1.md").read_text()
+    make_run(tmp_path, "tan", "byol", "linear", tangential=True)
+    report(tmp_path, tmp_path, cfg)
+    md = (tmp_path / "table1.md").read_text()
+    assert "trains as BYOL-LP" in md and "docs/theory.md" in md
+    marked = [line for line in rows_of(tmp_path / "table1.md") if "‡" in line]
+    assert len(marked) == 1 and marked[0].startswith("| tanbyol/linear‡ |")

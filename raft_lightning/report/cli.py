@@ -1,14 +1,16 @@
 """Tables and figures from a sweep: ``raft-report <sweep dir> [--out DIR]`` (or ``python -m raft_lightning.report``).
 
 Reads every summary.json (and metrics.csv, embeddings.pt) under the directory and writes
-- table1.md / table1.csv: one row per (objective, predictor, α, β, tangential) with α = β = 1,
-  L_align, L_uniform, probe / kNN / linear accuracy as mean ± sample std over seeds, the number
-  of seeds and the paper's CIFAR-10 figure where it survives; collapsed rows marked by the rule
-  in conf/report.yaml;
+- table1.md / table1.csv: one row per setting (rows.SETTING_KEYS: everything but the seed) with
+  α = β = 1, L_align, L_uniform, probe / kNN / linear accuracy as mean ± sample std over seeds,
+  the number of seeds and the paper's CIFAR-10 figure where it survives; collapsed rows marked by
+  the rule in conf/report.yaml; the settings all rows share in a header line, the varying ones
+  as columns (the csv has every key);
 - table3.md / table3.csv where α, β vary;
-- trajectories.png (Figures 4/5: L_align and L_uniform per epoch), trajectories_alpha_beta.png
-  where α, β vary, and representations.png (Figure 3: test projections, PCA to 2-D, on the circle)
-  for the rows whose runs have an embeddings.pt; the notes name the rows without one.
+- trajectories.png/.pdf (Figures 4/5: L_align and L_uniform per epoch), trajectories_alpha_beta
+  where α, β vary, and representations.png/.pdf (Figure 3: test projections, PCA to 2-D, on the
+  circle, coloured by class, with a density ring) for the rows whose runs have an embeddings.pt;
+  the notes name the rows without one.
 Runs that failed, diverged, are still running or never started are listed, never averaged in.
 """
 

@@ -1,5 +1,5 @@
 """The report's figures: training trajectories (paper Figures 4, 5) and representations on the
-circle (Figure 3). Matplotlib with the Agg backend: files only, no display needed."""
+circle (Figure 3), each as PNG and as vector PDF. Matplotlib with the Agg backend: files only."""
 
 from __future__ import annotations
 
@@ -11,13 +11,31 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from raft_lightning.report.rows import Row, mean_std  # noqa: E402
+from raft_lightning.report.rows import Row, mean_std, show, varying_keys  # noqa: E402
 
 PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
+DPI = 150
+CLASS_NAMES = {  # the label order of the datasets' test sets
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "fashion_mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"),
+}
+RING_IN, RING_PEAK = 1.08, 0.42  # the density ring starts at this radius; its widest point is this wide
+
+
+def _save(fig: plt.Figure, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
 
 
 def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
@@ -31,92 +49,145 @@ def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
     return list(range(1, n + 1)), [mean for mean, _, _ in stats], [std or 0.0 for _, std, _ in stats]
 
 
-def _plot_groups(groups: dict[str, list[tuple[str, Row]]], path: Path, title: str) -> Path | None:
+def _plot_groups(groups: dict[str, list[tuple[str, Row]]], stem: Path, title: str) -> list[Path]:
+    """One row of panels (L_align, L_uniform) per group, y shared per column, one colour per line
+    label across groups, one legend below the panels."""
     groups = {g: lines for g, lines in groups.items() if any(_curves(r, PANELS[0][0])[0] for _, r in lines)}
     if not groups:
-        return None
-    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3 * len(groups)), squeeze=False)
+        return []
+    labels = list(dict.fromkeys(label for lines in groups.values() for label, _ in lines))
+    colour = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    size = (9, 2.6 * len(groups) + 0.8)
+    fig, axes = plt.subplots(
+        len(groups), 2, figsize=size, squeeze=False, sharex=True, sharey="col", layout="constrained"
+    )
     for (group, lines), ax_row in zip(groups.items(), axes):
         for (key, name), ax in zip(PANELS, ax_row):
             for label, row in lines:
                 epochs, mean, std = _curves(row, key)
                 if epochs:
-                    ax.plot(epochs, mean, label=label)
-                    ax.fill_between(
-                        epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2
-                    )
-            ax.set_title(f"{group}: {name}")
-            ax.set_xlabel("epoch")
-        ax_row[0].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+                    ax.plot(epochs, mean, color=colour[label], lw=1.6, marker="o" if len(epochs) < 12 else None, ms=3)
+                    low, high = np.subtract(mean, std), np.add(mean, std)
+                    ax.fill_between(epochs, low, high, color=colour[label], alpha=0.2, lw=0)
+            ax.set_ylabel(name)
+            ax.set_title(group, fontsize=10)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3, lw=0.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    handles = [Line2D([], [], color=colour[label], lw=1.6) for label in labels]
+    fig.suptitle(title, fontsize=11)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=9)
+    return _save(fig, stem)
 
 
 def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Path]:
-    """Figure 4: per objective, one line per predictor. Figure 5: per (objective, predictor), one
-    line per (α, β). Shaded bands are ± one sample std over seeds."""
+    """Figure 4: per objective, one line per predictor (row). Figure 5: per (objective, predictor),
+    one line per (α, β). Lines are the mean, shaded bands ± one sample std over seeds."""
     by_objective: dict[str, list[tuple[str, Row]]] = defaultdict(list)
     for row in plain:
-        by_objective[row.key[0]].append((row.label, row))
+        by_objective[row.setting["objective"]].append((row.label, row))
     by_predictor: dict[str, list[tuple[str, Row]]] = defaultdict(list)
     for row in varying:
-        by_predictor[f"{row.key[0]}, q_w={row.key[1]}"].append((f"α={row.key[2]:g}, β={row.key[3]:g}", row))
-    written = [
-        _plot_groups(by_objective, out_dir / "trajectories.png", "Training trajectories (mean ± std over seeds)"),
-        _plot_groups(by_predictor, out_dir / "trajectories_alpha_beta.png", "Trajectories over (α, β)"),
+        s = row.setting
+        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", row))
+    band = "(mean ± sample std over seeds)"
+    return [
+        *_plot_groups(by_objective, out_dir / "trajectories", f"Training trajectories {band}"),
+        *_plot_groups(by_predictor, out_dir / "trajectories_alpha_beta", f"Trajectories over (α, β) {band}"),
     ]
-    return [p for p in written if p is not None]
 
 
 def _embeddings(row: Row, max_points: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Test projections f_θ(x) and labels of the row's first run with an embeddings.pt (saved by
-    the linear evaluation); None when no run of the row has one: the report reads files only."""
+    the linear evaluation), at most ``max_points`` of them (a fixed random subset); None when no
+    run of the row has one: the report reads files only."""
     path = row.embeddings
     if path is None:
         return None
     saved = torch.load(path, weights_only=True)
-    return saved["projections"][:max_points], saved["labels"][:max_points]
+    projections, labels = saved["projections"], saved["labels"]
+    if len(labels) > max_points:
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:max_points]
+        projections, labels = projections[keep], labels[keep]
+    return projections, labels
 
 
-def circle_density(projections: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Figure 3's view: l2-normalise, PCA to 2-D, back onto the unit circle; density per angle
-    (mean 1 over the bins)."""
+def circle_points(projections: torch.Tensor) -> torch.Tensor:
+    """Figure 3's view: l2-normalise, PCA to 2-D, back onto the unit circle; (N, 2) unit vectors."""
     x = F.normalize(projections.double(), dim=1)
     x = x - x.mean(0)
     _, _, v = torch.linalg.svd(x, full_matrices=False)
-    xy = x @ v[:2].T  # (N, 2)
+    return F.normalize(x @ v[:2].T, dim=1)
+
+
+def circle_density(projections: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The points of ``circle_points`` as a density per angle bin (centres, density with mean 1:
+    1 is what a uniform spread gives)."""
+    xy = circle_points(projections)
     angles = torch.atan2(xy[:, 1], xy[:, 0])
     counts = torch.histc(angles, bins=bins, min=-math.pi, max=math.pi)
     centres = -math.pi + (torch.arange(bins) + 0.5) * (2 * math.pi / bins)
     return centres, counts * bins / counts.sum()
 
 
+def draw_panel(ax: plt.Axes, projections: torch.Tensor, labels: torch.Tensor, bins: int):
+    """One Figure 3 panel on a polar ``ax``: the points on the unit circle coloured by class, the
+    density ring outside it (width ∝ density, widest at ``RING_PEAK``) and a dashed circle where
+    the ring's edge would run for a uniform spread. Returns the scatter (its colours are the classes')."""
+    xy = circle_points(projections)
+    order = torch.randperm(len(xy), generator=torch.Generator().manual_seed(1))  # no class always drawn on top
+    angles = torch.atan2(xy[order, 1], xy[order, 0]).numpy()
+    classes = labels[order].numpy()
+    colours = plt.get_cmap("tab10")(classes % 10)  # RGBA per point: class c has tab10's colour c
+    points = ax.scatter(angles, np.ones_like(angles), color=colours, s=7, alpha=0.7, lw=0)
+    theta, density = circle_density(projections, bins)
+    peak = max(float(density.max()), 1.0)
+    theta, density = torch.cat([theta, theta[:1]]).numpy(), torch.cat([density, density[:1]]).numpy()
+    ax.fill_between(theta, RING_IN, RING_IN + RING_PEAK * density / peak, color="0.35", alpha=0.55, lw=0)
+    ring = np.linspace(0, 2 * math.pi, 200)
+    ax.plot(ring, np.full_like(ring, RING_IN + RING_PEAK / peak), color="black", ls="--", lw=0.7)
+    ax.plot(ring, np.ones_like(ring), color="0.6", lw=0.5, zorder=0)
+    ax.set_ylim(0, RING_IN + RING_PEAK + 0.05)
+    ax.set_yticks([])
+    ax.set_xticks([])
+    ax.spines["polar"].set_visible(False)
+    ax.text(0.5, 0.0, f"peak density {peak:.1f}× uniform", transform=ax.transAxes, ha="center", fontsize=7)
+    return points
+
+
+def _title(row: Row, varying: list[str], seed) -> str:
+    names = {"alpha": "α", "beta": "β"}
+    weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
+    return f"{row.label}{f', {weights}' if weights else ''}\nseed {seed}"
+
+
 def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Path]:
-    """Figure 3: one polar panel per row with embeddings (tables.embeddings_notes lists the others)."""
-    panels = [(row.label, e) for row in rows if (e := _embeddings(row, cfg.max_points)) is not None]
+    """Figure 3: one polar panel per row with embeddings (tables.embeddings_notes lists the others),
+    in table order, titled with the row's label and the seed it shows; one class legend."""
+    panels = [(row, e) for row in rows if (e := _embeddings(row, cfg.max_points)) is not None]
     if not panels:
         return []
+    varying = varying_keys([row for row, _ in panels])
     cols = min(len(panels), 4)
     rows_n = math.ceil(len(panels) / cols)
-    fig = plt.figure(figsize=(3.2 * cols, 3.4 * rows_n))
-    for i, (label, (projections, _)) in enumerate(panels):
+    fig = plt.figure(figsize=(2.9 * cols, 3.0 * rows_n + 1.2), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.08)  # room between the title, the panels' titles and the legend
+    classes = sorted({int(c) for _, (_, labels) in panels for c in labels})
+    for i, (row, (projections, labels)) in enumerate(panels):
         ax = fig.add_subplot(rows_n, cols, i + 1, projection="polar")
-        theta, density = circle_density(projections, cfg.representation_bins)
-        theta = torch.cat([theta, theta[:1]])
-        density = torch.cat([density, density[:1]])
-        width = 0.35 * density / max(float(density.max()), 1e-9)
-        ax.fill_between(theta.numpy(), 1.0, (1.0 + width).numpy(), alpha=0.6)
-        ax.plot(theta.numpy(), [1.0] * len(theta), color="black", lw=0.5)
-        ax.set_ylim(0, 1.4)
-        ax.set_yticks([])
-        ax.set_xticks([])
-        ax.set_title(label, fontsize=9)
-    fig.suptitle("Test representations f_θ(x): PCA to 2-D, on the circle; ring width = density")
-    fig.tight_layout()
-    path = out_dir / "representations.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+        draw_panel(ax, projections, labels, cfg.representation_bins)
+        ax.set_title(_title(row, varying, row.embeddings_run.summary.get("seed")), fontsize=9)
+    datas = {row.setting["data"] for row, _ in panels}
+    names = CLASS_NAMES.get(datas.pop(), ()) if len(datas) == 1 else ()
+    cmap = plt.get_cmap("tab10")
+    handles = [Line2D([], [], ls="", marker="o", ms=5, color=cmap(c % 10)) for c in classes]
+    texts = [names[c] if c < len(names) else f"class {c}" for c in classes]
+    handles += [Patch(color="0.35", alpha=0.55), Line2D([], [], color="black", ls="--", lw=0.7)]
+    texts += ["ring width ∝ density per angle", "ring edge for a uniform spread"]
+    fig.suptitle(
+        "Test representations f_θ(x): l2-normalised, PCA to 2-D, on the unit circle",
+        fontsize=10,
+    )
+    fig.legend(handles, texts, loc="outside lower center", ncol=min(len(texts), 6), frameon=False, fontsize=8)
+    return _save(fig, out_dir / "representations")

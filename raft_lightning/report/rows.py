@@ -1,10 +1,11 @@
 """The report's data: runs read from their folders (files only, through ``raft_lightning.files``)
-and grouped into rows, one per (objective, predictor, α, β, tangential), with mean ± sample std
-over seeds. Nothing here formats or draws."""
+and grouped into rows, one per setting (every key of ``SETTING_KEYS``: all but the seed), with
+mean ± sample std over seeds. Nothing here formats or draws."""
 
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,8 +25,43 @@ METRICS = (  # (summary key, column title, shown in percent)
     ("knn_acc", "kNN acc (%)", True),
     ("linear_acc", "linear acc (%)", True),
 )
+# What makes a setting: runs that differ in any of these are never averaged together. The first
+# five name the paper's rows (the label shows objective, predictor, tangential); summaries older
+# than a key read it as None.
+SETTING_KEYS = (
+    "objective",
+    "predictor",
+    "alpha",
+    "beta",
+    "tangential",
+    "data",
+    "backbone",
+    "max_epochs",
+    "tau",
+    "tau_schedule",
+    "negate_init",
+    "pipeline",
+    "image_size",
+    "lr",
+    "batch_size",
+)
+LABELLED = ("objective", "predictor", "tangential")  # in every row's label already
+FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
 
 Stat = tuple[float, float | None, int]  # mean, sample std (None for one value), n
+
+
+def _value(name: str, value: Any) -> Any:
+    """A summary's value as a hashable, comparable setting value (None when missing)."""
+    if value is None:
+        return None
+    if name in FLOATS:
+        return float(value)
+    if name in INTS:
+        return int(value)
+    if name in BOOLS or isinstance(value, bool):
+        return bool(value)
+    return value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
 
 
 @dataclass
@@ -36,10 +72,17 @@ class Run:
     problem: str | None = None  # a file of the run that could not be read
 
     @property
-    def key(self) -> tuple:
+    def setting(self) -> dict[str, Any]:
         s = self.summary
-        predictor = "—" if s["objective"] in BASELINES else s["predictor"]
-        return (s["objective"], predictor, float(s["alpha"]), float(s["beta"]), bool(s["tangential"]))
+        setting = {name: _value(name, s.get(name)) for name in SETTING_KEYS}
+        if s.get("objective") in BASELINES:
+            setting["predictor"] = "—"
+        return setting
+
+    @property
+    def key(self) -> tuple:
+        """The setting's values in ``SETTING_KEYS`` order (objective, predictor, α, β, tangential first)."""
+        return tuple(self.setting.values())
 
     @property
     def embeddings(self) -> Path | None:
@@ -57,13 +100,22 @@ class Row:
     collapsed: bool = False
 
     @property
+    def setting(self) -> dict[str, Any]:
+        return dict(zip(SETTING_KEYS, self.key))
+
+    @property
     def seeds(self) -> int:
         return len({r.summary.get("seed") for r in self.runs})
 
     @property
+    def embeddings_run(self) -> Run | None:
+        """The first of the row's runs with an embeddings.pt (None: no run of the row has one)."""
+        return next((r for r in self.runs if r.embeddings is not None), None)
+
+    @property
     def embeddings(self) -> Path | None:
-        """The first of the row's runs' embeddings.pt (None: no run of the row has one)."""
-        return next((p for r in self.runs if (p := r.embeddings) is not None), None)
+        run = self.embeddings_run
+        return None if run is None else run.embeddings
 
 
 def load_runs(sweep_dir: Path) -> list[Run]:
@@ -91,18 +143,38 @@ def mean_std(values: list[float]) -> Stat:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
 
 
-def _label(key: tuple, members: list[Run]) -> str:
+def show(value: Any) -> str:
+    """A setting value as the tables and figures print it."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def varying_keys(rows: Sequence[Row]) -> list[str]:
+    """The setting keys whose value is not the same on every row, in ``SETTING_KEYS`` order."""
+    return [k for k in SETTING_KEYS if len({r.setting[k] for r in rows}) > 1]
+
+
+def _label(setting: dict[str, Any], members: list[Run], extra: Sequence[str]) -> str:
+    """The variant's name (or objective/predictor), then the keys in ``extra`` that tell it apart
+    from other rows: e.g. ``byol/linear (data=cifar10)``."""
     variants = {r.summary.get("variant") for r in members}
     if len(variants) == 1 and None not in variants:
-        return variants.pop()
-    objective, predictor, _, _, tangential = key
-    return objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
+        base = variants.pop()
+    else:
+        objective, predictor, tangential = (setting[k] for k in LABELLED)
+        base = objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
+    parts = [f"{k}={show(setting[k])}" for k in extra]
+    return base + (f" ({', '.join(parts)})" if parts else "")
 
 
 def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> list[Row]:
-    """The runs whose status is ok, one row per key; collapsed by the ``collapse`` rule
+    """The runs whose status is ok, one row per setting; collapsed by the ``collapse`` rule
     (conf/report.yaml); sorted by objective in ``order`` (others after it, by name), then
-    predictor, tangential, α, β."""
+    predictor, tangential, α, β and the other keys. Labels name the keys (other than α, β, which
+    the tables and figures show) whose value varies between rows."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         if run.summary.get("status") == "ok":
@@ -114,12 +186,21 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
             values = [r.summary[name] for r in members if r.summary.get(name) is not None]
             if values:
                 stats[name] = mean_std(values)
-        row = Row(key, members, _label(key, members), stats)
+        row = Row(key, members, "", stats)
         if "align" in stats and "uniform" in stats:
             row.collapsed = stats["uniform"][0] > collapse.uniform_above and stats["align"][0] < collapse.align_below
         rows.append(row)
+    extra = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
+    for row in rows:
+        row.label = _label(row.setting, row.runs, extra)
     rank = {objective: i for i, objective in enumerate(order)}
-    return sorted(rows, key=lambda r: (rank.get(r.key[0], len(rank)), r.key[0], r.key[1], r.key[4], r.key[2], r.key[3]))
+
+    def sort_key(r: Row) -> tuple:
+        s = r.setting
+        rest = tuple((s[k] is not None, str(s[k])) for k in SETTING_KEYS[5:])
+        return (rank.get(s["objective"], len(rank)), s["objective"], s["predictor"], s["tangential"], *r.key[2:4], rest)
+
+    return sorted(rows, key=sort_key)
 
 
 def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:

@@ -1,6 +1,7 @@
-"""The report's tables: table1/table3 as markdown (formatted, collapsed and below-random cells in
-bold, the paper's figure, notes) and csv (raw numbers), and the notes under them: which runs are
-not averaged in, which rows have no embeddings for the figures."""
+"""The report's tables: table1/table3 as markdown (a header line with the settings every row
+shares, columns for the ones that vary, collapsed and below-random cells in bold, the paper's
+figure, notes) and csv (raw numbers, every setting key a column), and the notes under them:
+which runs are not averaged in, which rows have no embeddings for the figures."""
 
 from __future__ import annotations
 
@@ -11,18 +12,29 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from raft_lightning.report.rows import METRICS, Row, Run, Stat
+from raft_lightning.report.rows import METRICS, SETTING_KEYS, Row, Run, Stat, show, varying_keys
 
-HEADER = ["model", "objective", "q_w", "α", "β", "tangential", "seeds", *(t for _, t, _ in METRICS)]
-CSV_HEADER = ["model", "objective", "predictor", "alpha", "beta", "tangential", "seeds"]
+TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
 COMPARED_TO_RANDOM = ("knn_acc", "linear_acc")  # the paper highlights accuracies below the random baseline
+TAN_MARK = "‡"
+TAN_NOTE = (
+    f"{TAN_MARK} TanBYOL-LP (objective byol, linear predictor, tangential = yes): by the project's own theory "
+    "check (docs/theory.md, §3, the paper's Section 5 tangential-gradient condition), tangential = True changes "
+    "the gradients only by round-off when the outputs are l2-normalised, so TanBYOL-LP trains as BYOL-LP; "
+    "differences between the two rows are seed and round-off noise, not an effect of the condition."
+)
+
+
+def is_tan_byol_lp(row: Row) -> bool:
+    s = row.setting
+    return (s["objective"], s["predictor"], s["tangential"]) == ("byol", "linear", True)
 
 
 def paper_figure(row: Row, paper: DictConfig) -> tuple[str, str]:
     """The paper's CIFAR-10 linear accuracy for the row and its footnote mark (conf/report.yaml),
     ("", "") unless the row is at α = β = 1 and all its runs are on CIFAR-10."""
-    objective, predictor, alpha, beta, tangential = row.key
-    if (alpha, beta) != (1.0, 1.0) or any(r.summary["data"] != "cifar10" for r in row.runs):
+    objective, predictor, alpha, beta, tangential = row.key[:5]
+    if (alpha, beta) != (1.0, 1.0) or any(r.summary.get("data") != "cifar10" for r in row.runs):
         return "", ""
     for entry in paper.linear_acc:
         if (entry.objective, entry.predictor, entry.tangential) == (objective, predictor, tangential):
@@ -38,9 +50,18 @@ def fmt(stat: Stat | None, percent: bool) -> str:
     return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
-def _markdown_row(row: Row, random: Row | None, paper: DictConfig) -> str:
-    objective, predictor, alpha, beta, tangential = row.key
-    cells = [row.label, objective, predictor, f"{alpha:g}", f"{beta:g}", "yes" if tangential else "no", str(row.seeds)]
+def header_line(rows: list[Row]) -> str:
+    """The settings every row shares, e.g. "All rows: α = 1, β = 1, tangential = no, data = synthetic";
+    keys no summary records are named once at the end."""
+    constant = [k for k in SETTING_KEYS if k not in varying_keys(rows)]
+    shared = [f"{TITLES.get(k, k)} = {show(rows[0].setting[k])}" for k in constant if rows[0].setting[k] is not None]
+    missing = [k for k in constant if rows[0].setting[k] is None]
+    return "All rows: " + ", ".join(shared) + (f" (not recorded: {', '.join(missing)})" if missing else "") + "."
+
+
+def _markdown_row(row: Row, columns: list[str], random: Row | None, paper: DictConfig | None) -> str:
+    cells = [row.label + (TAN_MARK if is_tan_byol_lp(row) else "")]
+    cells += [show(row.setting[k]) for k in columns] + [str(row.seeds)]
     for name, _, percent in METRICS:
         cell = fmt(row.stats.get(name), percent)
         over_aligned = row.collapsed and name in ("align", "uniform")
@@ -53,8 +74,9 @@ def _markdown_row(row: Row, random: Row | None, paper: DictConfig) -> str:
             and row.stats[name][0] < random.stats[name][0]
         )
         cells.append(f"**{cell}**" if over_aligned or below_random else cell)
-    figure, mark = paper_figure(row, paper)
-    cells += [figure + mark, "**yes**" if row.collapsed else "no"]
+    if paper is not None:
+        cells.append("".join(paper_figure(row, paper)))
+    cells.append("**yes**" if row.collapsed else "no")
     return "| " + " | ".join(cells) + " |"
 
 
@@ -64,30 +86,37 @@ def _csv_row(row: Row, paper: DictConfig) -> list[Any]:
 
 
 def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) -> list[Path]:
-    """``stem``.md and ``stem``.csv; ``cfg`` is the report's config (collapse rule, paper)."""
+    """``stem``.md and ``stem``.csv; ``cfg`` is the report's config (collapse rule, paper). The
+    markdown has a column for each setting key that varies between ``rows`` (the others are in
+    the header line) and the paper's column and footnotes only for rows that have them."""
     rule, paper = cfg.collapse, cfg.paper
     random = next((r for r in rows if r.key[0] == "random"), None)
-    header = [*HEADER, "paper (CIFAR-10, %)", "collapsed"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [_markdown_row(row, random, paper) for row in rows]
+    columns = varying_keys(rows)
+    figures = [paper_figure(row, paper) for row in rows]
+    marks = {mark for _, mark in figures if mark}
+    with_paper = paper if any(value for value, _ in figures) else None
+    header = ["model", *(TITLES.get(k, k) for k in columns), "seeds", *(t for _, t, _ in METRICS)]
+    header += ["paper (CIFAR-10, %)"] * (with_paper is not None) + ["collapsed"]
+    lines = [header_line(rows), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [_markdown_row(row, columns, random, with_paper) for row in rows]
     lines += [
         "",
         "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
         "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the "
-        "test set).",
+        "test set). Runs that differ in any setting but the seed are separate rows.",
         f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
         f"{rule.align_below} (thresholds in conf/report.yaml). Bold kNN or linear accuracy: below the random "
         "baseline's mean.",
-        *(f"{mark} {text}" for mark, text in paper.footnotes.items()),
+        *(f"{mark} {text}" for mark, text in paper.footnotes.items() if mark in marks),
+        *([TAN_NOTE] if any(is_tan_byol_lp(row) for row in rows) else []),
         *notes,
     ]
     md, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
     md.write_text("\n".join(lines) + "\n")
     with open(table, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            [*CSV_HEADER, *(f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")), "paper", "collapsed"]
-        )
+        stat_columns = [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
+        writer.writerow(["model", *SETTING_KEYS, "seeds", *stat_columns, "paper", "collapsed"])
         writer.writerows(_csv_row(row, paper) for row in rows)
     return [md, table]
 
