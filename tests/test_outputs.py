@@ -56,7 +56,7 @@ def test_each_run_prints_one_result_line_with_its_numbers(smoke_cfg, caplog):
     cfg = smoke_cfg("trainer.max_epochs=1", "eval.linear=true", "eval.epochs=2")
     with caplog.at_level("INFO", logger="raft_lightning.run.train"):
         summary = train(cfg)
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run ok:")]
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run finished:")]
     assert f"L_align {summary['align']:.3f}" in line and f"linear {100 * summary['linear_acc']:.1f}%" in line
     assert str(cfg.paths.output_dir) in line
 

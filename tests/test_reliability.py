@@ -117,10 +117,11 @@ def test_a_signal_at_start_up_interrupts_before_anything_trains(tmp_path, monkey
     from raft_lightning.run import train as recipe
 
     SignalDuring(monkeypatch, recipe, "build", signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM)
     stopped = run(tmp_path)
     assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM" and stopped["epochs"] == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "interrupted"
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back as it was
+    assert signal.getsignal(signal.SIGTERM) is before  # handed back as it was
 
 
 def test_a_signal_during_the_baselines_validation_interrupts(tmp_path, monkeypatch):

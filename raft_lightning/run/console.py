@@ -35,16 +35,17 @@ def _num(value: float | None) -> str:
 
 
 def result_line(summary: dict[str, Any], run_dir: Path) -> str:
-    """``run ok: byol/mlp seed 0, 30 epochs, L_align 0.111, L_uniform -1.646, probe 67.0%, kNN 75.7%,
+    """``run finished: byol/mlp seed 0, 30 epochs, L_align 0.111, L_uniform -1.646, probe 67.0%, kNN 75.7%,
     linear 80.3% (logs/…/summary.json)``."""
     what = f"{summary.get('objective')}/{summary.get('predictor')} seed {summary.get('seed')}"
-    if summary.get("status") not in ("ok", "diverged"):
-        return f"run {summary.get('status')}: {what}: {summary.get('error')} ({run_dir / 'summary.json'})"
+    status = "finished" if summary.get("status") == "ok" else summary.get("status")
+    if status != "finished":
+        return f"run {status}: {what}: {summary.get('error')} ({run_dir / 'summary.json'})"
     numbers = (
         f"{summary['epochs']} epochs, L_align {_num(summary['align'])}, L_uniform {_num(summary['uniform'])}, "
         f"probe {_pct(summary['probe_acc'])}, kNN {_pct(summary['knn_acc'])}, linear {_pct(summary['linear_acc'])}"
     )
-    return f"run {summary['status']}: {what}, {numbers} ({run_dir / 'summary.json'})"
+    return f"run finished: {what}, {numbers} ({run_dir / 'summary.json'})"
 
 
 def sweep_lines(summaries: dict[Path, dict[str, Any]], sweep_dir: Path) -> list[str]:

@@ -35,8 +35,10 @@ class SweepGuard(Callback):
         try:
             jobs = sweep_jobs(config)
             for num, overrides in enumerate(jobs):
-                job_cfg = compose(config_name=config.hydra.job.config_name, overrides=overrides)
-                for message in config_errors(job_cfg):
+                job_cfg = compose(
+                    config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True
+                )
+                for message in config_errors(job_cfg, dict(job_cfg.hydra.runtime.choices)):
                     problems.setdefault(message, []).append(num)
         except Exception as e:  # Hydra would turn it into a warning and launch regardless
             print(f"raft-lightning: cannot compose the sweep's runs: {type(e).__name__}: {e}", file=sys.stderr)

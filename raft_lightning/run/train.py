@@ -62,7 +62,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     record = RunRecord.from_config(cfg, choices)
     with record.attempt(run_dir, cfg):
-        check_config(cfg)
+        check_config(cfg, choices)
         checkpoint = resume_from(cfg, run_dir)
         save_config(cfg, run_dir)
         L.seed_everything(cfg.seed, workers=True)

@@ -97,7 +97,8 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
     }
     errors = [f"{path}.{m}" for m in _type_errors(target, params)]
     check = getattr(target, "config_errors", None)
-    if not errors and check is not None:
+    wrong_types = [e for e in errors if ": not a parameter of " not in e]  # unknown keys do not stop the ranges
+    if not wrong_types and check is not None:
         errors += [f"{path}.{m}" for m in check(**{**_defaults(target), **params})]
     return errors
 
@@ -136,7 +137,7 @@ def fast_errors(objective: Any, params: dict[str, Any]) -> list[str]:
     return [f"fast.{m}" for m in errors]
 
 
-def check_config(cfg: DictConfig) -> None:
-    errors = config_errors(cfg)
+def check_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
+    errors = config_errors(cfg, choices)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
