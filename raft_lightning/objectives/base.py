@@ -149,7 +149,7 @@ class SelfSupervised(L.LightningModule):
                 self.log(f"train_step/{name}", value, on_step=True, on_epoch=False, prog_bar=name == "loss")
         if not self._means_logged:
             # Lightning holds a logged Metric until the epoch ends and computes it then, so one
-            # log per epoch is enough; a log per step cost about 3 % of a demo step (bench.py).
+            # log per epoch is enough; a log per step cost about 3 % of a demo step (experiments/bench).
             for name in values:
                 metric = self.epoch_means[name]
                 self.log(f"train/{name}", metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
