@@ -67,7 +67,7 @@ def test_a_sweep_ends_with_its_runs_and_no_lightning_boilerplate(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert f"sweep {tmp_path}: 2 run(s): 2 ok" in out and f"raft-report {tmp_path}" in out
-    assert "💡 Tip" not in out and "LeafSpec" not in out
+    assert "💡 Tip" not in out and "LeafSpec" not in out and "The `srun` command" not in out
 
 
 def test_help_lists_the_groups_the_card_command_and_the_presets():

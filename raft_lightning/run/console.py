@@ -24,6 +24,9 @@ def quiet_known_noise() -> None:
         logging.getLogger(name).addFilter(_DropTips())
     # Lightning 2.6's own pytree helper calls torch's deprecated LeafSpec check once per fit.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", module=r"lightning\.")
+    # On a machine with SLURM installed, every run outside a job is told to prepend `srun`; our
+    # SLURM runs go through launcher=slurm (submitit), which never needs it.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system", module=r"lightning\.")
 
 
 def _pct(value: float | None) -> str:
