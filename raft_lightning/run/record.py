@@ -39,7 +39,6 @@ from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
 
-STATUSES = ("running", "ok", "diverged", "failed", "interrupted")
 FINISHED = ("ok", "diverged")  # outcomes that training the same config again would only repeat
 
 
