@@ -1,0 +1,139 @@
+"""``python -m experiments.fashion_mnist [--logs logs] [--out results/fashion_mnist]``: copy each
+sweep's run records out of ``logs/``, run the report over the copies, write the provenance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from experiments.fashion_mnist.claims import claims
+from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE, read_summary
+from raft_lightning.report.cli import DEFAULT_CONFIG, report
+
+ROOT = Path(__file__).resolve().parents[2]
+# results folder → (the sweep's folder under logs/, the command that ran it, the report's outputs kept)
+TABLES = {
+    "table1": ("table1_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
+    # The Table 3 sweep has β = 1 too; the report's Table 1 of those two rows (and its trajectories)
+    # would only repeat table1/, so table3/ keeps the outputs over (α, β).
+    "table3": ("table3_fmnist", ["table3.md", "table3.csv", "trajectories_alpha_beta", "representations"]),
+    # Claim 3 at the paper's step count: BYOL-LPI alone, 100 epochs, seed 0.
+    "byol_lpi_long": ("byol_lpi_long_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
+}
+CLAIMS_FILE = "claims.md"
+COMMAND = "raft-train -m experiment={sweep} launcher=slurm_local"
+RUN_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE)
+FIGURE_SEED = 0  # embeddings.pt (1 MB a run) is kept for this seed only: the figures use a row's first run
+SWEEP_FILE = "multirun.yaml"  # the report reads how many runs the sweep has from it
+
+
+def collect(sweep_dir: Path, out_dir: Path) -> int:
+    """Copies every run's small files (and seed 0's embeddings) to ``out_dir/runs``; the number of runs."""
+    runs_dir = out_dir / "runs"
+    if runs_dir.exists():
+        shutil.rmtree(runs_dir)  # a rerun replaces the copies: none may outlive its run
+    runs_dir.mkdir(parents=True)
+    shutil.copy2(sweep_dir / SWEEP_FILE, runs_dir / SWEEP_FILE)
+    count = 0
+    for summary in sorted(sweep_dir.rglob(SUMMARY_FILE)):
+        run = summary.parent
+        dest = runs_dir / run.relative_to(sweep_dir)
+        dest.mkdir(parents=True)
+        names = RUN_FILES + ((EMBEDDINGS_FILE,) if (read_summary(run) or {}).get("seed") == FIGURE_SEED else ())
+        for name in names:
+            if (run / name).is_file():
+                shutil.copy2(run / name, dest / name)
+        count += 1
+    return count
+
+
+def keep_only(out_dir: Path, kept: list[str]) -> None:
+    """Removes the report's outputs in ``out_dir`` that this table does not publish."""
+    for path in out_dir.iterdir():
+        if path.is_file() and path.stem not in kept and path.name not in kept and path.name != "README.md":
+            path.unlink()
+
+
+def provenance(out: Path) -> str:
+    """results/fashion_mnist/README.md: commands, machine, wall time and runs of each table."""
+    lines = [
+        "# Fashion-MNIST results: provenance",
+        "",
+        "Written by `python -m experiments.fashion_mnist` (the collect step of `experiments/fashion_mnist/run.sh`);",
+        "the tables and figures beside this file are the report over the copies in each `runs/` folder",
+        "(`tests/test_results.py` rebuilds the tables from them). The discussion is in the project README,",
+        '"Results on Fashion-MNIST".',
+        "",
+        f"Machine (where the collect step ran; the sweeps ran there too): {machine()}.",
+        "",
+    ]
+    for table, (sweep, _) in TABLES.items():
+        summaries = [read_summary(p.parent) or {} for p in sorted((out / table / "runs").rglob(SUMMARY_FILE))]
+        statuses = Counter(s.get("status") for s in summaries)
+        walls = [s["wall_time_s"] for s in summaries if s.get("wall_time_s")]
+        lines += [
+            f"## {table}",
+            "",
+            "```",
+            "experiments/slurm/local_cluster.sh start   # one node, 2 CPUs: two runs at once, one thread each",
+            COMMAND.format(sweep=sweep),
+            f"raft-report {table}/runs --out {table}",
+            "```",
+            "",
+            f"- runs: {len(summaries)} ({', '.join(f'{n} {k}' for k, n in sorted(statuses.items()))})",
+            f"- wall time per run: {sum(walls) / max(len(walls), 1):.0f} s on average, {sum(walls) / 3600:.2f} h in all"
+            " (two at a time)",
+            f"- code: {', '.join(sorted({str(s.get('git_sha'))[:10] for s in summaries}))}",
+            f"- versions: {', '.join(sorted({versions(s) for s in summaries}))}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def versions(summary: dict) -> str:
+    return " ".join(f"{k} {v}" for k, v in sorted((summary.get("versions") or {}).items()))
+
+
+def machine() -> str:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if "model name" in ln), "")
+    system = f"{platform.system()}, Python {platform.python_version()}"
+    return f"{model or platform.processor()}, {os.cpu_count()} logical CPUs, {system}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m experiments.fashion_mnist", description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", type=Path, default=ROOT / "logs", help="where the sweeps ran (default: logs/)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "fashion_mnist")
+    args = parser.parse_args(argv)
+    missing = [
+        str(args.logs / sweep / SWEEP_FILE)
+        for sweep, _ in TABLES.values()
+        if not (args.logs / sweep / SWEEP_FILE).is_file()
+    ]
+    if missing:
+        raise SystemExit(
+            "experiments.fashion_mnist: no sweep at " + ", ".join(missing) + " (run experiments/fashion_mnist/run.sh)"
+        )
+    cfg = OmegaConf.load(DEFAULT_CONFIG)
+    for table, (sweep, kept) in TABLES.items():
+        out_dir = args.out / table
+        n = collect(args.logs / sweep, out_dir)
+        report(out_dir / "runs", out_dir, cfg)
+        keep_only(out_dir, kept)
+        print(f"{table}: {n} runs from {args.logs / sweep} → {out_dir}")
+    (args.out / CLAIMS_FILE).write_text(claims(args.out))
+    (args.out / "README.md").write_text(provenance(args.out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
