@@ -14,7 +14,14 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from experiments.fashion_mnist.claims import claims
-from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE, read_summary
+from raft_lightning.files import (
+    CONFIG_FILE,
+    EMBEDDINGS_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    expected_runs,
+    read_summary,
+)
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +61,18 @@ def collect(sweep_dir: Path, out_dir: Path) -> int:
     return count
 
 
+def unfinished(sweep_dir: Path) -> str | None:
+    """Why the sweep in ``sweep_dir`` cannot be published yet (None: every run it has is there and ok)."""
+    if not (sweep_dir / SWEEP_FILE).is_file():
+        return f"no sweep at {sweep_dir} (experiments/fashion_mnist/run.sh runs it)"
+    statuses = Counter((read_summary(p.parent) or {}).get("status") for p in sweep_dir.rglob(SUMMARY_FILE))
+    expected = expected_runs(sweep_dir)
+    if statuses["ok"] != expected:
+        found = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=str))
+        return f"{statuses['ok']} of its {expected} runs are ok ({found or 'none found'}); rerun the sweep to finish it"
+    return None
+
+
 def keep_only(out_dir: Path, kept: list[str]) -> None:
     """Removes the report's outputs in ``out_dir`` that this table does not publish."""
     for path in out_dir.iterdir():
@@ -75,6 +94,9 @@ def provenance(out: Path) -> str:
         "",
     ]
     for table, (sweep, _) in TABLES.items():
+        if not (out / table / "runs").is_dir():
+            lines += [f"## {table}", "", "Not published yet: its sweep has not finished.", ""]
+            continue
         summaries = [read_summary(p.parent) or {} for p in sorted((out / table / "runs").rglob(SUMMARY_FILE))]
         statuses = Counter(s.get("status") for s in summaries)
         walls = [s["wall_time_s"] for s in summaries if s.get("wall_time_s")]
@@ -115,22 +137,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--logs", type=Path, default=ROOT / "logs", help="where the sweeps ran (default: logs/)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "fashion_mnist")
     args = parser.parse_args(argv)
-    missing = [
-        str(args.logs / sweep / SWEEP_FILE)
-        for sweep, _ in TABLES.values()
-        if not (args.logs / sweep / SWEEP_FILE).is_file()
-    ]
-    if missing:
-        raise SystemExit(
-            "experiments.fashion_mnist: no sweep at " + ", ".join(missing) + " (run experiments/fashion_mnist/run.sh)"
-        )
     cfg = OmegaConf.load(DEFAULT_CONFIG)
     for table, (sweep, kept) in TABLES.items():
-        out_dir = args.out / table
-        n = collect(args.logs / sweep, out_dir)
+        sweep_dir, out_dir = args.logs / sweep, args.out / table
+        problem = unfinished(sweep_dir)
+        if problem:  # the committed copy, if any, stays as it is
+            print(f"{table}: not published: {problem}")
+            continue
+        n = collect(sweep_dir, out_dir)
         report(out_dir / "runs", out_dir, cfg)
         keep_only(out_dir, kept)
-        print(f"{table}: {n} runs from {args.logs / sweep} → {out_dir}")
+        print(f"{table}: {n} runs from {sweep_dir} → {out_dir}")
     (args.out / CLAIMS_FILE).write_text(claims(args.out))
     (args.out / "README.md").write_text(provenance(args.out))
 
