@@ -148,7 +148,16 @@ def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
         f"+callbacks.kill.marker={marker}",
         "+callbacks.kill.external=true",
     ]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # As from an interactive shell: a test run started in the background (`cmd &`, nohup) inherits
+    # SIGINT ignored, and Python keeps it ignored, so the handed-back signal would do nothing.
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
