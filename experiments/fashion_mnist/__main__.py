@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import shutil
 import sys
 from collections import Counter
@@ -25,7 +26,7 @@ from raft_lightning.files import (
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 
 ROOT = Path(__file__).resolve().parents[2]
-# results folder → (the sweep's folder under logs/, the command that ran it, the report's outputs kept)
+# results folder → (the sweep's folder under logs/, the report's outputs it keeps)
 TABLES = {
     "table1": ("table1_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
     # The Table 3 sweep has β = 1 too; the report's Table 1 of those two rows (and its trajectories)
@@ -35,7 +36,6 @@ TABLES = {
     "byol_lpi_long": ("byol_lpi_long_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
 }
 CLAIMS_FILE = "claims.md"
-COMMAND = "raft-train -m experiment={sweep} launcher=slurm_local"
 RUN_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE)
 FIGURE_SEED = 0  # embeddings.pt (1 MB a run) is kept for this seed only: the figures use a row's first run
 SWEEP_FILE = "multirun.yaml"  # the report reads how many runs the sweep has from it
@@ -93,30 +93,41 @@ def provenance(out: Path) -> str:
         f"Machine (where the collect step ran; the sweeps ran there too): {machine()}.",
         "",
     ]
-    for table, (sweep, _) in TABLES.items():
+    for table in TABLES:
         if not (out / table / "runs").is_dir():
             lines += [f"## {table}", "", "Not published yet: its sweep has not finished.", ""]
             continue
         summaries = [read_summary(p.parent) or {} for p in sorted((out / table / "runs").rglob(SUMMARY_FILE))]
         statuses = Counter(s.get("status") for s in summaries)
         walls = [s["wall_time_s"] for s in summaries if s.get("wall_time_s")]
+        resumed = sum(1 for s in summaries if s.get("resumed_from"))
         lines += [
             f"## {table}",
             "",
+            "The sweep's last invocation (from `runs/multirun.yaml`), and the report over the copies:",
+            "",
             "```",
-            "experiments/slurm/local_cluster.sh start   # one node, 2 CPUs: two runs at once, one thread each",
-            COMMAND.format(sweep=sweep),
+            "experiments/slurm/local_cluster.sh start",
+            invocation(out / table / "runs" / SWEEP_FILE),
             f"raft-report {table}/runs --out {table}",
             "```",
             "",
-            f"- runs: {len(summaries)} ({', '.join(f'{n} {k}' for k, n in sorted(statuses.items()))})",
-            f"- wall time per run: {sum(walls) / max(len(walls), 1):.0f} s on average, {sum(walls) / 3600:.2f} h in all"
-            " (two at a time)",
+            f"- runs: {len(summaries)} ({', '.join(f'{n} {k}' for k, n in sorted(statuses.items()))}), "
+            f"{resumed} of them resumed from a checkpoint after an interruption",
+            f"- wall time of a run's last attempt: {sum(walls) / max(len(walls), 1):.0f} s on average, "
+            f"{sum(walls) / 3600:.2f} h in all",
             f"- code: {', '.join(sorted({str(s.get('git_sha'))[:10] for s in summaries}))}",
             f"- versions: {', '.join(sorted({versions(s) for s in summaries}))}",
             "",
         ]
     return "\n".join(lines)
+
+
+def invocation(sweep_file: Path) -> str:
+    """The command line of the sweep's last invocation, as Hydra recorded it."""
+    overrides = OmegaConf.load(sweep_file).hydra.overrides
+    words = [*overrides.task, *(o for o in overrides.hydra if o != "hydra.mode=MULTIRUN")]
+    return " ".join(["raft-train", "-m", *(shlex.quote(w) for w in words)])
 
 
 def versions(summary: dict) -> str:
