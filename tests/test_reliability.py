@@ -169,6 +169,37 @@ def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
     assert summary["status"] == "interrupted" and summary["signal"] == "SIGINT"
 
 
+@pytest.mark.slow
+def test_a_signal_to_the_whole_job_step_with_dataloader_workers_ends_interrupted(tmp_path):
+    """scancel and SLURM's preemption signal every process of the step, the DataLoader's workers
+    too: the run must still checkpoint and end interrupted, not fail on a killed worker."""
+    marker = tmp_path / "marker"
+    command = [
+        sys.executable,
+        "-m",
+        "raft_lightning.train",
+        *SMOKE,
+        "data.num_workers=1",
+        "trainer.max_epochs=50",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "+callbacks.kill._target_=tests.helpers.SignalAt",
+        "+callbacks.kill.step=3",
+        f"+callbacks.kill.marker={marker}",
+        "+callbacks.kill.external=true",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)  # the run and its worker, as slurmstepd signals a step
+    out = proc.communicate(timeout=120)[0]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM", out[-3000:]
+
+
 # --- run folders ---------------------------------------------------------------------------------
 
 

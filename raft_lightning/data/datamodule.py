@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import lightning as L
@@ -181,6 +182,7 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=leave_signals_to_the_main_process,
             **kwargs,
         )
 
@@ -252,3 +254,13 @@ class SyntheticDataModule(ImageDataModule):
         train = make_synthetic(self.num_classes, self.train_size, self.source_size, self.data_seed, split=0)
         test = make_synthetic(self.num_classes, self.val_size, self.source_size, self.data_seed, split=1)
         return train, test
+
+
+def leave_signals_to_the_main_process(worker_id: int) -> None:
+    """SLURM signals every process of a job step (scancel, preemption, ``--signal=USR2@…``), the
+    DataLoader's workers too. A worker ended by one makes the main process raise "DataLoader worker
+    … is killed by signal" before it can save a checkpoint, and the run ends failed, not
+    interrupted. So workers ignore the run's signals: the main process saves, stops and shuts them
+    down (torch's watchdog ends a worker whose parent has gone; SLURM kills what is left)."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)
