@@ -133,35 +133,38 @@ def test_a_signal_during_the_baselines_validation_interrupts(tmp_path, monkeypat
     assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM"
 
 
-@pytest.mark.slow
-def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
+def run_until_step_3(tmp_path, *overrides: str) -> subprocess.Popen:
+    """A CLI run in its own session (as a shell's job, or a SLURM step), returned once it waits at
+    step 3 for a signal from outside. SIGINT at its default: a test run started in the background
+    (`cmd &`, nohup) inherits it ignored, and Python keeps it ignored."""
     marker = tmp_path / "marker"
     command = [
-        sys.executable,
-        "-m",
-        "raft_lightning.train",
-        *SMOKE,
-        "trainer.max_epochs=50",
+        *(sys.executable, "-m", "raft_lightning.train", *SMOKE, *overrides, "trainer.max_epochs=50"),
         f"hydra.run.dir={tmp_path / 'run'}",
         "+callbacks.kill._target_=tests.helpers.SignalAt",
         "+callbacks.kill.step=3",
         f"+callbacks.kill.marker={marker}",
         "+callbacks.kill.external=true",
     ]
-    # As from an interactive shell: a test run started in the background (`cmd &`, nohup) inherits
-    # SIGINT ignored, and Python keeps it ignored, so the handed-back signal would do nothing.
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
         time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
+    proc = run_until_step_3(tmp_path)
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == -signal.SIGINT and "Traceback" not in out, out[-3000:]
@@ -173,27 +176,7 @@ def test_ctrl_c_in_a_shell_run_ends_interrupted_not_running(tmp_path):
 def test_a_signal_to_the_whole_job_step_with_dataloader_workers_ends_interrupted(tmp_path):
     """scancel and SLURM's preemption signal every process of the step, the DataLoader's workers
     too: the run must still checkpoint and end interrupted, not fail on a killed worker."""
-    marker = tmp_path / "marker"
-    command = [
-        sys.executable,
-        "-m",
-        "raft_lightning.train",
-        *SMOKE,
-        "data.num_workers=1",
-        "trainer.max_epochs=50",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        "+callbacks.kill._target_=tests.helpers.SignalAt",
-        "+callbacks.kill.step=3",
-        f"+callbacks.kill.marker={marker}",
-        "+callbacks.kill.external=true",
-    ]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
-        time.sleep(0.05)
+    proc = run_until_step_3(tmp_path, "data.num_workers=1")
     os.killpg(proc.pid, signal.SIGTERM)  # the run and its worker, as slurmstepd signals a step
     out = proc.communicate(timeout=120)[0]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
