@@ -8,6 +8,8 @@
   teacher f_ξ, with the same parameters in the same order.
 - ``PlainData``: what the kNN monitor and the linear evaluation need of a datamodule: the
   un-augmented training and test images, in order, as (x, y) batches.
+- ``RUN_SIGNALS``: the signals that stop a run after a checkpoint (SLURM's preemption and
+  time-limit warnings, ``kill``, Ctrl-C): the run handles them, its DataLoader workers ignore them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Protocol, TypedDict, runtime_checkable
 
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+
+RUN_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT")
 
 
 class StepOutput(TypedDict):

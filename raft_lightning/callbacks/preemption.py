@@ -23,7 +23,9 @@ import lightning as L
 import numpy as np
 import torch
 
-SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT")
+from raft_lightning.contracts import RUN_SIGNALS
+
+SIGNALS = RUN_SIGNALS
 
 
 class Interrupted(Exception):

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from raft_lightning.contracts import RUN_SIGNALS
 from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.augment.per_sample import byol_views, eval_transform
 from raft_lightning.data.checks import DataChecks
@@ -262,5 +263,5 @@ def leave_signals_to_the_main_process(worker_id: int) -> None:
     … is killed by signal" before it can save a checkpoint, and the run ends failed, not
     interrupted. So workers ignore the run's signals: the main process saves, stops and shuts them
     down (torch's watchdog ends a worker whose parent has gone; SLURM kills what is left)."""
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(signum, signal.SIG_IGN)
+    for name in RUN_SIGNALS:
+        signal.signal(signal.Signals[name], signal.SIG_IGN)

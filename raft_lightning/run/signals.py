@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from raft_lightning.callbacks.preemption import Interrupted
+from raft_lightning.contracts import RUN_SIGNALS
 
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
+SIGNALS = tuple(signal.Signals[name] for name in RUN_SIGNALS)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
