@@ -76,7 +76,7 @@ def unfinished(sweep_dir: Path) -> str | None:
 def keep_only(out_dir: Path, kept: list[str]) -> None:
     """Removes the report's outputs in ``out_dir`` that this table does not publish."""
     for path in out_dir.iterdir():
-        if path.is_file() and path.stem not in kept and path.name not in kept and path.name != "README.md":
+        if path.is_file() and path.stem not in kept and path.name not in kept:
             path.unlink()
 
 

@@ -6,7 +6,7 @@ means ± sample std over seeds, and for trends the per-epoch curves reduced to a
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -19,10 +19,10 @@ NOT_YET = "not published yet: its sweep has not finished"
 FIT_FROM = 11
 
 
-def pm(values: Sequence[float], scale: float = 1.0, digits: int = 3) -> str:
-    """mean ± sample std of ``values`` × ``scale`` (no ± for one value)."""
-    v = [x * scale for x in values]
-    return f"{statistics.fmean(v):.{digits}f}" + (f" ± {statistics.stdev(v):.{digits}f}" if len(v) > 1 else "")
+def pm(row: Row, name: str, scale: float = 1.0, digits: int = 3) -> str:
+    """The row's mean ± sample std of ``name`` over its seeds (the report's, ``Row.stats``) × ``scale``."""
+    mean, std, _ = row.stats[name]
+    return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
 def per_seed(row: Row, name: str) -> list[float]:
@@ -71,8 +71,8 @@ def variant(row: Row) -> str:
 def metrics(row: Row) -> str:
     """L_align, L_uniform, linear and kNN accuracy (%) of a row, mean ± std over its seeds."""
     return (
-        f"L_align {pm(per_seed(row, 'align'))}, L_uniform {pm(per_seed(row, 'uniform'))}, "
-        f"linear {pm(per_seed(row, 'linear_acc'), 100, 2)} %, kNN {pm(per_seed(row, 'knn_acc'), 100, 2)} %"
+        f"L_align {pm(row, 'align')}, L_uniform {pm(row, 'uniform')}, "
+        f"linear {pm(row, 'linear_acc', 100, 2)} %, kNN {pm(row, 'knn_acc', 100, 2)} %"
         + (", collapsed" if row.collapsed else "")
     )
 
@@ -136,8 +136,7 @@ def claims(results: Path) -> str:
         "## 1. BYOL-NP collapses, below the random encoder",
         "",
         f"- byol_np: {metrics(t1['byol_np'])}",
-        f"- random: linear {pm(per_seed(random, 'linear_acc'), 100, 2)} %, "
-        f"kNN {pm(per_seed(random, 'knn_acc'), 100, 2)} %",
+        f"- random: linear {pm(random, 'linear_acc', 100, 2)} %, kNN {pm(random, 'knn_acc', 100, 2)} %",
         f"- byol_np linear per seed: {', '.join(f'{v * 100:.2f}' for v in per_seed(t1['byol_np'], 'linear_acc'))}",
         f"- byol_np {uniformity_path(t1['byol_np'])}",
         "",
@@ -146,8 +145,8 @@ def claims(results: Path) -> str:
     ]
     forms = ["byol_mlp_bn", "byol_mlp", "byol_lp", "byol_lpi"]
     out += [f"- {v}: {metrics(t1[v])}" for v in forms]
-    means = [statistics.fmean(per_seed(t1[v], "linear_acc")) * 100 for v in forms]
-    stds = [statistics.stdev(per_seed(t1[v], "linear_acc")) * 100 for v in forms]
+    means = [t1[v].stats["linear_acc"][0] * 100 for v in forms]
+    stds = [t1[v].stats["linear_acc"][1] * 100 for v in forms]
     out += [
         f"- linear accuracy: range of the four means {max(means) - min(means):.2f} points; "
         f"seed std within a row {min(stds):.2f}–{max(stds):.2f}",
@@ -163,7 +162,7 @@ def claims(results: Path) -> str:
     ]
     for form in ["mlp", "lp", "lpi", "np"]:
         a, b = t1[f"byol_{form}"], t1[f"byol_prime_{form}"]
-        gap = statistics.fmean(per_seed(b, "linear_acc")) - statistics.fmean(per_seed(a, "linear_acc"))
+        gap = b.stats["linear_acc"][0] - a.stats["linear_acc"][0]
         out.append(f"- byol_prime_{form}: {metrics(b)}; linear − byol_{form}'s: {gap * 100:+.2f} points")
     out += [
         "",
