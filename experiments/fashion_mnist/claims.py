@@ -101,11 +101,12 @@ def fit(points: list[tuple[int, float]], start: int = FIT_FROM) -> str:
 
 
 def largest_gap(a: Row, b: Row, name: str) -> float:
-    """The largest |a − b| of a per-epoch metric between the runs of two rows with the same seed."""
+    """The largest |a − b| of a per-epoch metric between the runs of two rows with the same seed (seeds both have)."""
     by_seed = {r.summary["seed"]: r for r in b.runs}
     gaps = [
         abs(x - y)
         for run in a.runs
+        if run.summary["seed"] in by_seed
         for (_, x), (_, y) in zip(curve(run, name), curve(by_seed[run.summary["seed"]], name))
     ]
     return max(gaps)
@@ -182,6 +183,14 @@ def claims(results: Path) -> str:
         for (p, beta), row in sorted(t3.rows.items()):
             if p == predictor:
                 out.append(f"- {predictor}, β = {beta:g}: {metrics(row)}")
+    # β = 1 is Table 1's RAFT configuration (loss/raft.yaml's defaults): the same seeds must give the same runs.
+    for predictor, twin in [("none", "raft_np"), ("linear", "raft_lp")]:
+        if (predictor, 1.0) in t3.rows:
+            gaps = [largest_gap(t3[predictor, 1.0], t1[twin], name) for name in ["train/loss", "val/probe_acc"]]
+            out.append(
+                f"- {predictor}, β = 1 against Table 1's {twin} (same configuration), seeds 0–1: largest per-epoch "
+                f"|difference| of train/loss {gaps[0]:.3g}, of val/probe_acc {gaps[1]:.3g}"
+            )
     out += [
         "",
         "## 7. With a linear predictor, L_uniform falls at a roughly constant rate after an initial phase",

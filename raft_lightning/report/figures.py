@@ -49,48 +49,51 @@ def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
     return list(range(1, n + 1)), [mean for mean, _, _ in stats], [std or 0.0 for _, std, _ in stats]
 
 
-def _plot_groups(groups: dict[str, list[tuple[str, Row]]], stem: Path, title: str) -> list[Path]:
-    """One row of panels (L_align, L_uniform) per group, y shared per column, one colour per line
-    label across groups, one legend below the panels."""
-    groups = {g: lines for g, lines in groups.items() if any(_curves(r, PANELS[0][0])[0] for _, r in lines)}
+def _plot_groups(groups: dict[str, list[tuple[str, object, Row]]], stem: Path, title: str) -> list[Path]:
+    """One row of panels (L_align, L_uniform) per group, y shared per column, and the group's legend
+    beside it. A line is (label, hue, row): one colour per hue across groups (the predictor in
+    Figure 4, (α, β) in Figure 5), so BYOL-LP and BYOL′-LP match; colouring by label ran out of
+    tab10's colours with Table 1's 14 rows, and one shared legend then named two rows per colour."""
+    groups = {g: lines for g, lines in groups.items() if any(_curves(r, PANELS[0][0])[0] for _, _, r in lines)}
     if not groups:
         return []
-    labels = list(dict.fromkeys(label for lines in groups.values() for label, _ in lines))
-    colour = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
-    size = (9, 2.6 * len(groups) + 0.8)
+    hues = dict.fromkeys(hue for lines in groups.values() for _, hue, _ in lines)
+    colour = {hue: plt.get_cmap("tab10")(i % 10) for i, hue in enumerate(hues)}
+    size = (10.5, 2.6 * len(groups) + 0.4)
     fig, axes = plt.subplots(
         len(groups), 2, figsize=size, squeeze=False, sharex=True, sharey="col", layout="constrained"
     )
     for (group, lines), ax_row in zip(groups.items(), axes):
         for (key, name), ax in zip(PANELS, ax_row):
-            for label, row in lines:
+            for label, hue, row in lines:
                 epochs, mean, std = _curves(row, key)
                 if epochs:
-                    ax.plot(epochs, mean, color=colour[label], lw=1.6, marker="o" if len(epochs) < 12 else None, ms=3)
+                    marker = "o" if len(epochs) < 12 else None
+                    ax.plot(epochs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=label)
                     low, high = np.subtract(mean, std), np.add(mean, std)
-                    ax.fill_between(epochs, low, high, color=colour[label], alpha=0.2, lw=0)
+                    ax.fill_between(epochs, low, high, color=colour[hue], alpha=0.2, lw=0)
             ax.set_ylabel(name)
             ax.set_title(group, fontsize=10)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3, lw=0.5)
+        ax_row[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    handles = [Line2D([], [], color=colour[label], lw=1.6) for label in labels]
     fig.suptitle(title, fontsize=11)
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=9)
     return _save(fig, stem)
 
 
 def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Path]:
     """Figure 4: per objective, one line per predictor (row). Figure 5: per (objective, predictor),
     one line per (α, β). Lines are the mean, shaded bands ± one sample std over seeds."""
-    by_objective: dict[str, list[tuple[str, Row]]] = defaultdict(list)
+    by_objective: dict[str, list[tuple[str, object, Row]]] = defaultdict(list)
     for row in plain:
-        by_objective[row.setting["objective"]].append((row.label, row))
-    by_predictor: dict[str, list[tuple[str, Row]]] = defaultdict(list)
+        s = row.setting
+        by_objective[s["objective"]].append((row.label, (s["predictor"], s["tangential"]), row))
+    by_predictor: dict[str, list[tuple[str, object, Row]]] = defaultdict(list)
     for row in varying:
         s = row.setting
-        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", row))
+        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", (s["alpha"], s["beta"]), row))
     band = "(mean ± sample std over seeds)"
     return [
         *_plot_groups(by_objective, out_dir / "trajectories", f"Training trajectories {band}"),
