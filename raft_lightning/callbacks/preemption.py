@@ -25,8 +25,6 @@ import torch
 
 from raft_lightning.contracts import RUN_SIGNALS
 
-SIGNALS = RUN_SIGNALS
-
 
 class Interrupted(Exception):
     """Training stopped on a signal after saving a checkpoint; the run resumes from it."""
@@ -47,7 +45,7 @@ class Preemption(L.Callback):
     do not need them, being functions of (seed, epoch, index), but nothing else may drift).
     """
 
-    def __init__(self, path: str, signals: Sequence[str] = SIGNALS) -> None:
+    def __init__(self, path: str, signals: Sequence[str] = RUN_SIGNALS) -> None:
         errors = self.config_errors(signals=signals)
         if errors:
             raise ValueError("; ".join(errors))
@@ -58,9 +56,9 @@ class Preemption(L.Callback):
         self._previous: dict[signal.Signals, Any] = {}
 
     @staticmethod
-    def config_errors(signals: Any = SIGNALS, **_: Any) -> list[str]:
-        if isinstance(signals, str) or not isinstance(signals, Sequence) or any(s not in SIGNALS for s in signals):
-            return [f"signals={signals!r}: a list of {', '.join(SIGNALS)}"]
+    def config_errors(signals: Any = RUN_SIGNALS, **_: Any) -> list[str]:
+        if isinstance(signals, str) or not isinstance(signals, Sequence) or any(s not in RUN_SIGNALS for s in signals):
+            return [f"signals={signals!r}: a list of {', '.join(RUN_SIGNALS)}"]
         return []
 
     def _record(self, signum: int, frame: Any) -> None:
