@@ -117,7 +117,8 @@ def long_lpi(run: Run | None, short: Row) -> list[str]:
     accuracy = f"linear {run.summary['linear_acc'] * 100:.2f} %, kNN {run.summary['knn_acc'] * 100:.2f} %"
     # The same configuration but max_epochs (no schedule depends on it): its first 30 epochs are Table 1's seed 0 run.
     same = next(r for r in short.runs if r.summary["seed"] == run.summary["seed"])
-    gaps = ", ".join(f"{name} {run_gap(run, same, name):.3g}" for name in ["train/loss", "train/uniform", "val/knn_acc"])
+    names = ["train/loss", "train/uniform", "val/knn_acc"]
+    gaps = ", ".join(f"{name} {run_gap(run, same, name):.3g}" for name in names)
     uniform = curve(run, "train/uniform")
     turn = max(range(len(uniform)), key=lambda i: uniform[i][1])  # where it stops worsening
     rises = [b - a for (_, a), (_, b) in zip(uniform[turn:], uniform[turn + 1 :])]
@@ -196,9 +197,11 @@ def claims(results: Path) -> str:
     # β = 1 is Table 1's RAFT configuration (loss/raft.yaml's defaults): the same seeds must give the same runs.
     for predictor, twin in [("none", "raft_np"), ("linear", "raft_lp")]:
         if (predictor, 1.0) in t3.rows:
-            gaps = [largest_gap(t3[predictor, 1.0], t1[twin], name) for name in ["train/loss", "val/probe_acc"]]
+            row = t3[predictor, 1.0]
+            gaps = [largest_gap(row, t1[twin], name) for name in ["train/loss", "val/probe_acc"]]
+            seeds = ", ".join(str(s) for s in per_seed(row, "seed"))
             out.append(
-                f"- {predictor}, β = 1 against Table 1's {twin} (same configuration), seeds 0–1: largest per-epoch "
+                f"- {predictor}, β = 1 against Table 1's {twin} (same configuration), seeds {seeds}: largest per-epoch "
                 f"|difference| of train/loss {gaps[0]:.3g}, of val/probe_acc {gaps[1]:.3g}"
             )
     out += [

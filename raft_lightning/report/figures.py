@@ -33,7 +33,7 @@ RING_IN, RING_PEAK = 1.08, 0.42  # the density ring starts at this radius; its w
 def _save(fig: plt.Figure, stem: Path) -> list[Path]:
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # same runs, same bytes
     plt.close(fig)
     return paths
 
