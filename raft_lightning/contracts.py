@@ -9,7 +9,8 @@
 - ``PlainData``: what the kNN monitor and the linear evaluation need of a datamodule: the
   un-augmented training and test images, in order, as (x, y) batches.
 - ``RUN_SIGNALS``: the signals that stop a run after a checkpoint (SLURM's preemption and
-  time-limit warnings, ``kill``, Ctrl-C): the run handles them, its DataLoader workers ignore them.
+  time-limit warnings, ``kill``, Ctrl-C, Ctrl-\\, a closed terminal or SSH session): the run
+  handles them, its DataLoader workers ignore them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol, TypedDict, runtime_checkable
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-RUN_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT")
+RUN_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP", "SIGQUIT")
 
 
 class StepOutput(TypedDict):

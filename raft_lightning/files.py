@@ -1,29 +1,29 @@
-"""What a run folder holds, by name, and how to read it. Each file has one writer, named here;
-readers (the report, the linear evaluation, a resumed run) come here for names and parsing.
+"""What a run folder holds, by name, and the one way anything is written there. Each file has one
+writer, named here; every reader goes through ``raft_lightning.readers``, which distrusts what it reads.
 
-    summary.json            run.record.RunRecord           the run's record (schema: RunRecord's fields)
-    config.yaml             run.record.RunRecord           the resolved config
+    summary.json            run.record.RunRecord           the run's record (schema: raft_lightning.summary)
+    config.yaml             run.record.RunRecord           the resolved config, paths inside the folder as <run_dir>/…
     metrics.csv             callbacks.EpochMetrics         one row per completed epoch
     embeddings.pt           run.record.RunRecord           test projections for the report's figures
-    checkpoints/last.ckpt   Lightning (ModelCheckpoint, Preemption)
+    checkpoints/last.ckpt   Lightning, through run.checkpoints.AtomicCheckpointIO
     traceback.txt           run.record.RunRecord           where a failed run raised
-    wandb_id                run.tracking.run_id            the W&B run id, made once per run
+    wandb_id                run.tracking.ensure_wandb_id   the W&B run id, made once per run
+    .lock                   lock.FolderLock                who holds the folder (flock)
 
-and in a sweep's folder Hydra's ``multirun.yaml``, from which ``sweep_jobs`` expands the runs.
+and in a sweep's folder Hydra's ``multirun.yaml``, from which ``readers.sweep_jobs`` expands the runs.
+
+Every write is atomic (``write_atomically``): the bytes go to a temp file beside the target, are
+flushed to disk, and replace it in one rename, so a reader never sees half a file, a crash never
+leaves one, and a full disk leaves the previous version in place.
 """
 
 from __future__ import annotations
 
-import csv
 import errno
-import json
+import io
 import os
 from pathlib import Path
 from typing import Any
-
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
 
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.yaml"  # the run's config, resolved
@@ -31,52 +31,68 @@ METRICS_FILE = "metrics.csv"
 EMBEDDINGS_FILE = "embeddings.pt"
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
+LOCK_FILE = ".lock"
+DAMAGED_SUFFIX = ".damaged"  # a damaged file set aside, never deleted
+RUN_DIR_MARK = "<run_dir>"  # config.yaml's stand-in for the folder it lies in: the folder can move
+CHECKPOINT_CONFIG = "raft_config"  # the key under which a checkpoint carries its run's portable config
 
 
-def write_atomically(path: Path, text: str, in_place_when_full: bool = False) -> None:
-    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``: a reader never
-    sees half a file, a crash never leaves one. On a full disk the temp file is removed and the
-    error names ``path``; with ``in_place_when_full`` the text overwrites the existing file's own
-    blocks instead (a record small enough to fit where the old one was, so that a run on a full
-    disk can still say how it ended)."""
-    tmp = path.with_name(path.name + ".tmp")
+class NotWritten(OSError):
+    """A write failed (full disk, read-only folder, permissions); the previous file is intact."""
+
+
+def _reason(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if e.errno == errno.EROFS:
+        return "the file system is read-only"
+    if e.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    return e.strerror or str(e)
+
+
+def write_atomically(path: Path, data: str | bytes, in_place_when_full: bool = False) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    On failure the temp file is removed, ``path`` keeps its previous content and ``NotWritten``
+    names ``path`` and the reason in one line. With ``in_place_when_full`` a full disk makes the
+    data overwrite the existing file's own blocks instead (a record small enough to fit where the
+    old one was, so that a run on a full disk can still say how it ended)."""
+    path = Path(path)
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text)
+        with open(tmp, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        if in_place_when_full and e.errno == errno.ENOSPC and path.is_file():
-            with open(path, "r+") as f:
-                f.write(text)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if in_place_when_full and e.errno in (errno.ENOSPC, errno.EDQUOT) and path.is_file():
+            with open(path, "r+b") as f:
+                f.write(raw)
                 f.truncate()
             return
-        raise OSError(e.errno, f"cannot write {path}: {e.strerror}") from e
+        kept = "; the previous version is kept" if path.is_file() else ""
+        raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}{kept}") from e
 
 
-def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / SUMMARY_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def save_tensors(path: Path, obj: Any) -> None:
+    """``torch.save`` into memory, then ``write_atomically``: never a half-written tensor file."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(path, buffer.getvalue())
 
 
-def read_epochs(run_dir: str | Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict per epoch (empty cells left out)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
-def sweep_jobs(config: DictConfig) -> list[list[str]]:
-    """The override list of every job Hydra's basic sweeper launches for ``config`` (a multirun's
-    composed config, or its multirun.yaml), in launch order."""
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    parsed = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def expected_runs(sweep_dir: str | Path) -> int | None:
-    """How many runs the sweep in ``sweep_dir`` launches, from Hydra's multirun.yaml (None for a
-    plain folder of runs)."""
-    path = Path(sweep_dir) / "multirun.yaml"
-    return len(sweep_jobs(OmegaConf.load(path))) if path.is_file() else None
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged`` (replacing an older one), so that it is kept for
+    a person to look at and no longer read."""
+    aside = path.with_name(path.name + DAMAGED_SUFFIX)
+    os.replace(path, aside)
+    return aside

@@ -4,8 +4,18 @@
 Freezes the online encoder of the run's last checkpoint, extracts backbone features of the
 training images (all of them, un-augmented) and the test images once, trains a linear classifier
 on the cached features for 100 epochs with lr 5e-4 (Adam: the paper names no optimiser) and
-records the test accuracy as ``linear_acc`` in the run's summary.json. It also saves the test
-projections f_θ(x) of up to ``eval.embeddings`` images to embeddings.pt for the report's figures.
+records the test accuracy as ``linear_acc`` in the run's summary.json, with the settings it used.
+It also saves the test projections f_θ(x) of up to ``eval.embeddings`` images to embeddings.pt
+for the report's figures.
+
+The folder is data (``raft_lightning.readers``): its checkpoint loads with ``weights_only=True``
+(falling back to last.prev.ckpt when last.ckpt is damaged), its config is built only if it
+names the package's own code (or what ``trust=[...]`` lists). The evaluation holds the folder's
+lock, so it never interleaves with a training of the same run.
+
+Exit status: 0 evaluated and recorded; 1 the folder could not be evaluated (damaged or missing
+files, untrusted config, in use, a full disk: one line says which); 2 a bad command line;
+128 + n stopped by signal n (nothing written).
 """
 
 from __future__ import annotations
@@ -16,36 +26,66 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from raft_lightning.callbacks import Interrupted
 from raft_lightning.conf import SEARCH_PATH
 from raft_lightning.evaluation.linear import evaluate
-from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
-from raft_lightning.run.build import load_run
+from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
+from raft_lightning.lock import FolderBusy, FolderLock
+from raft_lightning.readers import DamagedFile
+from raft_lightning.run.build import UntrustedConfig, build_data, load_run
+from raft_lightning.run.checkpoints import NoReadableCheckpoint
 from raft_lightning.run.record import RunRecord
 from raft_lightning.run.resolvers import register_resolvers
+from raft_lightning.run.rules import eval_errors
+from raft_lightning.run.signals import interruptible
+from raft_lightning.run.train import evaluation_settings
+from raft_lightning.run.validation import ConfigError
 
 log = logging.getLogger(__name__)
+FAILURES = (DamagedFile, UntrustedConfig, ConfigError, NoReadableCheckpoint, FileNotFoundError, FolderBusy, OSError)
 
 
-def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Evaluate the run in ``run_dir`` and record the result there (holding its lock)."""
     run_dir = Path(run_dir)
-    cfg, model, datamodule = load_run(run_dir)
-    accuracy, embeddings = evaluate(model, datamodule, eval_cfg, seed=cfg.seed)
-    record = RunRecord.load(run_dir)
-    record.save_linear_evaluation(run_dir, accuracy, embeddings)
-    log.info("linear_acc %.4f written to %s", accuracy, run_dir / SUMMARY_FILE)
+    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / SUMMARY_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: it needs {CONFIG_FILE} and {SUMMARY_FILE}")
+    with FolderLock(run_dir), interruptible():
+        record = RunRecord.load(run_dir)
+        if record is None:
+            raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
+        cfg, model, checkpoint = load_run(run_dir, trusted)
+        accuracy, embeddings = evaluate(model, build_data(cfg), eval_cfg, seed=cfg.seed)
+        record.save_linear_evaluation(run_dir, accuracy, embeddings, evaluation_settings(eval_cfg))
+    log.info("linear_acc %.4f (weights of %s) written to %s", accuracy, checkpoint.name, run_dir / SUMMARY_FILE)
     return record.as_dict()
 
 
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def hydra_main(cfg: DictConfig) -> None:
+    errors = eval_errors(cfg.eval) + _trust_errors(cfg.trust)
+    if errors:
+        print("raft-linear-eval: " + "\n  ".join(errors), file=sys.stderr)
+        raise SystemExit(2)
     try:
-        summary = evaluate_run(cfg.run_dir, cfg.eval)
-    except FileNotFoundError as e:  # no checkpoint to evaluate
-        print(f"raft-linear-eval: run_dir={cfg.run_dir}: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust))
+    except Interrupted as e:
+        print(f"raft-linear-eval: run_dir={cfg.run_dir}: {e}; nothing was written", file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
+    except FAILURES as e:
+        reason = e.strerror if isinstance(e, OSError) and not isinstance(e, NotWritten) and e.strerror else e
+        print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}")
+
+
+def _trust_errors(trust: Any) -> list[str]:
+    values = OmegaConf.to_container(trust) if OmegaConf.is_config(trust) else trust
+    if isinstance(values, list) and all(isinstance(v, str) for v in values):
+        return []
+    return [f"trust={values!r}: a list of _target_ names, e.g. trust=[mypackage.MyMethod]"]
 
 
 def run_dir_error(argv: list[str]) -> str | None:

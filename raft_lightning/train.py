@@ -7,15 +7,21 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from raft_lightning.conf import SEARCH_PATH
+from raft_lightning.run import command_line
 from raft_lightning.run.console import quiet_known_noise
 from raft_lightning.run.extras import launcher_errors
 from raft_lightning.run.resolvers import register_resolvers
 from raft_lightning.run.signals import hand_back
+from raft_lightning.run.sweep import OUTCOMES, Outcome, exit_status
 from raft_lightning.run.train import train
 
 # At import, not only in main(): submitit's job processes unpickle hydra_main and resolve the
@@ -25,20 +31,29 @@ quiet_known_noise()
 
 
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="train")
-def hydra_main(cfg: DictConfig) -> str:
+def hydra_main(cfg: DictConfig) -> dict[str, Any]:
+    """One run (a job of a sweep, locally or in a SLURM job): its status and error, which the
+    sweep's ``run.sweep.Sweeper`` keeps; a single run keeps its own."""
     summary = train(cfg)
     if summary.get("signal") and summary["status"] == "interrupted":
         hand_back(summary["signal"])  # recorded: now the signal does what it would have done without us
-    return summary["status"]
+    outcome = {"status": summary["status"], "error": summary.get("error")}
+    if HydraConfig.get().mode == RunMode.RUN:
+        OUTCOMES.append(Outcome(0, outcome["status"], Path(cfg.paths.output_dir), outcome["error"]))
+    return outcome
 
 
 def main() -> None:
-    """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line."""
-    errors = launcher_errors(sys.argv[1:])
+    """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line, checked first
+    (``run.command_line``); the exit status is the outcome (``run.sweep.exit_status``)."""
+    argv = sys.argv[1:]
+    errors = launcher_errors(argv) or command_line.problems(argv)
     if errors:
-        print("raft-lightning: " + "\n  ".join(errors), file=sys.stderr)
+        print("raft-train: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)
     hydra_main()
+    if command_line.runs_something(argv):
+        raise SystemExit(exit_status(OUTCOMES))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def test_a_failing_run_does_not_take_down_the_sweep(tmp_path):
     assert result.returncode == 1
     runs = summaries(tmp_path)
     assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed", "2": "ok"}
-    assert runs["1"]["error"] == "RuntimeError: injected failure at step 1" and "1 run(s) failed" in result.stderr
+    assert runs["1"]["error"] == "RuntimeError: injected failure at step 1" and "1 run(s) did not finish" in result.stderr
 
 
 def test_a_diverged_run_is_a_result_not_an_error(tmp_path):
@@ -86,5 +86,6 @@ def test_invalid_values_in_a_sweep_are_reported_before_anything_starts(tmp_path)
 
 def test_unknown_option_lists_the_choices(tmp_path):
     result = run_cli("loss=simclr", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 1
-    assert "Could not find 'loss/simclr'" in result.stderr and "byol_prime" in result.stderr
+    assert result.returncode == 2  # a bad command line: nothing was started
+    assert "Could not find 'loss/simclr'" in result.stderr and "byol, byol_prime, raft" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ OPTIONS = {
 def test_the_groups_have_the_options_the_paper_needs():
     assert OPTIONS["loss"] == ["byol", "byol_prime", "raft", "random", "supervised"]
     assert OPTIONS["predictor"] == ["linear", "linear_identity", "mlp", "mlp_bn", "none"]
-    assert OPTIONS["model"] == ["convnet", "resnet18", "resnet18_cifar"]
+    assert OPTIONS["model"] == ["convnet", "convnet_tiny", "resnet18", "resnet18_cifar"]
     assert {"cifar10", "fashion_mnist", "synthetic"} <= set(OPTIONS["data"])
     assert {"paper", "smoke", "demo", "table1", "table3"} <= set(OPTIONS["experiment"])
 
@@ -47,7 +47,8 @@ def test_model_and_predictor_options_build(model, predictor, tmp_path):
     x = torch.randn(2, 3, size, size)
     module.eval()
     h, f = module.online(x)
-    assert f.shape == (2, 128) and module.predictor(f).shape == (2, 128)
+    width = cfg.model.projector.output_dim  # 128 (Appendix C), 32 for the smoke preset's convnet_tiny
+    assert f.shape == (2, width) and module.predictor(f).shape == (2, width)
 
 
 @pytest.mark.parametrize("loss", OPTIONS["loss"])
@@ -143,7 +144,7 @@ def test_each_table1_row_is_one_override(variant, tmp_path):
 
 
 def test_table_presets_sweep_the_papers_grids(tmp_path):
-    from raft_lightning.files import sweep_jobs
+    from raft_lightning.readers import sweep_jobs
 
     with initialize_config_dir(str(CONF), version_base="1.3"):
         table1 = compose("train", overrides=["experiment=table1"], return_hydra_config=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from raft_lightning.lock import FolderLock as RunLock
 from raft_lightning.run import checkpoints
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, NoReadableCheckpoint, previous_of, resumable
-from raft_lightning.run.guard import RunLock, config_changes
+from raft_lightning.run.guard import config_changes
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run
 
@@ -212,7 +213,8 @@ def test_a_second_process_in_a_live_run_folder_is_refused(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from raft_lightning.run.guard import RunLock; from pathlib import Path; import time\n"
+        [sys.executable, "-c", "from raft_lightning.lock import FolderLock as RunLock; from pathlib import Path\n"
+         "import time\n"
          f"with RunLock(Path({str(folder)!r})):\n    print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

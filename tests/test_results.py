@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 
 from experiments.fashion_mnist.__main__ import CLAIMS_FILE, TABLES
 from experiments.fashion_mnist.claims import claims
-from raft_lightning.files import SUMMARY_FILE, expected_runs, read_summary
+from raft_lightning.files import SUMMARY_FILE
+from raft_lightning.readers import expected_runs, read_summary
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -285,36 +285,40 @@ def _fit(smoke_cfg, *overrides):
     cfg = smoke_cfg("predictor=linear", "seed=4", *overrides)
     summary = train(cfg)
     assert summary["status"] == "ok", summary["error"]
-    state = torch.load(Path(cfg.paths.output_dir) / summary["checkpoint"], weights_only=False)["state_dict"]
+    state = torch.load(Path(cfg.paths.output_dir) / summary["checkpoint"], weights_only=True)["state_dict"]
     return summary, state
 
 
 @pytest.mark.parametrize("tangential", [False, True])
 def test_raft_with_negated_predictor_trains_the_same_encoder_as_byol_prime(smoke_cfg, tangential):
-    """A real fit (Trainer, EMA callback, data pipeline): the encoder ends equal, W opposite.
+    """A real fit (Trainer, EMA callback, data pipeline), in float64: the encoder ends equal, W opposite.
 
-    float32 round-off (1e-7 relative) in the normal component that the sphere projects out is
-    amplified by training: after the smoke run's 8 Adam steps the encoders differed by 6e-8
-    (seed 4) and 8e-7 (seed 0) on this machine, so atol=1e-5 is over ten times that, while
-    training moved the weights by 2.4e-3 and RAFT without the flip ends 0.09 away. With
-    tangential=True the step is exactly odd in the sign of W: the weights are bitwise equal.
+    The two runs compute the same numbers in another order where the sphere projects the normal
+    component out, so they differ by round-off that training amplifies. In float32 that was
+    6e-8 to 8e-7 after the smoke run's 8 Adam steps — 1 to 14 times float32's ε (6e-8) — and
+    another CPU's vector kernels round differently (a tolerance taken from one machine failed on
+    another). In float64 each operation's error is still a few ε64 (1.1e-16) on any CPU, whatever
+    its kernels; the same amplification gives ~1.6e-15. So atol = 1e-9 leaves 10⁵ for any
+    reduction order and is still far below what it must tell apart: training moves the weights
+    by ~2e-3, and RAFT without the flip ends 0.09 away. With tangential=True the step is exactly
+    odd in the sign of W: the weights are bitwise equal.
     """
     flag = f"loss.tangential={str(tangential).lower()}"
-    summary_b, byol_prime = _fit(smoke_cfg, "loss=byol_prime", flag)
-    summary_r, raft = _fit(smoke_cfg, "loss=raft", "predictor.negate_init=true", flag)
+    summary_b, byol_prime = _fit(smoke_cfg, "loss=byol_prime", flag, "trainer.precision=64-true")
+    summary_r, raft = _fit(smoke_cfg, "loss=raft", "predictor.negate_init=true", flag, "trainer.precision=64-true")
     assert (summary_b["negate_init"], summary_r["negate_init"]) == (False, True)
     encoder = [k for k in byol_prime if k.startswith(("online.", "target.")) and byol_prime[k].is_floating_point()]
-    assert encoder and byol_prime.keys() == raft.keys()
-    atol = 0.0 if tangential else 1e-5
+    assert encoder and byol_prime.keys() == raft.keys() and byol_prime[encoder[0]].dtype == torch.float64
+    atol = 0.0 if tangential else 1e-9
     for k in encoder:
         torch.testing.assert_close(byol_prime[k], raft[k], rtol=0, atol=atol, msg=k)
     torch.testing.assert_close(
         byol_prime["predictor.linear.weight"], -raft["predictor.linear.weight"], rtol=0, atol=atol
     )
     # The tolerance is far below how far training moved the encoder's weights from their start.
-    start = harness.build_module("byol_prime", "linear", seed=4, dtype=torch.float32).online
+    start = harness.build_module("byol_prime", "linear", seed=4, dtype=torch.float64).online
     moved = max((byol_prime[f"online.{k}"] - v).abs().max().item() for k, v in start.named_parameters())
-    assert moved > 100 * max(atol, 1e-5)
+    assert moved > 1e5 * max(atol, 1e-9)
 
 
 def test_report_runs_and_writes_json(tmp_path, monkeypatch, capsys):

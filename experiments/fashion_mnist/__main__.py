@@ -15,14 +15,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from experiments.fashion_mnist.claims import claims
-from raft_lightning.files import (
-    CONFIG_FILE,
-    EMBEDDINGS_FILE,
-    METRICS_FILE,
-    SUMMARY_FILE,
-    expected_runs,
-    read_summary,
-)
+from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE
+from raft_lightning.readers import expected_runs, read_summary
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ in a shell.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -24,6 +25,23 @@ import numpy as np
 import torch
 
 from raft_lightning.contracts import RUN_SIGNALS
+
+
+def ignored(signum: int) -> bool:
+    """The process was started with this signal ignored (``nohup``, ``&`` in a script)."""
+    return signal.getsignal(signum) is signal.SIG_IGN
+
+
+def detach_if_hung_up(signum: int) -> None:
+    """After SIGHUP the terminal is gone, and a write to it fails (EIO) — the progress bar's next
+    line would end the run as failed before it could record itself interrupted. Output goes to
+    /dev/null from here on (the record and the checkpoint are files)."""
+    if signum != signal.SIGHUP:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 class Interrupted(Exception):
@@ -62,6 +80,7 @@ class Preemption(L.Callback):
         return []
 
     def _record(self, signum: int, frame: Any) -> None:
+        detach_if_hung_up(signum)  # system calls only: safe in the middle of any Python line
         self.received = signum  # only a flag: a handler may run in the middle of any Python line
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -71,7 +90,8 @@ class Preemption(L.Callback):
         if threading.current_thread() is not threading.main_thread():
             return  # Python delivers signals to the main thread only
         for signum in self.signals:
-            self._previous[signum] = signal.signal(signum, self._record)
+            if not ignored(signum):  # one the process was started ignoring stays ignored
+                self._previous[signum] = signal.signal(signum, self._record)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         signum = self.received or (int(signal.SIGTERM) if trainer.received_sigterm else 0)

@@ -15,9 +15,12 @@ def extract(network: nn.Module, batches: Iterable, device: torch.device | str = 
     concatenated on the CPU. ``network`` may return a tensor or a tuple of tensors."""
     was_training = network.training
     network.eval()
+    # The network's own float type: a run trained in float64 (trainer.precision=64-true) gets
+    # float64 inputs, as Lightning gives its training batches.
+    dtype = next((p.dtype for p in network.parameters() if p.is_floating_point()), torch.float32)
     outputs, labels = [], []
     for x, y in batches:
-        out = network(x.to(device, non_blocking=True))
+        out = network(x.to(device, dtype=dtype, non_blocking=True))
         outputs.append(tuple(o.float().cpu() for o in (out if isinstance(out, tuple) else (out,))))
         labels.append(y.cpu())
     network.train(was_training)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torchvision
@@ -64,6 +65,11 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
 def _backbone_config_errors(name: object = None, **kwargs: object) -> list[str]:
     if name not in BACKBONES:
         return [f"name={name!r}: unknown backbone; choose one of {', '.join(BACKBONES)}"]
+    takes = [p for p in inspect.signature(BACKBONES[name]).parameters if p != "self"]
+    unknown = [key for key in kwargs if key not in takes]
+    if unknown:
+        which = ", ".join(takes) if takes else "nothing but its name"
+        return [f"{key}={kwargs[key]!r}: not a setting of the {name} backbone (it takes {which})" for key in unknown]
     # The keyword arguments of BACKBONES[name] are widths and counts.
     return [e for key, value in kwargs.items() for e in integer_errors(key, value, 1)]
 

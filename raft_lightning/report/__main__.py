@@ -1,3 +1,3 @@
 from raft_lightning.report.cli import main
 
-main()
+raise SystemExit(main())

@@ -23,35 +23,54 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
-from raft_lightning.files import SUMMARY_FILE, expected_runs
-from raft_lightning.report.rows import aggregate, load_runs, split
+from raft_lightning.files import SUMMARY_FILE, NotWritten
+from raft_lightning.lock import FolderBusy, FolderLock
+from raft_lightning.readers import DamagedFile, expected_runs
+from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
 from raft_lightning.report.tables import embeddings_notes, status_notes, write_table
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 
 
 def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
-    """Writes the tables and figures of the runs under ``sweep_dir`` to ``out_dir``; the paths written."""
+    """Writes the tables and figures of the runs under ``sweep_dir`` to ``out_dir`` (holding its
+    lock); the paths written. Damaged files make their run listed, not the report stop; raises
+    ``NothingToReport`` when no run could be read at all."""
     runs = load_runs(sweep_dir)
-    if not runs:
-        raise SystemExit(f"raft-lightning report: no {SUMMARY_FILE} under {sweep_dir}")
+    readable = [run for run in runs if run.summary.get("status") != "unreadable"]
+    if not readable:
+        found = f"{len(runs)} summary.json, none readable" if runs else f"no {SUMMARY_FILE}"
+        raise NothingToReport(f"{sweep_dir}: {found}" + "".join(f"\n  {run.problem}" for run in runs[:5]))
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = aggregate(runs, cfg.collapse, cfg.objective_order)
-    plain, varying = split(rows)
-    notes = status_notes(runs, expected_runs(sweep_dir)) + embeddings_notes(rows)
-    written = []
-    if plain:
-        written += write_table(plain, out_dir / "table1", cfg, notes)
-    if varying:
-        written += write_table(varying, out_dir / "table3", cfg, notes)
-    from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
+    with FolderLock(out_dir):
+        rows = aggregate(runs, cfg.collapse, cfg.objective_order)
+        attach_embeddings(rows, cfg.figures.max_points)
+        plain, varying = split(rows)
+        try:
+            expected = expected_runs(sweep_dir)
+            sweep_note = []
+        except DamagedFile as e:
+            expected, sweep_note = None, [f"- the sweep's size is unknown: {e}"]
+        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows)
+        written = []
+        if plain:
+            written += write_table(plain, out_dir / "table1", cfg, notes)
+        if varying:
+            written += write_table(varying, out_dir / "table3", cfg, notes)
+        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
 
-    written += trajectories(plain, varying, out_dir)
-    written += representations(rows, out_dir, cfg.figures)
+        written += trajectories(plain, varying, out_dir)
+        written += representations(rows, out_dir, cfg.figures)
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
+class NothingToReport(RuntimeError):
+    """No run under the folder could be read."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 tables written (runs that could not be read are listed in them); 1 nothing
+    readable, or the output folder cannot be written (one line says why); 2 a bad command line."""
     parser = argparse.ArgumentParser(prog="raft-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (or any folder of runs)")
     parser.add_argument("--out", type=Path, help="where to write tables and figures (default: the sweep directory)")
@@ -64,13 +83,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         parser.error(f"{args.sweep_dir} is not a directory")
-    cfg = OmegaConf.merge(OmegaConf.load(DEFAULT_CONFIG), OmegaConf.load(args.config))
-    written = report(args.sweep_dir, args.out or args.sweep_dir, cfg)
+    try:
+        cfg = OmegaConf.merge(OmegaConf.load(DEFAULT_CONFIG), OmegaConf.load(args.config))
+    except Exception as e:  # a user's --config file: yaml's and omegaconf's errors have no common base
+        parser.error(f"--config {args.config}: {str(e).strip().splitlines()[0]}")
+    try:
+        written = report(args.sweep_dir, args.out or args.sweep_dir, cfg)
+    except (NothingToReport, FolderBusy, OSError) as e:
+        reason = e if not isinstance(e, OSError) or isinstance(e, NotWritten) else f"{e.filename or ''}: {e.strerror}"
+        print(f"raft-report: {reason}", file=sys.stderr)
+        return 1
     for path in written:
         if path.suffix == ".md":
             print(path.read_text())
     print("written:\n  " + "\n  ".join(str(p) for p in written))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main(sys.argv[1:]))

@@ -3,6 +3,7 @@ circle (Figure 3), each as PNG and as vector PDF. Matplotlib with the Agg backen
 
 from __future__ import annotations
 
+import io
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from raft_lightning.files import write_atomically  # noqa: E402
+from raft_lightning.readers import printable  # noqa: E402
 from raft_lightning.report.rows import Row, mean_std, show, varying_keys  # noqa: E402
 
 PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
@@ -31,11 +34,23 @@ RING_IN, RING_PEAK = 1.08, 0.42  # the density ring starts at this radius; its w
 
 
 def _save(fig: plt.Figure, stem: Path) -> list[Path]:
+    """PNG and vector PDF, each drawn into memory and written atomically: a failed write (a full
+    disk) leaves the previous figure whole."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # same runs, same bytes
-    plt.close(fig)
+    try:
+        for path, options in zip(paths, ({"dpi": DPI}, {"metadata": {"CreationDate": None}})):  # same runs, same bytes
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=path.suffix[1:], bbox_inches="tight", **options)
+            write_atomically(path, buffer.getvalue())
+    finally:
+        plt.close(fig)
     return paths
+
+
+def plain(text: str) -> str:
+    """A label from a run's files, drawn as text: matplotlib would read ``$…$`` as TeX (and fail
+    on bad TeX) and a newline as a line break."""
+    return printable(" ".join(str(text).split())).replace("$", r"\$")
 
 
 def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
@@ -69,11 +84,11 @@ def _plot_groups(groups: dict[str, list[tuple[str, object, Row]]], stem: Path, t
                 epochs, mean, std = _curves(row, key)
                 if epochs:
                     marker = "o" if len(epochs) < 12 else None
-                    ax.plot(epochs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=label)
+                    ax.plot(epochs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=plain(label))
                     low, high = np.subtract(mean, std), np.add(mean, std)
                     ax.fill_between(epochs, low, high, color=colour[hue], alpha=0.2, lw=0)
             ax.set_ylabel(name)
-            ax.set_title(group, fontsize=10)
+            ax.set_title(plain(group), fontsize=10)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3, lw=0.5)
         ax_row[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
@@ -99,21 +114,6 @@ def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Pa
         *_plot_groups(by_objective, out_dir / "trajectories", f"Training trajectories {band}"),
         *_plot_groups(by_predictor, out_dir / "trajectories_alpha_beta", f"Trajectories over (α, β) {band}"),
     ]
-
-
-def _embeddings(row: Row, max_points: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Test projections f_θ(x) and labels of the row's first run with an embeddings.pt (saved by
-    the linear evaluation), at most ``max_points`` of them (a fixed random subset); None when no
-    run of the row has one: the report reads files only."""
-    path = row.embeddings
-    if path is None:
-        return None
-    saved = torch.load(path, weights_only=True)
-    projections, labels = saved["projections"], saved["labels"]
-    if len(labels) > max_points:
-        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:max_points]
-        projections, labels = projections[keep], labels[keep]
-    return projections, labels
 
 
 def circle_points(projections: torch.Tensor) -> torch.Tensor:
@@ -162,13 +162,13 @@ def draw_panel(ax: plt.Axes, projections: torch.Tensor, labels: torch.Tensor, bi
 def _title(row: Row, varying: list[str], seed) -> str:
     names = {"alpha": "α", "beta": "β"}
     weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
-    return f"{row.label}{f', {weights}' if weights else ''}\nseed {seed}"
+    return f"{plain(row.label)}{f', {weights}' if weights else ''}\nseed {seed}"
 
 
 def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Path]:
     """Figure 3: one polar panel per row with embeddings (tables.embeddings_notes lists the others),
     in table order, titled with the row's label and the seed it shows; one class legend."""
-    panels = [(row, e) for row in rows if (e := _embeddings(row, cfg.max_points)) is not None]
+    panels = [(row, row.embeddings) for row in rows if row.embeddings is not None]
     if not panels:
         return []
     varying = varying_keys([row for row, _ in panels])
@@ -180,7 +180,7 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
     for i, (row, (projections, labels)) in enumerate(panels):
         ax = fig.add_subplot(rows_n, cols, i + 1, projection="polar")
         draw_panel(ax, projections, labels, cfg.representation_bins)
-        ax.set_title(_title(row, varying, row.embeddings_run.summary.get("seed")), fontsize=9)
+        ax.set_title(_title(row, varying, row.embeddings_from.summary.get("seed")), fontsize=9)
     datas = {row.setting["data"] for row, _ in panels}
     names = CLASS_NAMES.get(datas.pop(), ()) if len(datas) == 1 else ()
     cmap = plt.get_cmap("tab10")

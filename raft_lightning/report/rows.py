@@ -4,7 +4,6 @@ mean ± sample std over seeds. Nothing here formats or draws."""
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from collections import defaultdict
@@ -13,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
-from raft_lightning.files import EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE, read_epochs, read_summary
+from raft_lightning.files import SUMMARY_FILE
+from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = (  # (summary key, column title, shown in percent)
@@ -84,12 +85,6 @@ class Run:
         """The setting's values in ``SETTING_KEYS`` order (objective, predictor, α, β, tangential first)."""
         return tuple(self.setting.values())
 
-    @property
-    def embeddings(self) -> Path | None:
-        """The test projections the linear evaluation saved, if it ran."""
-        path = self.path / EMBEDDINGS_FILE
-        return path if path.is_file() else None
-
 
 @dataclass
 class Row:
@@ -98,6 +93,8 @@ class Row:
     label: str
     stats: dict[str, Stat]
     collapsed: bool = False
+    embeddings: tuple[Any, Any] | None = None  # Figure 3's (projections, labels): attach_embeddings
+    embeddings_from: Run | None = None  # the run they are from
 
     @property
     def setting(self) -> dict[str, Any]:
@@ -107,15 +104,26 @@ class Row:
     def seeds(self) -> int:
         return len({r.summary.get("seed") for r in self.runs})
 
-    @property
-    def embeddings_run(self) -> Run | None:
-        """The first of the row's runs with an embeddings.pt (None: no run of the row has one)."""
-        return next((r for r in self.runs if r.embeddings is not None), None)
 
-    @property
-    def embeddings(self) -> Path | None:
-        run = self.embeddings_run
-        return None if run is None else run.embeddings
+def attach_embeddings(rows: list[Row], max_points: int) -> None:
+    """Each row's test projections and labels for Figure 3, from its first run with a readable
+    embeddings.pt (saved by the linear evaluation), at most ``max_points`` of them (a fixed
+    random subset). A damaged file is the run's ``problem`` (the notes list it), never a stop."""
+    for row in rows:
+        for run in row.runs:
+            try:
+                saved = read_embeddings(run.path)
+            except DamagedFile as e:
+                run.problem = run.problem or str(e)
+                continue
+            if saved is None:
+                continue
+            projections, labels = saved
+            if len(labels) > max_points:
+                keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:max_points]
+                projections, labels = projections[keep], labels[keep]
+            row.embeddings, row.embeddings_from = (projections, labels), run
+            break
 
 
 def load_runs(sweep_dir: Path) -> list[Run]:
@@ -126,17 +134,16 @@ def load_runs(sweep_dir: Path) -> list[Run]:
 
 
 def load_run(path: Path) -> Run:
+    """A run folder as the report uses it: a damaged summary.json makes the run ``unreadable``
+    (listed, never averaged); a damaged metrics.csv costs only its curves."""
     try:
         summary = read_summary(path)
-        if not isinstance(summary, dict) or "status" not in summary:
-            raise ValueError("not a run record")
-    except (ValueError, OSError) as e:  # json's errors are ValueErrors
-        problem = f"{SUMMARY_FILE}: {type(e).__name__}: {e}"
-        return Run(path, {"status": "unreadable", "error": problem}, problem=problem)
+    except DamagedFile as e:
+        return Run(path, {"status": "unreadable", "error": str(e)}, problem=str(e))
     try:
         return Run(path, summary, read_epochs(path))
-    except (ValueError, OSError, csv.Error) as e:
-        return Run(path, summary, problem=f"{METRICS_FILE}: {type(e).__name__}: {e}")
+    except DamagedFile as e:
+        return Run(path, summary, problem=str(e))
 
 
 def mean_std(values: list[float]) -> Stat:

@@ -6,12 +6,14 @@ which runs are not averaged in, which rows have no embeddings for the figures.""
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from raft_lightning.files import write_atomically
 from raft_lightning.report.rows import METRICS, SETTING_KEYS, Row, Run, Stat, show, varying_keys
 
 TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
@@ -23,6 +25,11 @@ TAN_NOTE = (
     "the gradients only by round-off when the outputs are l2-normalised, so TanBYOL-LP trains as BYOL-LP; "
     "differences between the two rows are seed and round-off noise, not an effect of the condition."
 )
+
+
+def md(text: Any) -> str:
+    """Text from a run's files inside a markdown table cell or line: one line, no cell break."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
 
 
 def is_tan_byol_lp(row: Row) -> bool:
@@ -60,8 +67,8 @@ def header_line(rows: list[Row]) -> str:
 
 
 def _markdown_row(row: Row, columns: list[str], random: Row | None, paper: DictConfig | None) -> str:
-    cells = [row.label + (TAN_MARK if is_tan_byol_lp(row) else "")]
-    cells += [show(row.setting[k]) for k in columns] + [str(row.seeds)]
+    cells = [md(row.label) + (TAN_MARK if is_tan_byol_lp(row) else "")]
+    cells += [md(show(row.setting[k])) for k in columns] + [str(row.seeds)]
     for name, _, percent in METRICS:
         cell = fmt(row.stats.get(name), percent)
         over_aligned = row.collapsed and name in ("align", "uniform")
@@ -111,14 +118,15 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
         *([TAN_NOTE] if any(is_tan_byol_lp(row) for row in rows) else []),
         *notes,
     ]
-    md, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
-    md.write_text("\n".join(lines) + "\n")
-    with open(table, "w", newline="") as f:
-        writer = csv.writer(f)
-        stat_columns = [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
-        writer.writerow(["model", *SETTING_KEYS, "seeds", *stat_columns, "paper", "collapsed"])
-        writer.writerows(_csv_row(row, paper) for row in rows)
-    return [md, table]
+    markdown, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    stat_columns = [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
+    writer.writerow(["model", *SETTING_KEYS, "seeds", *stat_columns, "paper", "collapsed"])
+    writer.writerows(_csv_row(row, paper) for row in rows)
+    write_atomically(markdown, "\n".join(lines) + "\n")
+    write_atomically(table, text.getvalue())
+    return [markdown, table]
 
 
 def status_notes(runs: list[Run], expected: int | None) -> list[str]:
@@ -138,9 +146,9 @@ def status_notes(runs: list[Run], expected: int | None) -> list[str]:
         status = run.summary.get("status")
         if status != "ok":
             detail = f": {str(run.summary.get('error')).strip().splitlines()[-1]}" if run.summary.get("error") else ""
-            notes.append(f"- not averaged: `{run.path}` is {status}{detail}")
+            notes.append(f"- not averaged: {md(run.path)} is {md(status)}{md(detail)}")
         elif run.problem:
-            notes.append(f"- no curves for `{run.path}`: {run.problem}")
+            notes.append(f"- not all of {md(run.path)} could be read: {md(run.problem)}")
     return notes
 
 
@@ -154,5 +162,7 @@ def embeddings_notes(rows: list[Row]) -> list[str]:
         f"No embeddings.pt, so no panel in representations.png, for {len(missing)} row(s); "
         "`raft-linear-eval run_dir=<run>` writes it (with `linear_acc`), as `eval.linear=true` does after training:"
     ]
-    notes += [f"- `{row.label}` (α = {row.key[2]:g}, β = {row.key[3]:g}): e.g. `{row.runs[0].path}`" for row in missing]
+    notes += [
+        f"- {md(row.label)} (α = {row.key[2]:g}, β = {row.key[3]:g}): e.g. {md(row.runs[0].path)}" for row in missing
+    ]
     return notes

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.files import CONFIG_FILE, read_summary
+from raft_lightning.files import CONFIG_FILE
 from raft_lightning.objectives import SelfSupervised
-from raft_lightning.run.checkpoints import AtomicCheckpointIO
+from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
+from raft_lightning.run.checkpoints import AtomicCheckpointIO, resumable
+from raft_lightning.run.guard import portable_config
+from raft_lightning.run.validation import check_config
 
 
 def build_objective(cfg: DictConfig) -> SelfSupervised:
@@ -27,32 +29,57 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
     )
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, SelfSupervised, L.Trainer]:
-    """Data, objective and a Trainer with the configured callbacks and loggers."""
+def build(cfg: DictConfig, run_dir: Path | None = None) -> tuple[L.LightningDataModule, SelfSupervised, L.Trainer]:
+    """Data, objective and a Trainer with the configured callbacks and loggers. Its checkpoints
+    carry the run's portable config (for the folder's guard) when ``run_dir`` is given."""
     datamodule = instantiate(cfg.data)
     model = build_objective(cfg)
-    callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
-    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
+    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
     # Every save goes through AtomicCheckpointIO (run/checkpoints.py), whatever else is configured.
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    plugins = [*(instantiate(trainer_cfg.pop("plugins", None)) or []), AtomicCheckpointIO()]
+    run_config = portable_config(cfg, run_dir) if run_dir is not None else None
+    plugins = [*(instantiate(trainer_cfg.pop("plugins", None)) or []), AtomicCheckpointIO(run_config)]
     trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, model, trainer
 
 
-def load_run(run_dir: Path) -> tuple[DictConfig, SelfSupervised, L.LightningDataModule]:
-    """A finished run, rebuilt from its folder: its resolved config, its objective with the last
-    checkpoint's weights, its data (set up)."""
-    cfg_path, summary = run_dir / CONFIG_FILE, read_summary(run_dir)
-    if not cfg_path.is_file() or summary is None:
-        raise FileNotFoundError(f"{run_dir} is not a run directory: it needs {CONFIG_FILE} and summary.json")
-    if not summary.get("checkpoint"):
-        raise FileNotFoundError(f"{run_dir} has no checkpoint (status {summary.get('status')!r}): nothing to evaluate")
-    cfg = OmegaConf.load(cfg_path)
-    L.seed_everything(cfg.seed, verbose=False)
-    model = build_objective(cfg)
-    state = torch.load(run_dir / summary["checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict(state)
+def build_data(cfg: DictConfig) -> L.LightningDataModule:
+    """The run's datamodule, set up: for evaluating a run outside its training."""
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    return cfg, model, datamodule
+    return datamodule
+
+
+class UntrustedConfig(ValueError):
+    """A run folder's config names code that is not the package's own."""
+
+
+def load_run(run_dir: Path, trusted: frozenset[str] = frozenset()) -> tuple[DictConfig, SelfSupervised, Path]:
+    """A run rebuilt from its folder, which is data: its config (read, never resolved; built only
+    if every ``_target_`` is the package's own or in ``trusted``, and valid), its objective with
+    the weights of its newest readable checkpoint (``weights_only``; last.prev.ckpt when last.ckpt
+    is damaged), and that checkpoint's path. Raises ``FileNotFoundError`` (not a run, no
+    checkpoint), ``DamagedFile``, ``UntrustedConfig``, ``ConfigError`` or ``NoReadableCheckpoint``."""
+    cfg = read_config(run_dir)
+    untrusted = untrusted_targets(cfg, trusted)
+    if untrusted:
+        names = ", ".join(untrusted[:4])
+        raise UntrustedConfig(
+            f"{run_dir / CONFIG_FILE} names code that is not raft-lightning's: {names}. Nothing was built; if you "
+            "trust the folder, list those targets: trust=[...]"
+        )
+    check_config(cfg, {})
+    checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt")
+    if checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint (checkpoints/last.ckpt): nothing to evaluate")
+    L.seed_everything(cfg.seed, verbose=False)
+    model = build_objective(cfg)
+    try:
+        model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
+    except RuntimeError as e:  # names or shapes that are not this config's model
+        first = str(e).strip().splitlines()[0]
+        raise DamagedFile(
+            checkpoint, f"weights that do not fit the run's config ({first})", CHECKPOINT_EXPECTED
+        ) from None
+    return cfg, model, checkpoint

@@ -7,6 +7,10 @@ copy over the old file, and a kill during the copy leaves a truncated ``last.ckp
 rerun then fails on. Here the bytes go to a temp file in the checkpoint's own folder, are flushed
 and fsynced, the old checkpoint becomes ``last.prev.ckpt``, and ``os.replace`` puts the new one
 in place: at every instant one complete checkpoint is on disk, and nothing is left in /tmp.
+
+Every checkpoint also carries the run's portable config (``guard.CHECKPOINT_CONFIG``), so that the
+folder's guard still knows the run when config.yaml is gone; and every load goes through
+``readers.read_checkpoint`` (``weights_only=True``): a checkpoint is data, never code.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from raft_lightning.files import CHECKPOINT_CONFIG, set_aside
+from raft_lightning.readers import DamagedFile, read_checkpoint
 
 log = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
@@ -34,9 +41,16 @@ class CheckpointNotSaved(OSError):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``TorchCheckpointIO`` whose saves are atomic on any local or network filesystem."""
+    """``TorchCheckpointIO`` whose saves are atomic on any local or network filesystem, carry the
+    run's config, and whose loads refuse anything but tensors and plain values."""
+
+    def __init__(self, run_config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.run_config = run_config
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if self.run_config is not None:
+            checkpoint = {**checkpoint, CHECKPOINT_CONFIG: self.run_config}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
@@ -54,6 +68,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(path, previous_of(path))
         os.replace(tmp, path)
 
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return read_checkpoint(path)  # weights_only=True whatever the caller asked
+
 
 def remove_partial_writes(checkpoint: Path) -> None:
     """Temp files of saves that a kill interrupted (only ours: ``<name>.<pid>.tmp``)."""
@@ -64,10 +81,10 @@ def remove_partial_writes(checkpoint: Path) -> None:
 def readable(path: Path) -> str | None:
     """None if ``path`` loads as a checkpoint, else why not, in a few words."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as e:  # truncated, random bytes, an empty file: torch raises several kinds
-        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}"
-    return None if isinstance(state, dict) and "state_dict" in state else "not a Lightning checkpoint"
+        read_checkpoint(path, mmap=True)
+    except DamagedFile as e:
+        return e.problem
+    return None
 
 
 class NoReadableCheckpoint(RuntimeError):
@@ -84,7 +101,7 @@ def resumable(checkpoint: Path) -> Path | None:
         problem = readable(path)
         if problem is None:
             for bad, why in damaged:  # set aside, so that the next save cannot make it the previous one
-                bad.replace(bad.with_name(bad.name + ".damaged"))
+                set_aside(bad)
                 log.warning("%s is damaged (%s), kept as %s.damaged: resuming from %s", bad, why, bad.name, path)
             return path
         damaged.append((path, problem))

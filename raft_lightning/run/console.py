@@ -51,11 +51,38 @@ def result_line(summary: dict[str, Any], run_dir: Path) -> str:
     return f"run finished: {what}, {numbers} ({run_dir / 'summary.json'})"
 
 
-def sweep_lines(summaries: dict[Path, dict[str, Any]], sweep_dir: Path) -> list[str]:
-    """The end of a sweep: its status counts, one line per run, and where the full report goes."""
-    counts = Counter(s.get("status") for s in summaries.values())
+def differing(overrides: list[tuple[str, ...]]) -> list[str]:
+    """Per job, the ``key=value`` overrides whose value is not the same in every job of the sweep."""
+    pairs = [dict(o.partition("=")[::2] for o in job) for job in overrides]
+    keys = [k for k in dict.fromkeys(k for p in pairs for k in p) if len({p.get(k) for p in pairs}) > 1]
+    return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in pairs]
+
+
+def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) -> list[str]:
+    """The end of a sweep: its status counts, one line per run in job order with what tells it
+    apart from the others and its folder, and where the full report goes. ``summaries`` pairs
+    each job's outcome (``run.sweep.Outcome``) with its record."""
+    counts = Counter(s.get("status") for _, s in summaries)
     lines = [f"sweep {sweep_dir}: {len(summaries)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
-    for run_dir, summary in sorted(summaries.items()):
-        lines.append("  " + result_line(summary, run_dir).removesuffix(f" ({run_dir / 'summary.json'})"))
+    names = differing([o.overrides for o, _ in summaries])
+    for (outcome, summary), name in zip(summaries, names):
+        folder = (
+            outcome.run_dir.relative_to(sweep_dir)
+            if outcome.run_dir and outcome.run_dir.is_relative_to(sweep_dir)
+            else outcome.run_dir
+        )
+        what = name or f"{summary.get('objective')}/{summary.get('predictor')} seed {summary.get('seed')}"
+        lines.append(f"  #{outcome.job} {what}: {outcome_text(summary)}  [{folder}]")
     lines.append(f"tables and figures: raft-report {sweep_dir}")
     return lines
+
+
+def outcome_text(summary: dict[str, Any]) -> str:
+    if summary.get("status") != "ok":
+        error = str(summary.get("error") or "").strip().splitlines()
+        return f"{summary.get('status')}" + (f": {error[-1]}" if error else "")
+    return (
+        f"{summary.get('epochs')} epochs, L_align {_num(summary.get('align'))}, "
+        f"L_uniform {_num(summary.get('uniform'))}, probe {_pct(summary.get('probe_acc'))}, "
+        f"kNN {_pct(summary.get('knn_acc'))}, linear {_pct(summary.get('linear_acc'))}"
+    )

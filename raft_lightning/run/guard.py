@@ -1,23 +1,25 @@
-"""Guarded run folders: one process at a time, and a rerun only of the same run.
+"""Guarded run folders: a rerun only of the same run, with the same progress.
 
 A run folder is the run's identity: resuming into it continues that run. So a rerun whose
-resolved config differs from the one the folder holds (config.yaml) is refused with the keys
-that differ, except for keys that may change when a run is continued (``RESUMABLE``); and a
-second process is refused while another holds the folder's lock. The lock is ``flock`` on
-``.lock``: the kernel releases it when its process dies, so a killed run never leaves it stuck.
+config differs from the one the folder holds is refused with the keys that differ, except for
+keys that may change when a run is continued (``RESUMABLE``). The config compared is the
+portable one (paths inside the folder as ``<run_dir>/…``), so a folder that was copied, moved or
+reached through a symlink continues; and it is read from config.yaml or, when that is gone,
+from the checkpoint, which carries it too (``AtomicCheckpointIO``), so deleting config.yaml
+does not let another config continue the run. A rerun with fewer epochs than the folder's run
+has trained is refused too: it would record a shorter run than the weights are.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.files import CONFIG_FILE
+from raft_lightning.files import CHECKPOINT_CONFIG
+from raft_lightning.lock import FolderBusy
+from raft_lightning.readers import DamagedFile, portable, read_checkpoint, read_config
 
 # Keys that a continued run may change, and why:
 RESUMABLE = (
@@ -29,15 +31,13 @@ RESUMABLE = (
     "data.num_workers",  # how fast batches are made, not which
     "data.root",  # where the same dataset lies on this machine
     "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
     "callbacks.knn.every_n_epochs",  # how often the monitor reports, not what is trained
 )
 
 
-class RunFolderRefused(RuntimeError):
-    """The folder belongs to another run, or another process is using it."""
-
-
-REFUSED: list[str] = []  # this process's refusals, for the sweep's exit code (run.sweep)
+class RunFolderRefused(FolderBusy):
+    """The folder belongs to another run (or is in use, or cannot be written)."""
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,6 +47,12 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
             out |= _flat(value, f"{prefix}{key}.")
         return out or {prefix.rstrip("."): {}}
     return {prefix.rstrip("."): node}
+
+
+def portable_config(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """The run's resolved config with its folder's paths as ``<run_dir>/…``: what config.yaml and
+    the checkpoint hold."""
+    return portable(OmegaConf.to_container(cfg, resolve=True), run_dir)
 
 
 def config_changes(saved: DictConfig | dict, current: DictConfig | dict) -> list[str]:
@@ -62,43 +68,34 @@ def config_changes(saved: DictConfig | dict, current: DictConfig | dict) -> list
     ]
 
 
-def check_same_run(run_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to continue a folder that holds a run of another config."""
-    saved = run_dir / CONFIG_FILE
-    if not saved.is_file():
-        return
-    changes = config_changes(OmegaConf.load(saved), cfg)
-    if changes:
-        shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
-        raise RunFolderRefused(
-            f"{run_dir} holds a run with another config ({shown}). Choose a new folder "
-            "(hydra.run.dir=... or hydra.sweep.dir=...), or resume=false to start over in this one"
-        )
+def saved_config(run_dir: Path, state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The folder's run config, portable: config.yaml's, else the checkpoint's (None: neither)."""
+    try:
+        return OmegaConf.to_container(read_config(run_dir, portable_form=True))
+    except FileNotFoundError:
+        pass
+    except DamagedFile as e:
+        if state is None:
+            raise RunFolderRefused(f"{e}. Move it away to continue from the checkpoint alone") from None
+    saved = None if state is None else state.get(CHECKPOINT_CONFIG)
+    return saved if isinstance(saved, dict) else None
 
 
-class RunLock:
-    """Held for the whole attempt by the process that owns the run folder (rank 0)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / ".lock"
-        self.file = None
-
-    def __enter__(self) -> RunLock:
-        self.file = open(self.path, "a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "another process"
-            self.file.close()
+def check_same_run(run_dir: Path, cfg: DictConfig, checkpoint: Path | None) -> None:
+    """Refuse to continue a folder that holds a run of another config, or more epochs than asked."""
+    state = read_checkpoint(checkpoint, mmap=True) if checkpoint is not None else None
+    saved = saved_config(run_dir, state)
+    if saved is not None:
+        changes = config_changes(saved, portable_config(cfg, run_dir))
+        if changes:
+            shown = "; ".join(changes[:8]) + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
             raise RunFolderRefused(
-                f"{self.path.parent} is in use by {holder}: wait for it, or choose a new folder"
-            ) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}")
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()  # closing releases the lock
+                f"{run_dir} holds a run with another config ({shown}). Choose a new folder "
+                "(hydra.run.dir=... or hydra.sweep.dir=...), or resume=false to start over in this one"
+            )
+    epoch, asked = (state or {}).get("epoch"), cfg.trainer.max_epochs
+    if isinstance(epoch, int) and isinstance(asked, int) and epoch + 1 > asked:
+        raise RunFolderRefused(
+            f"trainer.max_epochs={asked}: the run in {run_dir} has trained {epoch + 1} epochs already; "
+            f"ask for {epoch + 1} or more to continue it, or choose a new folder"
+        )

@@ -1,9 +1,10 @@
-"""The run record: ``summary.json``, its schema, and its one writer.
+"""The run record and its one writer: ``summary.json`` (schema: ``raft_lightning.summary``), the
+run's config.yaml, embeddings.pt and traceback.txt.
 
-``RunRecord``'s fields are the schema of summary.json, documented once, here. It is written
-atomically (a reader never sees half a file, a crash never leaves one) by ``RunRecord.save``
-and by nothing else; an ``attempt`` of the run maps how it ended to a status, keeps the
-traceback of a crash and ends the W&B run, so that ``train()`` holds only the recipe.
+Every file is written atomically (``files.write_atomically``) by the process that holds the run
+folder's lock. An ``attempt`` of the run maps how it ended to a status, keeps the traceback of a
+crash and ends the W&B run, so that ``train()`` holds only the recipe. The results come from the
+run's own epoch rows in memory (``summarise``), not from reading metrics.csv back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
+import math
 import signal
 import subprocess
 import time
@@ -31,89 +32,64 @@ from raft_lightning.files import (
     EMBEDDINGS_FILE,
     SUMMARY_FILE,
     TRACEBACK_FILE,
-    read_epochs,
-    read_summary,
+    save_tensors,
+    set_aside,
     write_atomically,
 )
+from raft_lightning.measures import MEASURES
+from raft_lightning.readers import DamagedFile, portable, read_summary
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
+from raft_lightning.summary import FIELDS, FINISHED, RESULT_KEYS, Summary
 
-FINISHED = ("ok", "diverged")  # outcomes that training the same config again would only repeat
+CHECKPOINT = "checkpoints/last.ckpt"  # relative to the run folder (paths.last_checkpoint)
 
 
 @dataclasses.dataclass
-class RunRecord:
-    """One run, as summary.json holds it. Numbers are final-epoch values: nothing is selected on
-    the test set."""
+class RunRecord(Summary):
+    """summary.json in memory: ``Summary``'s fields, plus ``results`` (one value per measure of
+    ``raft_lightning.measures``), written as top-level keys after ``epochs``."""
 
-    # What was asked: the run's setting.
-    objective: str | None  # the `loss` option: byol, byol_prime, raft, random, supervised
-    variant: str | None  # the `variant` option (a named row of the paper's table), or null
-    predictor: str | None  # the `predictor` option
-    negate_init: bool  # the predictor's output layer starts negated (Theorem 5.1's −W0)
-    backbone: str | None
-    data: str | None  # the `data` option
-    seed: int
-    alpha: float
-    beta: float
-    tangential: bool
-    tau: float | None  # the EMA rate, null without the EMA callback
-    tau_schedule: str | None  # constant (the paper) or cosine (BYOL)
-    lr: float
-    batch_size: int
-    max_epochs: int  # configured
-    tags: list[str]  # the run's `tags=[...]`
-    image_size: int
-    pipeline: str  # torchvision (per sample) or batched: the same distributions, other random draws
-    # What it got: metrics.csv summarised.
-    epochs: int = 0  # completed
-    align: float | None = None  # mean L_align over the last `record.last_epochs` epochs (the paper: 10)
-    uniform: float | None = None  # mean L_uniform over the same epochs
-    probe_acc: float | None = None  # online linear probe, final epoch
-    knn_acc: float | None = None  # weighted kNN, final evaluation
-    linear_acc: float | None = None  # offline linear evaluation; null until it ran
-    # How it went.
-    status: str = "running"  # running | ok | diverged | failed | interrupted (resumable)
-    error: str | None = None
-    wall_time_s: float | None = None  # of the last attempt
-    checkpoint: str | None = None  # relative to the run folder
-    resumed_from: str | None = None  # the checkpoint the last attempt continued from
-    signal: str | None = None  # the signal that interrupted it
-    git_sha: str | None = None
-    versions: dict[str, str] = dataclasses.field(default_factory=dict)
-    device: str | None = None
+    results: dict[str, float | None] = dataclasses.field(default_factory=lambda: dict.fromkeys(RESULT_KEYS))
 
     @classmethod
     def from_config(cls, cfg: DictConfig, choices: dict[str, str]) -> RunRecord:
-        """The fields known before training. Values are taken as configured: validation (which
-        runs next) reports a value of the wrong type, not this constructor."""
-        ema = (cfg.get("callbacks") or {}).get("ema")
+        """The fields known before training, from a validated config."""
+        teacher = cfg.get("teacher") if "teacher" in cfg else (cfg.get("callbacks") or {}).get("ema")
+        uses_teacher = teacher is not None and cfg.loss.get("_target_") not in NO_TEACHER
         return cls(
             objective=choices.get("loss"),
             variant=choices.get("variant"),
             predictor=choices.get("predictor"),
-            negate_init=bool(cfg.predictor.get("negate_init", False)),
+            negate_init=_fit(cfg.predictor.get("negate_init", False), bool),
             backbone=cfg.model.backbone.get("name"),
             data=choices.get("data"),
-            seed=cfg.seed,
-            alpha=_number(cfg.loss.get("alpha", 1.0)),
-            beta=_number(cfg.loss.get("beta", 1.0)),
-            tangential=bool(cfg.loss.get("tangential", False)),
-            tau=_number(ema.tau) if ema is not None else None,
-            tau_schedule=ema.get("schedule") if ema is not None else None,
-            lr=_number(cfg.optimizer.lr),
-            batch_size=cfg.data.batch_size,
-            max_epochs=cfg.trainer.max_epochs,
-            tags=list(cfg.get("tags") or []),
-            image_size=cfg.data.image_size,
-            pipeline=cfg.data.pipeline,
+            seed=_fit(cfg.seed, int),
+            alpha=_fit(cfg.loss.get("alpha", 1.0), float),
+            beta=_fit(cfg.loss.get("beta", 1.0), float),
+            tangential=_fit(cfg.loss.get("tangential", False), bool),
+            tau=_fit(teacher.get("tau"), float) if uses_teacher else None,
+            tau_schedule=teacher.get("schedule") if uses_teacher else None,
+            lr=_fit(cfg.optimizer.get("lr"), float),
+            batch_size=_fit(cfg.data.get("batch_size"), int),
+            max_epochs=_fit(cfg.trainer.get("max_epochs"), int),
+            tags=[str(t) for t in cfg.get("tags") or []],
+            image_size=_fit(cfg.data.get("image_size"), int),
+            pipeline=_fit(cfg.data.get("pipeline", "torchvision"), str),
+            last_epochs=_fit(cfg.record.get("last_epochs"), int) or 10,
             git_sha=git_sha(),
             versions=versions(),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        fields = {f: getattr(self, f) for f in FIELDS}
+        at = list(fields).index("epochs") + 1
+        items = list(fields.items())
+        return dict(items[:at] + [(k, self.results.get(k)) for k in RESULT_KEYS] + items[at:])
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
 
     def finished(self, cfg: DictConfig) -> bool:
         """Training this config again would only repeat this record."""
@@ -121,55 +97,83 @@ class RunRecord:
         return (
             self.status in FINISHED
             and self.max_epochs == cfg.trainer.max_epochs
-            and (not asked_linear or self.status != "ok" or self.linear_acc is not None)
+            and (not asked_linear or self.status != "ok" or self.results.get("linear_acc") is not None)
         )
 
     def save(self, run_dir: Path) -> None:
         """The only writer of summary.json (rank 0 under DDP)."""
         if rank_zero_only.rank == 0:
-            write_json(run_dir / SUMMARY_FILE, self.as_dict())
+            text = json.dumps(self.as_dict(), indent=2, default=str, allow_nan=True) + "\n"
+            write_atomically(run_dir / SUMMARY_FILE, text, in_place_when_full=True)
 
-    def summarise_epochs(self, run_dir: Path, last_epochs: int) -> None:
-        """The metric fields from metrics.csv, the per-epoch file of the run."""
-        rows = read_epochs(run_dir)
+    def carry_results(self, previous: RunRecord | None) -> None:
+        """Start from what an earlier attempt measured: a resumed run that fails before training
+        still says how far the run got. Results of the weights (the linear evaluation) are not
+        carried: training goes on, so they no longer describe the run."""
+        if previous is None:
+            return
+        self.epochs = previous.epochs
+        self.results = {k: v for k, v in previous.results.items() if MEASURES_BY_KEY[k].series is not None}
+        self.results |= {k: None for k in RESULT_KEYS if k not in self.results}
 
-        def last(key: str) -> float | None:
-            values = [row[key] for row in rows if key in row]
-            return values[-1] if values else None
-
-        def mean_of_last(key: str) -> float | None:
-            values = [row[key] for row in rows if key in row][-last_epochs:]
-            return sum(values) / len(values) if values else None
-
+    def summarise(self, rows: list[dict[str, float]]) -> None:
+        """The ``last`` and ``window`` measures from the run's epoch rows (none: keep what is there)."""
+        if not rows:
+            return
         self.epochs = len(rows)
-        self.align, self.uniform = mean_of_last("train/align"), mean_of_last("train/uniform")
-        self.probe_acc = last("val/probe_acc")
-        self.knn_acc = last("val/knn_acc") if rows else self.knn_acc
+        for measure in MEASURES:
+            values = [row[measure.series] for row in rows if measure.series in row] if measure.series else []
+            if measure.how == "last":
+                self.results[measure.key] = values[-1] if values else None
+            elif measure.how == "window":
+                window = values[-self.last_epochs :]
+                self.results[measure.key] = sum(window) / len(window) if window else None
 
-    def save_linear_evaluation(self, run_dir: Path, accuracy: float, embeddings: dict[str, torch.Tensor]) -> None:
-        self.linear_acc = accuracy
+    def set_results(self, **values: float | None) -> None:
+        unknown = set(values) - set(RESULT_KEYS)
+        if unknown:
+            raise KeyError(f"not a measure of raft_lightning.measures: {', '.join(sorted(unknown))}")
+        self.results |= values
+
+    def save_linear_evaluation(
+        self, run_dir: Path, accuracy: float, embeddings: dict[str, torch.Tensor], settings: dict[str, Any]
+    ) -> None:
+        """linear_acc, the settings it was measured with, and the test embeddings: the embeddings
+        first, so that a record never names an accuracy whose embeddings were not written."""
         if rank_zero_only.rank == 0:
-            torch.save(embeddings, run_dir / EMBEDDINGS_FILE)
+            save_tensors(run_dir / EMBEDDINGS_FILE, embeddings)
+        self.set_results(linear_acc=accuracy)
+        self.linear_eval = settings
         self.save(run_dir)
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord | None:
-        """The record in ``run_dir``, or None; keys it does not know (an older or newer version
-        wrote them) are dropped."""
-        saved = read_summary(run_dir)
+        """The record in ``run_dir``, or None: none there, or a damaged one, which is set aside as
+        summary.json.damaged (kept for a person to read) so that the run resumes from its checkpoint."""
+        try:
+            saved = read_summary(run_dir)
+        except DamagedFile as e:
+            if rank_zero_only.rank == 0:
+                aside = set_aside(run_dir / SUMMARY_FILE)
+                log_warning(f"{e}; set aside as {aside.name} (kept, no longer read)")
+            return None
         if saved is None:
             return None
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in names})
+        defaults = {f.name: None for f in dataclasses.fields(Summary) if f.default is dataclasses.MISSING}
+        record = cls(**{**defaults, **{k: v for k, v in saved.items() if k in FIELDS}})
+        record.results = {k: saved.get(k) for k in RESULT_KEYS}
+        return record
 
     @contextlib.contextmanager
     def attempt(self, run_dir: Path, cfg: DictConfig) -> Iterator[RunRecord]:
         """One attempt at the run: saved as ``running`` on entry; on exit, however the body ended,
-        the status (``ok``, or what the exception means), the epochs from metrics.csv, the wall
-        time and the checkpoint, saved. A crash leaves its traceback in traceback.txt; nothing
-        but a signal's own handling escapes, so the other runs of a sweep go on."""
+        the status (``ok``, or what the exception means), the wall time and the checkpoint, saved.
+        A crash leaves its traceback in traceback.txt; nothing but a signal's own handling
+        escapes, so the other runs of a sweep go on. The body sets ``self.rows`` (the epoch rows
+        in memory) once the run is built, for ``summarise``."""
         start, start_time = time.perf_counter(), time.time()
         self.status, self.error, self.signal = "running", None, None
+        self.rows: Any = lambda: []
         self.save(run_dir)
         try:
             with interruptible():
@@ -188,13 +192,34 @@ class RunRecord:
             rank = rank_zero_only.rank
             name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
             with contextlib.suppress(OSError):  # a full disk: the record below still says why
-                (run_dir / name).write_text(traceback.format_exc())
-        self.summarise_epochs(run_dir, cfg.record.last_epochs)
-        checkpoint = Path(cfg.paths.last_checkpoint)
-        self.checkpoint = os.path.relpath(checkpoint, run_dir) if checkpoint.is_file() else None
+                write_atomically(run_dir / name, traceback.format_exc())
+        self.summarise(self.rows())
+        self.checkpoint = CHECKPOINT if (run_dir / CHECKPOINT).is_file() else None
         self.wall_time_s = round(time.perf_counter() - start, 3)
         finish_wandb(self.as_dict())  # with the results: they go to the W&B run's summary
         self.save(run_dir)
+
+
+MEASURES_BY_KEY = {m.key: m for m in MEASURES}
+
+
+def _fit(value: Any, kind: type) -> Any:
+    """The configured value where it is of ``kind`` (a float from an int too), else None:
+    validation names a wrong value; the record only never holds one."""
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+NO_TEACHER: tuple[str, ...] = ()  # loss targets without a mean teacher (none record a τ)
+
+
+def log_warning(message: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning(message)
 
 
 def other_ranks_failure(run_dir: Path, since: float) -> str:
@@ -207,14 +232,11 @@ def other_ranks_failure(run_dir: Path, since: float) -> str:
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
-    """The resolved config: the record of the run, and what DDP ranks ≥ 1 rebuild it from."""
+    """The resolved config, paths inside the folder as ``<run_dir>/…`` (readers.portable): the
+    record of the run, and what DDP ranks ≥ 1 rebuild it from."""
     if rank_zero_only.rank == 0:
-        OmegaConf.save(cfg, run_dir / CONFIG_FILE, resolve=True)
-
-
-def _number(value: Any) -> Any:
-    """A float where the value is a number; anything else as it is, for validation to name."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        container = portable(OmegaConf.to_container(cfg, resolve=True), run_dir)
+        write_atomically(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(container)))
 
 
 def git_sha() -> str | None:
@@ -231,8 +253,3 @@ def versions() -> dict[str, str]:
     import lightning
 
     return {"torch": torch.__version__, "lightning": lightning.__version__}
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically; on a full disk in place, so that the record can still say how the run ended."""
-    write_atomically(path, json.dumps(obj, indent=2, default=str) + "\n", in_place_when_full=True)

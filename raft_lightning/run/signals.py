@@ -19,23 +19,26 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from raft_lightning.callbacks.preemption import Interrupted
+from raft_lightning.callbacks.preemption import Interrupted, detach_if_hung_up, ignored
 from raft_lightning.contracts import RUN_SIGNALS
 
 SIGNALS = tuple(signal.Signals[name] for name in RUN_SIGNALS)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    detach_if_hung_up(signum)
     raise Interrupted(signum)
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Turn the run's signals into ``Interrupted`` for the duration of the block."""
+    """Turn the run's signals into ``Interrupted`` for the duration of the block. A signal this
+    process was started ignoring (``nohup`` ignores SIGHUP, a background job SIGINT) stays ignored:
+    whoever started it asked for that."""
     if threading.current_thread() is not threading.main_thread():
         yield  # Python delivers signals to the main thread only
         return
-    previous = {signum: signal.signal(signum, _interrupt) for signum in SIGNALS}
+    previous = {signum: signal.signal(signum, _interrupt) for signum in SIGNALS if not ignored(signum)}
     try:
         yield
     finally:

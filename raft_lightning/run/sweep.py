@@ -1,85 +1,84 @@
-"""Hydra callbacks: check every run of a sweep before the first one starts, and give the sweep
-an exit code that says whether a run failed (a diverged run is a result, not a failure)."""
+"""How a command ends: every run's outcome, the sweep's closing lines, and one exit status.
+
+The sweeper (``hydra_plugins/raft_lightning_sweeper``, Hydra's basic sweeper with one change)
+keeps each job's outcome — the status its run returned, from this process or from a SLURM job
+through submitit — instead of letting a job that raised stop the sweep, and ``closing_lines``
+say how the sweep went. ``exit_status`` turns the outcomes of the command into its exit status:
+
+    0        every run ok or diverged (a diverged run is a result), or already finished
+    1        a run failed, or was refused (its folder holds another run, or is in use)
+    2        a bad command line or config: nothing was started (raft_lightning.run.command_line)
+    128 + n  a signal n stopped a run after its checkpoint (the shell shows the signal itself)
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hydra import compose
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.core.utils import JobReturn, JobStatus
 
-from raft_lightning.files import SUMMARY_FILE, read_summary, sweep_jobs
+from raft_lightning.readers import DamagedFile, read_summary
 from raft_lightning.run.console import sweep_lines
-from raft_lightning.run.guard import REFUSED
-from raft_lightning.run.validation import config_errors
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+OK_STATUSES = ("ok", "diverged")
 
 
-class SweepGuard(Callback):
-    def __init__(self) -> None:
-        self.started = time.time()
+@dataclass
+class Outcome:
+    job: int  # the job's number in the sweep (0 for a single run)
+    status: str
+    run_dir: Path | None
+    error: str | None = None
+    overrides: tuple[str, ...] = ()  # the job's own overrides: what tells it apart from the sweep's other runs
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.started = time.time()
-        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-            return
-        # The ${hydra:...} resolver reads this singleton; the launcher sets it again per job.
-        HydraConfig.instance().set_config(config)
-        problems: dict[str, list[int]] = {}
+
+OUTCOMES: list[Outcome] = []  # this process's runs, in the order they ended
+
+
+def exit_status(outcomes: list[Outcome]) -> int:
+    if not outcomes:
+        return 1
+    return 0 if all(o.status in OK_STATUSES for o in outcomes) else 1
+
+
+def _outcome(num: int, ret: JobReturn) -> Outcome:
+    run_dir = None
+    if ret.hydra_cfg is not None:
+        run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
+    overrides = tuple(ret.overrides or ())
+    value = ret._return_value
+    if ret.status == JobStatus.COMPLETED and isinstance(value, dict) and isinstance(value.get("status"), str):
+        return Outcome(num, value["status"], run_dir, value.get("error"), overrides)
+    error = ret._return_value if ret.status == JobStatus.FAILED else "no status returned"
+    error = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    return Outcome(num, "failed", run_dir, error, overrides)
+
+
+def record(num: int, ret: JobReturn) -> None:
+    OUTCOMES.append(_outcome(num, ret))
+
+
+def closing_lines(outcomes: list[Outcome], sweep_dir: Path) -> None:
+    """Print the sweep's closing lines (stdout) and the runs that did not finish (stderr)."""
+    outcomes = sorted(outcomes, key=lambda o: o.job)
+    summaries = []
+    for o in outcomes:
         try:
-            jobs = sweep_jobs(config)
-            for num, overrides in enumerate(jobs):
-                job_cfg = compose(
-                    config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True
-                )
-                for message in config_errors(job_cfg, dict(job_cfg.hydra.runtime.choices)):
-                    problems.setdefault(message, []).append(num)
-        except Exception as e:  # Hydra would turn it into a warning and launch regardless
-            print(f"raft-lightning: cannot compose the sweep's runs: {type(e).__name__}: {e}", file=sys.stderr)
-            raise SystemExit(2) from e
-        if problems:
-            lines = [
-                f"raft-lightning: {len(problems)} problem(s) in the sweep's {len(jobs)} runs; nothing was started."
-            ]
-            for message, nums in problems.items():
-                which = "every run" if len(nums) == len(jobs) else "runs " + ", ".join(f"#{n}" for n in nums)
-                lines.append(f"  {message}   ({which})")
-            print("\n".join(lines), file=sys.stderr)
-            raise SystemExit(2)
+            summary = read_summary(o.run_dir) if o.run_dir is not None else None
+        except DamagedFile as e:
+            summary = {"status": "unreadable", "error": str(e)}
+        if summary is None or o.status == "refused":
+            summary = {"status": o.status, "error": o.error}
+        summaries.append((o, summary))
+    print("\n".join(sweep_lines(summaries, sweep_dir)))
+    failed = [(o, s) for o, s in summaries if o.status not in OK_STATUSES]
+    if failed:
+        lines = [f"  #{o.job} {o.run_dir}: {o.status}: {last_line(s.get('error') or o.error)}" for o, s in failed]
+        print(f"raft-lightning: {len(failed)} run(s) did not finish:\n" + "\n".join(lines), file=sys.stderr)
 
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.started = time.time()
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        summaries = {p.parent: read_summary(p.parent) or {} for p in self._written(sweep_dir)}
-        if summaries:
-            print("\n".join(sweep_lines(summaries, sweep_dir)))
-        self._exit_if_failed(sweep_dir)
-
-    def _written(self, root: Path) -> list[Path]:
-        """The summaries this invocation wrote (a rerun of a sweep finds earlier ones too)."""
-        return [p for p in sorted(root.rglob(SUMMARY_FILE)) if p.stat().st_mtime >= self.started - 1]
-
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._exit_if_failed(Path(config.hydra.run.dir), quiet=True)  # train() has logged the error
-
-    def _exit_if_failed(self, root: Path, quiet: bool = False) -> None:
-        failed = []
-        for path in self._written(root):
-            summary = read_summary(path.parent) or {}
-            if summary.get("status") == "failed":
-                error = str(summary.get("error")).strip().splitlines()[-1]
-                failed.append(f"  {path.parent}: {error}")
-        failed += [f"  refused: {message}" for message in REFUSED]
-        REFUSED.clear()
-        if failed:
-            if not quiet:  # (a single run has logged its error already)
-                print(f"raft-lightning: {len(failed)} run(s) failed:\n" + "\n".join(failed), file=sys.stderr)
-            raise SystemExit(1)
+def last_line(text: object) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[-1] if lines else ""

@@ -2,16 +2,18 @@
 sweep, a run id that survives requeues), ending its W&B run, and Lightning's CSV log on resume.
 
 ``${sweep_name:}`` is the sweep folder's name in a multirun (every run of the sweep shares it),
-else the run folder's name. ``${run_id:${paths.output_dir}}`` is made once per run and kept in
-the run folder (``wandb_id``): a SLURM job requeued into its folder, or a run resumed there, gets
-the same id, so its W&B run continues; a new run in a cleaned folder (``rm -rf logs/demo``), or
-one started over with ``resume=false``, gets a new one, so syncing never merges two runs.
+else the run folder's name. ``${run_id:${paths.output_dir}}`` reads the id ``train()`` made once
+per run and kept in the run folder (``wandb_id``, ``ensure_wandb_id``): a SLURM job requeued into
+its folder, or a run resumed there, gets the same id, so its W&B run continues; a new run in a
+cleaned folder (``rm -rf logs/demo``), or one started over with ``resume=false``, gets a new one,
+so syncing never merges two runs.
 """
 
 from __future__ import annotations
 
 import csv
-import os
+import io
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -23,7 +25,11 @@ from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger
 
-from raft_lightning.files import WANDB_ID_FILE
+from raft_lightning.files import WANDB_ID_FILE, set_aside, write_atomically
+from raft_lightning.readers import read_wandb_id
+from raft_lightning.summary import RESULT_KEYS
+
+log = logging.getLogger(__name__)
 
 
 def sweep_name() -> str:
@@ -35,23 +41,22 @@ def sweep_name() -> str:
 
 
 def run_id(output_dir: str | None) -> str | None:
-    """The run's W&B id: read from its folder, or made there (rank 0). None before the run has a
-    folder (the sweep's check of every run's config, before any starts)."""
-    if not output_dir:
-        return None
-    path = Path(output_dir) / WANDB_ID_FILE
-    if path.is_file():
-        return path.read_text().strip()
-    if not path.parent.is_dir() or rank_zero_only.rank != 0:
-        return None
+    """The run's W&B id, read from its folder; None before the run has made one. Only a read:
+    resolving a config (validation, ``--cfg job``) changes nothing on disk."""
+    return read_wandb_id(output_dir) if output_dir else None
+
+
+def ensure_wandb_id(run_dir: Path) -> str:
+    """The run's W&B id, made once (rank 0, before its loggers are built) and kept in its folder."""
+    existing = read_wandb_id(run_dir)
+    if existing is not None:
+        return existing
     new = uuid.uuid4().hex[:16]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new + "\n")
-    os.replace(tmp, path)
+    write_atomically(run_dir / WANDB_ID_FILE, new + "\n")
     return new
 
 
-SUMMARY_KEYS = ("status", "epochs", "align", "uniform", "probe_acc", "knn_acc", "linear_acc", "error")
+SUMMARY_KEYS = ("status", "epochs", *RESULT_KEYS, "error")
 
 
 def finish_wandb(summary: dict[str, Any]) -> None:
@@ -78,12 +83,19 @@ def keep_csv_logs(trainer: L.Trainer) -> None:
         path = Path(logger.log_dir) / "metrics.csv"
         if not path.is_file():
             continue
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            header, rows = list(reader.fieldnames or []), list(reader)
+        try:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                header, rows = list(reader.fieldnames or []), list(reader)
+            if any(None in row for row in rows):
+                raise csv.Error("a row with more cells than the header")
+        except (OSError, csv.Error, UnicodeDecodeError) as e:  # Lightning's log only: set aside, start anew
+            log.warning("%s cannot be read (%s); kept as %s, a new step log begins", path, e, set_aside(path).name)
+            continue
         writer = logger.experiment  # creating it deletes the file
-        with open(path, "w", newline="") as f:
-            out = csv.DictWriter(f, fieldnames=header)
-            out.writeheader()
-            out.writerows(rows)
+        text = io.StringIO(newline="")
+        out = csv.DictWriter(text, fieldnames=header)
+        out.writeheader()
+        out.writerows(rows)
+        write_atomically(path, text.getvalue())
         writer.metrics_keys = header  # new keys rewrite the header, old rows included

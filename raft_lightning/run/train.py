@@ -18,14 +18,17 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from raft_lightning.callbacks import EpochMetrics
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, WANDB_ID_FILE
+from raft_lightning.lock import FolderBusy, FolderLock
+from raft_lightning.measures import KNN_ACC
 from raft_lightning.run.build import build
-from raft_lightning.run.checkpoints import resumable
+from raft_lightning.run.checkpoints import NoReadableCheckpoint, resumable
 from raft_lightning.run.console import result_line
-from raft_lightning.run.guard import REFUSED, RunFolderRefused, RunLock, check_same_run
+from raft_lightning.run.guard import check_same_run
 from raft_lightning.run.record import RunRecord, save_config
-from raft_lightning.run.tracking import keep_csv_logs
+from raft_lightning.run.tracking import ensure_wandb_id, keep_csv_logs
 from raft_lightning.run.validation import check_config
 
 log = logging.getLogger(__name__)
@@ -36,37 +39,49 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Never raises for a run that goes wrong: the record says ``diverged`` or ``failed`` (with the
     error), or ``interrupted`` when a signal stopped it after saving a checkpoint, so that the
-    other runs of a sweep go on. Started again in the same output dir it resumes from
-    ``last.ckpt``; a run whose record says it finished is not trained again. Under DDP every
-    rank calls it; rank 0 alone writes files.
+    other runs of a sweep go on; a folder that belongs to another run, or is in use, is
+    ``refused`` and its files stay as they were. Started again in the same output dir it resumes
+    from ``last.ckpt``; a run whose record says it finished is not trained again. Under DDP every
+    rank calls it; rank 0 alone writes files, holding the folder's lock.
     """
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with RunLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with FolderLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
             return _train(cfg, run_dir)
-    except RunFolderRefused as e:  # the folder's own record stays as it was
-        log.error("run refused: %s", e)
-        REFUSED.append(str(e))
-        return {"status": "refused", "error": str(e)}
+    except (FolderBusy, OSError) as e:  # the folder's own record stays as it was
+        message = str(e) if isinstance(e, FolderBusy) else f"{run_dir}: {e.strerror or e}"
+        log.error("run refused: %s", message)
+        return {"status": "refused", "error": message}
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    previous = RunRecord.load(run_dir)
-    if cfg.resume and previous is not None:
+    previous = RunRecord.load(run_dir)  # a damaged one is set aside: the checkpoint decides
+    checkpoint, unreadable = None, None
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0  # a requeued job always resumes
+    if cfg.resume or requeued:
+        try:
+            checkpoint = resumable(Path(cfg.paths.last_checkpoint))
+        except NoReadableCheckpoint as e:
+            unreadable = e  # recorded as this attempt's failure, below
         if rank_zero_only.rank == 0:
-            check_same_run(run_dir, cfg)
-        if previous.finished(cfg):
+            check_same_run(run_dir, cfg, checkpoint)
+        if previous is not None and previous.finished(cfg) and unreadable is None:
             log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
             return previous.as_dict()
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     record = RunRecord.from_config(cfg, choices)
+    record.carry_results(previous if checkpoint is not None else None)
     with record.attempt(run_dir, cfg):
         check_config(cfg, choices)
-        checkpoint = resume_from(cfg, run_dir)
+        if unreadable is not None:
+            raise unreadable
+        start_over(cfg, run_dir, checkpoint)
         save_config(cfg, run_dir)
         L.seed_everything(cfg.seed, workers=True)
-        datamodule, model, trainer = build(cfg)
+        datamodule, model, trainer = build(cfg, run_dir)
+        epoch_metrics = next((c for c in trainer.callbacks if isinstance(c, EpochMetrics)), None)
+        record.rows = lambda: epoch_metrics.rows if epoch_metrics is not None else []
         if checkpoint is not None:
             keep_csv_logs(trainer)
         record.device = device_name(trainer)
@@ -78,29 +93,34 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
             trainer.validate(model, datamodule=datamodule, verbose=False)
             trainer.save_checkpoint(cfg.paths.last_checkpoint)
-            record.knn_acc = metric(trainer, "val/knn_acc")
+            record.set_results(knn_acc=metric(trainer, KNN_ACC))
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
             accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
-            record.save_linear_evaluation(run_dir, accuracy, embeddings)
+            record.summarise(record.rows())
+            record.save_linear_evaluation(run_dir, accuracy, embeddings, evaluation_settings(cfg.eval))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
     return record.as_dict()
 
 
-def resume_from(cfg: DictConfig, run_dir: Path) -> Path | None:
-    """The checkpoint to continue from: the run dir's last.ckpt (or, if that one is damaged, the
-    one before it), unless ``resume=false``. A job that SLURM requeued always resumes, so that
-    ``resume=false`` means "start over" only once. A run that starts over starts a new
-    metrics.csv and a new W&B run (decided here, before the loggers are built)."""
-    last = Path(cfg.paths.last_checkpoint)
-    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    checkpoint = resumable(last) if cfg.resume or requeued else None
-    if checkpoint is not None:
-        log.info("resuming from %s", checkpoint)
-        return checkpoint
-    if rank_zero_only.rank == 0:
+def start_over(cfg: DictConfig, run_dir: Path, checkpoint: Path | None) -> None:
+    """A run that does not continue a checkpoint starts a new metrics.csv and a new W&B run (decided
+    here, before the loggers are built); one that does keeps its W&B id. Either way the id exists
+    before the config's ``${run_id:…}`` is read."""
+    if rank_zero_only.rank != 0:
+        return
+    if checkpoint is None:
         for name in (METRICS_FILE, WANDB_ID_FILE):
             (run_dir / name).unlink(missing_ok=True)
-    return None
+    else:
+        log.info("resuming from %s", checkpoint)
+    ensure_wandb_id(run_dir)
+
+
+def evaluation_settings(eval_cfg: DictConfig) -> dict[str, Any]:
+    """What the linear accuracy depends on (the report keys rows on it): eval's settings but the
+    switch itself and how many embeddings are kept for the figures."""
+    settings = OmegaConf.to_container(eval_cfg, resolve=True)
+    return {k: v for k, v in settings.items() if k not in ("linear", "embeddings")}
 
 
 def device_name(trainer: L.Trainer) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from raft_lightning.run import rules, schema
 from raft_lightning.run.extras import installed, missing_message
@@ -116,9 +116,44 @@ def _type_errors(target: Any, params: dict[str, Any]) -> list[str]:
     return errors
 
 
+REQUIRED = ("model", "predictor", "loss", "optimizer", "data", "trainer", "eval", "record")
+
+
+def _waits_for_the_run(e: Exception) -> bool:
+    """An interpolation that only the run's own Hydra job can resolve (its output folder)."""
+    text = str(e)
+    return "HydraConfig was not set" in text or "hydra.runtime" in text or "hydra.job" in text
+
+
+def interpolation_errors(node: Any, path: str = "") -> list[str]:
+    """``key=${...}: cannot be resolved (why)`` for every interpolation that does not resolve:
+    a key that does not exist, a cycle, an unknown resolver, a syntax error."""
+    errors = []
+    keys = list(node) if isinstance(node, DictConfig) else range(len(node)) if isinstance(node, ListConfig) else []
+    for key in keys:
+        where = f"{path}.{key}" if path else str(key)
+        if where == "hydra":
+            continue
+        try:
+            child = node[key]
+        except OmegaConfBaseException as e:
+            if not _waits_for_the_run(e):
+                raw = OmegaConf.to_container(node, resolve=False)[key] if isinstance(node, DictConfig) else "?"
+                reason = str(e).strip().splitlines()[0]
+                errors.append(f"{where}={raw}: cannot be resolved ({reason})")
+            continue
+        errors += interpolation_errors(child, where)
+    return errors
+
+
 def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[str]:
     """Every problem of a composed run config, as ``key=value: what is allowed``."""
-    errors = []
+    missing = [g for g in REQUIRED if cfg.get(g) is None]
+    if missing:
+        return [f"{g}=null: a run needs a {g}" for g in missing]
+    errors = interpolation_errors(cfg)
+    if errors:
+        return errors
     for key in cfg:
         if key != "hydra":
             errors += [e for path, node in _target_nodes(cfg[key], str(key)) for e in node_errors(path, node)]

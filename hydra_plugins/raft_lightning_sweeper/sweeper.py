@@ -1,0 +1,51 @@
+"""raft-lightning's sweeper: Hydra's basic sweeper, keeping every run's outcome.
+
+Hydra takes sweepers only from this namespace package (``hydra_plugins``); the logic is in
+``raft_lightning.run.sweep``. A job that raises would make the basic sweeper stop after its
+batch with a traceback; here its outcome is kept as ``failed``, the sweep goes on, and it ends
+with its closing lines and an exit status that says whether every run finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # the one Hydra ships; no public base
+from hydra.core.utils import JobStatus
+from hydra.plugins.launcher import Launcher
+
+from raft_lightning.run.sweep import OUTCOMES, closing_lines, record
+
+
+class RecordingLauncher(Launcher):
+    """Wraps the configured launcher (basic, or submitit's): keeps each job's outcome, and hands the
+    sweeper a job that raised as a completed one, so that the sweep goes on."""
+
+    def __init__(self, inner: Launcher) -> None:
+        self.inner = inner
+
+    def setup(self, **kwargs: Any) -> None:
+        self.inner.setup(**kwargs)
+
+    def launch(self, job_overrides: Any, initial_job_idx: int) -> Any:
+        results = self.inner.launch(job_overrides, initial_job_idx)
+        for i, ret in enumerate(results):
+            record(initial_job_idx + i, ret)
+            if ret.status != JobStatus.COMPLETED:
+                ret.status, ret.return_value = JobStatus.COMPLETED, {"status": "failed"}
+        return results
+
+
+class RecordingSweeper(BasicSweeper):
+    """Hydra's basic sweeper whose launcher records outcomes, and which prints the closing lines."""
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.launcher = RecordingLauncher(self.launcher)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        first = len(OUTCOMES)
+        returns = super().sweep(arguments)
+        closing_lines(OUTCOMES[first:], Path(str(self.config.hydra.sweep.dir)))
+        return returns

@@ -1,0 +1,60 @@
+"""One writer per folder at a time: ``flock`` on the folder's ``.lock``.
+
+Whatever writes into a run folder (training, the linear evaluation) or a report folder holds its
+lock for as long as it writes, so two processes never interleave their files: a linear evaluation
+cannot record an accuracy of weights that a resumed training is replacing, and a second sweep
+into the same folder is told who holds it. The kernel releases the lock when its process dies,
+so a killed run never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from pathlib import Path
+
+from raft_lightning.files import LOCK_FILE
+from raft_lightning.readers import printable
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds the folder, or it cannot be written at all: one line says which."""
+
+
+class FolderLock:
+    """``with FolderLock(folder):`` — held by this process until the block ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.file = None
+
+    def __enter__(self) -> FolderLock:
+        try:
+            self.file = open(self.path, "a+")
+        except OSError as e:
+            why = {errno.EROFS: "it is on a read-only file system", errno.EACCES: "permission denied"}
+            raise FolderBusy(
+                f"{self.folder} cannot be written ({why.get(e.errno, e.strerror)}): "
+                "copy the folder somewhere writable, or choose a new one"
+            ) from None
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = printable(self.file.read(200).strip()) or "another process"
+            self.file.close()
+            raise FolderBusy(f"{self.folder} is in use by {holder}: wait for it, or choose a new folder") from None
+        try:  # who holds it, for the message above; on a full disk the lock holds without it
+            self.file.seek(0)
+            self.file.truncate()
+            self.file.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            self.file.flush()
+        except OSError:
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()  # closing releases the lock

@@ -1,0 +1,53 @@
+"""What a run measures, declared once: the series the module and callbacks log, and how each
+becomes a key of summary.json (and a column of the report, and a W&B summary value).
+
+A logged name is ``<group>/<name>``: ``train/`` epoch means of the training batches,
+``train_step/`` the same values at single optimiser steps (metrics.csv holds the epochs; the
+step series go to the loggers), ``val/`` evaluations on held-out images, ``monitor/`` the
+collapse monitors on a fixed held-out batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Series, by the paper's names.
+LOSS = "train/loss"
+ALIGN = "train/align"  # L_align(q_w ∘ f_θ): the predictions of the two views (Table 1)
+CROSS = "train/cross"  # the same-view cross-model term, for every objective alike
+UNIFORM = "train/uniform"  # L_uniform(f_θ) of the projections within each training batch (Table 1)
+TAU = "train/tau"  # the EMA rate used by the last update
+PROBE_LOSS = "train/probe_loss"
+PROBE_ACC = "val/probe_acc"
+KNN_ACC = "val/knn_acc"
+STEP_PREFIX = "train_step/"  # + the name after "train/": the same value at one optimiser step
+
+
+def step_series(series: str) -> str:
+    """``train/align`` → ``train_step/align``."""
+    return STEP_PREFIX + series.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One number of summary.json's results.
+
+    ``series`` is the metrics.csv column it summarises; ``how`` is ``last`` (its final value),
+    ``window`` (the mean over the last ``record.last_epochs`` epochs, as the paper's tables) or
+    ``set`` (written directly: the linear evaluation, the monitors' final measurement)."""
+
+    key: str
+    series: str | None
+    how: str
+    title: str  # the report's column title
+    percent: bool = False
+
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("align", ALIGN, "window", "L_align"),
+    Measure("uniform", UNIFORM, "window", "L_uniform"),
+    Measure("probe_acc", PROBE_ACC, "last", "probe acc (%)", percent=True),
+    Measure("knn_acc", KNN_ACC, "last", "kNN acc (%)", percent=True),
+    Measure("linear_acc", None, "set", "linear acc (%)", percent=True),
+)
+BY_KEY = {m.key: m for m in MEASURES}

@@ -1,0 +1,39 @@
+"""The one reader of run folders. A folder may come from anyone (a colleague's results, a
+download, a copy on a shared cluster), so what it holds is data, never code:
+
+- checkpoints and tensor files load with ``torch.load(weights_only=True)``: tensors and plain
+  Python values only, a pickle that asks for anything else is refused;
+- config.yaml is parsed, never resolved (an interpolation in it is damage: a run's config is
+  saved resolved) and never instantiated here; ``untrusted_targets`` says which of its
+  ``_target_``s are not the package's own, for the callers that build from it;
+- paths are taken relative to the folder: a file names nothing outside it;
+- anything that does not parse, or does not hold what its writer writes, raises ``DamagedFile``
+  naming the file, what is wrong and what was expected, in one line; the caller decides whether
+  to go on (the report lists the run, ``train`` falls back to the previous checkpoint).
+
+Names and writers are in ``raft_lightning.files``; summary.json's schema in ``raft_lightning.summary``.
+"""
+
+from raft_lightning.readers.base import DamagedFile, finite, printable
+from raft_lightning.readers.config import package_targets, portable, read_config, untrusted_targets
+from raft_lightning.readers.records import read_epochs, read_summary, read_wandb_id
+from raft_lightning.readers.sweep import expected_runs, sweep_jobs
+from raft_lightning.readers.tensors import CHECKPOINT_EXPECTED, read_checkpoint, read_embeddings
+
+__all__ = [
+    "CHECKPOINT_EXPECTED",
+    "DamagedFile",
+    "expected_runs",
+    "finite",
+    "package_targets",
+    "portable",
+    "printable",
+    "read_checkpoint",
+    "read_config",
+    "read_embeddings",
+    "read_epochs",
+    "read_summary",
+    "read_wandb_id",
+    "sweep_jobs",
+    "untrusted_targets",
+]

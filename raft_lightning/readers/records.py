@@ -1,0 +1,78 @@
+"""summary.json, metrics.csv and wandb_id: the run's record, its epochs and its W&B id."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
+from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, short, text_of
+from raft_lightning.summary import problems
+
+SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/summary.py)"
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's record, checked against the schema; None when there is no summary.json."""
+    path = Path(run_dir) / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(text_of(path, SUMMARY_EXPECTED))
+    except (ValueError, RecursionError) as e:
+        if isinstance(e, DamagedFile):
+            raise
+        raise DamagedFile(path, f"not JSON ({first_line(e)})", SUMMARY_EXPECTED) from None
+    found = problems(saved)
+    if found:
+        raise DamagedFile(
+            path, "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else ""), SUMMARY_EXPECTED
+        )
+    return saved
+
+
+EPOCHS_EXPECTED = "a CSV of numbers with a header row (callbacks.EpochMetrics)"
+
+
+def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str, float]]:
+    """metrics.csv as one dict per epoch (empty cells left out); [] when there is none."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        return []
+    lines = text_of(path, EPOCHS_EXPECTED).splitlines()
+    try:
+        reader = csv.reader(lines)
+        header = next(reader, None)
+        if not header or any(not h or h.strip() != h for h in header) or len(set(header)) != len(header):
+            raise DamagedFile(path, f"header {short(header)} is not a list of distinct names", EPOCHS_EXPECTED)
+        rows = []
+        for number, cells in enumerate(reader, start=2):
+            if len(cells) != len(header):
+                raise DamagedFile(
+                    path, f"line {number} has {len(cells)} cells, the header {len(header)}", EPOCHS_EXPECTED
+                )
+            row = {}
+            for key, cell in zip(header, cells):
+                if cell != "":
+                    try:
+                        row[key] = float(cell)
+                    except ValueError:
+                        raise DamagedFile(
+                            path, f"line {number}, {key}={short(cell)} is not a number", EPOCHS_EXPECTED
+                        ) from None
+            rows.append(row)
+    except csv.Error as e:
+        raise DamagedFile(path, first_line(e), EPOCHS_EXPECTED) from None
+    return rows
+
+
+def read_wandb_id(run_dir: str | Path) -> str | None:
+    """The run's W&B id, or None when there is none or it is not one (then a new one is made)."""
+    path = Path(run_dir) / WANDB_ID_FILE
+    try:
+        text = path.read_text(errors="replace").strip() if path.is_file() else ""
+    except OSError:
+        return None
+    return text if WANDB_ID.fullmatch(text) else None

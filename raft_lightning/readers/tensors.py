@@ -1,0 +1,66 @@
+"""Checkpoints and tensor files, loaded with ``torch.load(weights_only=True)``: tensors and
+plain values only; a pickle that asks for anything else is refused, never run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raft_lightning.files import EMBEDDINGS_FILE
+from raft_lightning.readers.base import DamagedFile, first_line
+
+CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
+EMBEDDINGS_EXPECTED = "{'projections': (N, D) finite float tensor, 'labels': (N,) integer tensor}"
+
+
+def _torch_load(path: Path, expected: str, mmap: bool = False) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated, random bytes, a pickle of other objects: torch raises many kinds
+        problem = first_line(e)
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            problem = "it holds objects other than tensors and plain values (refused, not loaded)"
+        raise DamagedFile(path, problem, expected) from None
+
+
+def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """A Lightning checkpoint: a dict whose ``state_dict`` maps names to tensors."""
+    import torch
+
+    path = Path(path)
+    state = _torch_load(path, CHECKPOINT_EXPECTED, mmap=mmap)
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise DamagedFile(path, "no state_dict of tensors", CHECKPOINT_EXPECTED)
+    return state
+
+
+def read_embeddings(run_dir: str | Path) -> tuple[Any, Any] | None:
+    """The test projections and labels the linear evaluation saved; None when there are none."""
+    import torch
+
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        return None
+    saved = _torch_load(path, EMBEDDINGS_EXPECTED)
+    projections = saved.get("projections") if isinstance(saved, dict) else None
+    labels = saved.get("labels") if isinstance(saved, dict) else None
+    ok = (
+        isinstance(projections, torch.Tensor)
+        and isinstance(labels, torch.Tensor)
+        and projections.ndim == 2
+        and labels.ndim == 1
+        and len(projections) == len(labels) > 0
+        and projections.shape[1] >= 2
+        and projections.is_floating_point()
+        and not labels.is_floating_point()
+        and bool(torch.isfinite(projections).all())
+        and int(labels.min()) >= 0
+    )
+    if not ok:
+        raise DamagedFile(path, "other contents", EMBEDDINGS_EXPECTED)
+    return projections, labels

@@ -1,0 +1,156 @@
+"""The command line, checked before Hydra starts anything: every problem one line, exit 2.
+
+Hydra itself would report a group set to null, an override it cannot parse or compose, or an
+output folder it cannot create with a traceback, and would start a sweep whose later runs have
+bad values. Here the command is composed as Hydra will compose it — the single run, or every
+run of a sweep (``readers.sweep_jobs``) — and each config validated (``run.validation``), so that
+nothing is started unless every run can be.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, open_dict, read_write
+
+from raft_lightning.conf import CONF_DIR
+from raft_lightning.readers import sweep_jobs
+from raft_lightning.run.validation import config_errors
+
+# Groups every run needs: `group=null` (or `~group`) leaves the run without one.
+REQUIRED_GROUPS = ("model", "predictor", "loss", "optimizer", "data", "trainer", "callbacks", "eval", "paths", "fast")
+NAME_MAX = 255  # bytes in one path component (Linux)
+
+
+def _options(group: str) -> str:
+    return ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+
+
+def _one_line(e: BaseException) -> str:
+    """Hydra's messages run over a few lines (what failed, why, the options): joined into one."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    lines = lines[: next((i for i, line in enumerate(lines) if line.startswith("Config search path")), None)]
+    if not lines:
+        return type(e).__name__
+    text = lines[0]
+    for previous, line in zip(lines, lines[1:]):
+        text += (", " if previous.endswith(":") or text.endswith(", " + previous) else " — ") + line
+    return text.replace(":, ", ": ")
+
+
+def parse(argv: list[str]) -> Any:
+    """Hydra's own parser of its flags (private: Hydra has no public one), so that ``-m``,
+    ``--config-dir`` and ``--config-name`` mean here what they mean to Hydra."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(argv)
+
+
+def informational(args: Any) -> bool:
+    return bool(args.help or args.hydra_help or args.info or args.shell_completion or args.cfg)
+
+
+def runs_something(argv: list[str]) -> bool:
+    """Whether the command trains (else Hydra only prints: help, the config, its info)."""
+    return not informational(parse(argv))
+
+
+def null_groups(overrides: list[Any]) -> list[str]:
+    errors = []
+    for o in overrides:
+        key = o.key_or_group
+        deleted = o.is_delete()
+        if key in REQUIRED_GROUPS and (deleted or (not o.is_sweep_override() and o.value() is None)):
+            shown = f"~{key}" if deleted else f"{key}=null"
+            errors.append(f"{shown}: a run needs a {key}; choose one of {_options(key)}")
+    return errors
+
+
+def folder_errors(path: str, key: str) -> list[str]:
+    """The output folder can be made: each name within NAME_MAX bytes, its nearest existing
+    parent a writable folder."""
+    folder = Path(os.path.abspath(path))
+    long = [part for part in folder.parts if len(part.encode()) > NAME_MAX]
+    if long:
+        return [f"{key}={path[:60]}…: a folder name of {len(long[0].encode())} bytes; at most {NAME_MAX}"]
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return [f"{key}={path}: {existing} is a file, not a folder"]
+    if not os.access(existing, os.W_OK | os.X_OK) and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        return [f"{key}={path}: {existing} cannot be written (read-only, or no permission)"]
+    return []
+
+
+def _run_config(config_name: str, overrides: list[str], output_key: str | None) -> DictConfig:
+    cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # the ${hydra:...} resolver reads this singleton
+    if output_key is not None:
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.runtime.output_dir = str(Path(cfg.hydra[output_key].dir).absolute())
+    return cfg
+
+
+def problems(argv: list[str], config_name: str = "train") -> list[str]:
+    """Every problem of the command ``argv`` (without the program name), as one line each."""
+    args = parse(argv)
+    if informational(args):
+        return []
+    try:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+    except Exception as e:  # Hydra's OverrideParseException, with a caret diagram under it
+        return [f"cannot read the overrides: {_one_line(e)}"]
+    errors = null_groups(parsed)
+    if errors:
+        return errors
+    overrides = list(args.overrides)
+    if args.config_dir:
+        overrides.append(f"hydra.searchpath=[file://{os.path.abspath(args.config_dir)}]")
+    fixed = [text for text, o in zip(args.overrides, parsed) if not o.is_sweep_override()]
+    fixed += overrides[len(args.overrides) :]
+    name = args.config_name or config_name
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("raft_lightning.conf", version_base="1.3"):
+            if not args.multirun:
+                cfg = _run_config(name, overrides, "run")
+                errors = folder_errors(cfg.hydra.runtime.output_dir, "hydra.run.dir")
+                return errors + config_errors(cfg, dict(cfg.hydra.runtime.choices))
+            base = _run_config(name, fixed, None)
+            errors = folder_errors(str(base.hydra.sweep.dir), "hydra.sweep.dir")
+            return errors + sweep_problems(name, base, overrides)
+    except Exception as e:  # composing: a missing option, a key not in the config, a bad value type
+        return [_one_line(e)]
+    finally:
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+
+
+def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[str]:
+    """Each distinct problem of the sweep's runs once, with the runs that have it."""
+    jobs = sweep_jobs(base, task)
+    found: dict[str, list[int]] = {}
+    for num, overrides in enumerate(jobs):
+        try:
+            messages = null_groups(OverridesParser.create().parse_overrides(overrides))
+            if not messages:
+                cfg = _run_config(config_name, overrides, None)
+                messages = config_errors(cfg, dict(cfg.hydra.runtime.choices))
+        except Exception as e:
+            messages = [_one_line(e)]
+        for message in messages:
+            found.setdefault(message, []).append(num)
+    if not found:
+        return []
+    lines = [f"{len(found)} problem(s) in the sweep's {len(jobs)} runs; nothing was started:"]
+    for message, nums in found.items():
+        which = "every run" if len(nums) == len(jobs) else "runs " + ", ".join(f"#{n}" for n in nums)
+        lines.append(f"  {message}   ({which})")
+    return lines

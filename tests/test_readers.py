@@ -1,0 +1,294 @@
+"""The one reader of run folders (raft_lightning.readers), as properties: whatever bytes a file
+holds — truncated, random, of wrong types, NaN, missing or extra keys, odd labels — reading it
+either gives what its writer wrote or raises one ``DamagedFile`` naming the file; never another
+exception, never code run; and the report over such a folder lists the run and still writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from raft_lightning.files import EMBEDDINGS_FILE, RUN_DIR_MARK, write_atomically
+from raft_lightning.readers import (
+    DamagedFile,
+    expected_runs,
+    portable,
+    read_checkpoint,
+    read_config,
+    read_embeddings,
+    read_epochs,
+    read_summary,
+    untrusted_targets,
+)
+from raft_lightning.report.cli import DEFAULT_CONFIG, report
+from raft_lightning.summary import problems
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+GOOD_SUMMARY = {
+    "objective": "byol", "variant": None, "predictor": "mlp", "negate_init": False, "backbone": "convnet",
+    "data": "synthetic", "seed": 0, "alpha": 1.0, "beta": 1.0, "tangential": False, "tau": 0.99,
+    "tau_schedule": "constant", "lr": 0.0003, "batch_size": 32, "max_epochs": 2, "tags": [], "image_size": 16,
+    "pipeline": "torchvision", "epochs": 2, "align": 0.5, "uniform": -2.0, "probe_acc": 0.25, "knn_acc": 0.5,
+    "linear_acc": 0.5, "status": "ok", "error": None, "checkpoint": "checkpoints/last.ckpt",
+}  # fmt: skip
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def _only_damaged(read, *args):
+    """Call a reader: its value, or None when it raised DamagedFile; any other exception fails."""
+    try:
+        return read(*args)
+    except DamagedFile as e:
+        assert str(e.path) in str(e) and "expected" in str(e)
+        return None
+
+
+# --- summary.json -------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300))
+def test_summary_random_bytes_are_damage_not_a_crash(tmp_path, data):
+    write(tmp_path / "summary.json", data)
+    _only_damaged(read_summary, tmp_path)
+
+
+@SETTINGS
+@given(cut=st.integers(min_value=0, max_value=len(json.dumps(GOOD_SUMMARY)) - 1))
+def test_a_truncated_summary_is_damaged(tmp_path, cut):
+    write(tmp_path / "summary.json", json.dumps(GOOD_SUMMARY)[:cut])
+    with pytest.raises(DamagedFile, match="summary.json"):
+        read_summary(tmp_path)
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(GOOD_SUMMARY)), value=JSON_VALUES)
+def test_any_value_of_any_key_is_read_or_named(tmp_path, key, value):
+    write(tmp_path / "summary.json", json.dumps({**GOOD_SUMMARY, key: value}))
+    read = _only_damaged(read_summary, tmp_path)
+    if read is None:
+        assert problems({**GOOD_SUMMARY, key: value})
+    else:  # what is read is what the schema allows: no NaN result, no wrong type downstream
+        for name in ("align", "uniform", "probe_acc", "knn_acc", "linear_acc"):
+            assert read[name] is None or math.isfinite(read[name])
+
+
+def test_nan_wrong_types_and_missing_keys_are_named(tmp_path):
+    cases = {
+        "linear_acc": float("nan"), "seed": "zero", "status": "done", "tags": "a,b", "alpha": "1", "epochs": 1.5,
+        "checkpoint": "/etc/passwd",
+    }  # fmt: skip
+    for key, value in cases.items():
+        write(tmp_path / key / "summary.json", json.dumps({**GOOD_SUMMARY, key: value}))
+        with pytest.raises(DamagedFile, match=key):
+            read_summary(tmp_path / key)
+    write(tmp_path / "extra" / "summary.json", json.dumps({**GOOD_SUMMARY, "from_the_future": 1}))
+    assert read_summary(tmp_path / "extra")["from_the_future"] == 1  # a newer version may write more
+    write(tmp_path / "diverged" / "summary.json", json.dumps({**GOOD_SUMMARY, "status": "diverged", "align": math.nan}))
+    assert math.isnan(read_summary(tmp_path / "diverged")["align"])  # a diverged run's NaN is its result
+    write(tmp_path / "deep" / "summary.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DamagedFile, match="not JSON"):
+        read_summary(tmp_path / "deep")
+
+
+# --- metrics.csv --------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(text=st.text(max_size=200))
+def test_metrics_csv_of_any_text_is_read_or_named(tmp_path, text):
+    write(tmp_path / "metrics.csv", text)
+    rows = _only_damaged(read_epochs, tmp_path)
+    assert rows is None or all(isinstance(v, float) for row in rows for v in row.values())
+
+
+def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
+    good = "epoch,step,train/align\n1,4,0.5\n2,8,0.4\n"
+    assert read_epochs(write(tmp_path / "a" / "metrics.csv", good).parent) == [
+        {"epoch": 1.0, "step": 4.0, "train/align": 0.5},
+        {"epoch": 2.0, "step": 8.0, "train/align": 0.4},
+    ]
+    for name, text, match in [
+        ("short", good + "3,12\n", "line 4 has 2 cells"),
+        ("word", good.replace("0.4", "zero"), "line 3, train/align='zero' is not a number"),
+        ("nul", good.replace("0.4", "0\0"), "metrics.csv"),
+        ("header", "epoch,epoch\n1,2\n", "distinct names"),
+        ("binary", b"\xff\xfe\x00", "not UTF-8"),
+    ]:
+        with pytest.raises(DamagedFile, match=match):
+            read_epochs(write(tmp_path / name / "metrics.csv", text).parent)
+
+
+# --- config.yaml --------------------------------------------------------------------------------
+
+
+def test_config_is_read_never_resolved_and_paths_follow_the_folder(tmp_path):
+    run = tmp_path / "old place"
+    container = {"paths": {"output_dir": str(run)}, "callbacks": {"ckpt": {"dirpath": f"{run}/checkpoints"}}, "x": 1}
+    saved = portable(container, run)
+    assert saved["paths"]["output_dir"] == RUN_DIR_MARK and saved["callbacks"]["ckpt"]["dirpath"].startswith("<run")
+    moved = tmp_path / "new place"
+    write(moved / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(saved)))
+    cfg = read_config(moved)
+    assert cfg.paths.output_dir == str(moved) and cfg.callbacks.ckpt.dirpath == f"{moved}/checkpoints"
+    write(tmp_path / "interp" / "config.yaml", "a: ${oc.env:HOME}\nb: {c: '${run_id:/tmp/x}'}\n")
+    with pytest.raises(DamagedFile, match="interpolations at a, b.c"):
+        read_config(tmp_path / "interp")
+    for name, text in [("list", "- 1\n- 2\n"), ("yaml", "a: [\n"), ("bytes", b"\xff"), ("text", "just text")]:
+        with pytest.raises(DamagedFile, match="config.yaml"):
+            read_config(write(tmp_path / name / "config.yaml", text).parent)
+
+
+@SETTINGS
+@given(text=st.text(max_size=200))
+def test_config_of_any_text_is_read_or_named(tmp_path, text):
+    write(tmp_path / "config.yaml", text)
+    _only_damaged(read_config, tmp_path)
+
+
+def test_targets_outside_the_package_are_named_at_any_depth():
+    cfg = {
+        "loss": {"_target_": "raft_lightning.objectives.BYOL"},
+        "data": {"augment": {"x": [{"_target_": "os.system", "_args_": ["id"]}]}},
+        "model": {"backbone": {"_target_": "builtins.eval"}},
+    }
+    found = untrusted_targets(cfg)
+    assert found == ["data.augment.x[0]._target_='os.system'", "data.augment.x[0]._args_=['id']",
+                     "model.backbone._target_='builtins.eval'"]  # fmt: skip
+    assert untrusted_targets(cfg, {"os.system", "builtins.eval"}) == ["data.augment.x[0]._args_=['id']"]
+
+
+# --- tensor files -------------------------------------------------------------------------------
+
+
+class Planted:
+    """A pickle that would run code on load."""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(MARKER),))
+
+
+MARKER = "/tmp/raft-lightning-test-planted-marker"
+
+
+def test_a_planted_pickle_is_refused_and_runs_nothing(tmp_path):
+    Path(MARKER).unlink(missing_ok=True)
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "x": Planted()}, tmp_path / "last.ckpt")
+    with pytest.raises(DamagedFile, match="other than tensors"):
+        read_checkpoint(tmp_path / "last.ckpt")
+    torch.save({"projections": Planted(), "labels": torch.zeros(2)}, tmp_path / EMBEDDINGS_FILE)
+    with pytest.raises(DamagedFile):
+        read_embeddings(tmp_path)
+    write(tmp_path / "plain.ckpt", pickle.dumps(Planted()))
+    with pytest.raises(DamagedFile):
+        read_checkpoint(tmp_path / "plain.ckpt")
+    assert not Path(MARKER).exists()
+
+
+def _tensor_file(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+GOOD_EMBEDDINGS = _tensor_file({"projections": torch.randn(8, 4), "labels": torch.arange(8) % 3})
+
+
+@SETTINGS
+@given(cut=st.integers(min_value=0, max_value=len(GOOD_EMBEDDINGS) - 1), flip=st.integers(0, 255))
+def test_damaged_embeddings_are_named(tmp_path, cut, flip):
+    data = bytearray(GOOD_EMBEDDINGS[:cut]) + bytes([flip])
+    write(tmp_path / EMBEDDINGS_FILE, bytes(data))
+    with pytest.raises(DamagedFile, match=EMBEDDINGS_FILE):
+        read_embeddings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"projections": torch.full((4, 3), math.nan), "labels": torch.zeros(4, dtype=torch.long)},
+        {"projections": torch.randn(4, 3), "labels": torch.zeros(5, dtype=torch.long)},
+        {"projections": torch.randn(4), "labels": torch.zeros(4, dtype=torch.long)},
+        {"projections": torch.randn(4, 3), "labels": torch.zeros(4)},
+        {"projections": torch.randn(0, 3), "labels": torch.zeros(0, dtype=torch.long)},
+        {"labels": torch.zeros(4, dtype=torch.long)},
+        [1, 2, 3],
+    ],
+)
+def test_embeddings_of_other_contents_are_named(tmp_path, obj):
+    write(tmp_path / EMBEDDINGS_FILE, _tensor_file(obj))
+    with pytest.raises(DamagedFile, match="other contents"):
+        read_embeddings(tmp_path)
+
+
+def test_a_broken_multirun_yaml_is_named(tmp_path):
+    for name, text in [("garbage", "hydra: [\n"), ("no_hydra", "a: 1\n"), ("huge", _huge_sweep())]:
+        with pytest.raises(DamagedFile, match="multirun.yaml"):
+            expected_runs(write(tmp_path / name / "multirun.yaml", text).parent)
+
+
+def _huge_sweep() -> str:
+    return (
+        "hydra:\n  sweeper:\n    params: {seed: 'range(0,1000000)', x: 'range(0,1000)'}\n  overrides:\n    task: []\n"
+    )
+
+
+# --- the report over damaged folders --------------------------------------------------------------
+
+
+DAMAGE = st.tuples(st.sampled_from(["summary.json", "metrics.csv", EMBEDDINGS_FILE]), st.binary(max_size=64))
+
+
+@SETTINGS
+@given(damage=st.lists(DAMAGE, min_size=1, max_size=3), label=st.text(min_size=1, max_size=12))
+def test_the_report_lists_damaged_runs_and_still_writes(tmp_path_factory, damage, label):
+    """Two good runs and one damaged one (any file, any bytes; an odd variant label): the report
+    writes its table, averages the good runs only, and a row's label never breaks the table."""
+    root = tmp_path_factory.mktemp("sweep")
+    for seed in (0, 1):
+        write(root / f"good{seed}" / "summary.json", json.dumps({**GOOD_SUMMARY, "seed": seed, "variant": label}))
+        write(root / f"good{seed}" / "metrics.csv", "epoch,train/align,train/uniform\n1,0.5,-2\n2,0.4,-2.1\n")
+    bad = root / "bad"
+    write(bad / "summary.json", json.dumps({**GOOD_SUMMARY, "seed": 2, "variant": label}))
+    for name, data in damage:
+        write(bad / name, data)
+    written = report(root, root, OmegaConf.load(DEFAULT_CONFIG))
+    table = (root / "table1.md").read_text()
+    assert root / "table1.md" in written
+    body = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert all(line.count(" | ") == body[0].count(" | ") for line in body)  # no label adds or splits a cell
+    seeds = [line.split(" | ")[1] for line in body]
+    assert seeds in (["2"], ["3"])  # the damaged run is averaged in only if its summary.json stayed readable
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    target = write(tmp_path / "table1.md", "the good table\n")
+    real_fsync = __import__("os").fsync
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    with pytest.raises(OSError, match="table1.md: no space left on the device; the previous version is kept"):
+        write_atomically(target, "half")
+    monkeypatch.setattr("os.fsync", real_fsync)
+    assert target.read_text() == "the good table\n" and list(tmp_path.iterdir()) == [target]
