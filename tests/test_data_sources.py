@@ -26,7 +26,7 @@ from raft_lightning.data import (
     STL10DataModule,
 )
 from raft_lightning.data.cifar import load_cifar10, load_cifar100
-from raft_lightning.data.lazy import FolderImages
+from raft_lightning.data.lazy import FolderImages, LazyImages
 from raft_lightning.run.validation import config_errors
 from tests.conftest import compose_run, run_cli
 from tests.test_data import AUGMENT
@@ -107,6 +107,17 @@ def test_images_decode_to_uint8_squares_of_image_size(tmp_path):
     assert batch.shape == (3, 3, 16, 16) and batch.dtype == torch.uint8 and torch.equal(batch[1], images[0])
 
 
+def test_the_shorter_side_is_resized_and_the_centre_square_kept(tmp_path):
+    """Objects keep their aspect ratio: an 80×20 image of red, green and blue quarters-half-quarter
+    becomes its green middle at 10×10 (a squash would show all three)."""
+    pixels = np.zeros((20, 80, 3), dtype=np.uint8)
+    pixels[:, :20, 0] = pixels[:, 20:60, 1] = pixels[:, 60:, 2] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    green = torch.zeros(3, 10, 10, dtype=torch.uint8)
+    green[1] = 255
+    assert torch.equal(FolderImages(tmp_path, ["wide.png"], size=10)[0], green)
+
+
 @pytest.mark.parametrize("pipeline", ["torchvision", "batched"])
 def test_both_pipelines_make_two_reproducible_views(tmp_path, pipeline):
     root = make_folder(tmp_path / "images")
@@ -166,6 +177,7 @@ def test_plain_loaders_serve_the_evaluation(tmp_path):
     small = folder_module(tmp_path / "images", train_subset=5, mean=[0.5] * 3, std=[0.25] * 3)
     small.setup("fit")
     assert len(small.train_set) == 5 and next(iter(small.plain_train_dataloader()))[0].shape == (4, 3, 16, 16)
+    assert isinstance(small.train_set.images, LazyImages)  # the subset is still read on demand
 
 
 # Normalisation statistics: computed as a direct computation would, cached, invalidated.
@@ -317,6 +329,10 @@ def test_missing_cifar100_names_the_folder_and_the_files(tmp_path):
     (errors,) = CIFAR100DataModule.config_errors(root=str(tmp_path))
     assert errors.startswith(f"root='{tmp_path}': CIFAR-100 not found there (expected cifar-100-python/ with train")
     assert "none of these files is there" in errors and "Nothing is downloaded" in errors
+    write_cifar100(tmp_path)
+    (tmp_path / "cifar-100-python" / "meta").unlink()
+    (errors,) = CIFAR100DataModule.config_errors(root=str(tmp_path))
+    assert "CIFAR-100 not found there" in errors and "; missing: cifar-100-python/meta)" in errors
 
 
 def test_cifar10_reads_what_pickle_would(tmp_path):
