@@ -37,7 +37,7 @@ class LazyImages(Dataset):
         raise NotImplementedError
 
     def __getitem__(self, index: Any) -> Tensor:
-        if isinstance(index, int) or (isinstance(index, Tensor) and index.ndim == 0):
+        if isinstance(index, (int, np.integer)) or (isinstance(index, Tensor) and index.ndim == 0):
             return self.read(np.array([int(index)]))[0]
         rows = index.cpu().numpy() if isinstance(index, Tensor) else np.asarray(index)
         return self.read(rows.astype(np.int64, copy=False))
@@ -53,6 +53,8 @@ class LazyImages(Dataset):
 
 
 class Rows(LazyImages):
+    """Some images of a store (a subset), still unread."""
+
     def __init__(self, parent: LazyImages, rows: np.ndarray) -> None:
         self.parent, self.rows = parent, rows
 
