@@ -6,8 +6,12 @@
 - ``EvalOutput``: what ``validation_step`` returns (the probe's validation features).
 - ``MeanTeacher``: what the EMA callback needs of a module: the online network f_θ and its mean
   teacher f_ξ, with the same parameters in the same order.
-- ``PlainData``: what the kNN monitor and the linear evaluation need of a datamodule: the
-  un-augmented training and test images, in order, as (x, y) batches.
+- ``PlainData``: what the kNN monitor, the online probe and the linear evaluation need of a
+  datamodule: its class count, and the un-augmented training and test images, in order, as
+  (x, y) batches.
+- ``UNLABELLED``: the label of a training image that has none (STL-10's unlabelled split). A
+  datamodule whose two-view batches may hold it says so with ``has_unlabelled = True``; the
+  online probe then trains on the labelled images of each batch only.
 - ``RUN_SIGNALS``: the signals that stop a run after a checkpoint (SLURM's preemption and
   time-limit warnings, ``kill``, Ctrl-C, Ctrl-\\, a closed terminal or SSH session): the run
   handles them, its DataLoader workers ignore them.
@@ -21,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 RUN_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP", "SIGQUIT")
+UNLABELLED = -1
 
 
 class StepOutput(TypedDict):

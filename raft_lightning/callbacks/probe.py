@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from raft_lightning.contracts import EvalOutput, StepOutput
+from raft_lightning.contracts import UNLABELLED, EvalOutput, PlainData, StepOutput
 from raft_lightning.metrics import EpochMean
 from raft_lightning.values import integer_errors, number_errors
 
@@ -25,23 +25,35 @@ class OnlineProbe(L.Callback):
 
     Under DDP it trains on the features of every device's batch (all-gathered), so that the
     classifier, its optimiser and the logged loss are the same on every rank.
+
+    ``num_classes=None`` takes the datamodule's (``contracts.PlainData``) at setup. Where the
+    datamodule's batches may hold images without a label (``has_unlabelled``: STL-10's
+    unlabelled split, labelled ``contracts.UNLABELLED``), it trains on the labelled ones of each
+    batch and skips a batch without any; finding them reads the labels on the host, which runs
+    on other data never pay.
     """
 
-    def __init__(self, num_classes: int, lr: float = 1e-3) -> None:
+    def __init__(self, num_classes: int | None = None, lr: float = 1e-3) -> None:
         errors = self.config_errors(num_classes=num_classes, lr=lr)
         if errors:
             raise ValueError("; ".join(errors))
-        self.num_classes, self.lr = int(num_classes), float(lr)
+        self.num_classes, self.lr = None if num_classes is None else int(num_classes), float(lr)
         self.classifier: nn.Linear | None = None
+        self.partly_labelled = False
         self.logged = False  # train/probe_loss registered with Lightning in this epoch
 
     @staticmethod
-    def config_errors(num_classes: Any, lr: Any) -> list[str]:
-        return [*integer_errors("num_classes", num_classes, 2), *number_errors("lr", lr, 0, closed_low=False)]
+    def config_errors(lr: Any, num_classes: Any = None) -> list[str]:
+        classes = [] if num_classes is None else integer_errors("num_classes", num_classes, 2)
+        return [*classes, *number_errors("lr", lr, 0, closed_low=False)]
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.classifier is not None:
             return
+        datamodule: PlainData | None = trainer.datamodule
+        self.partly_labelled = bool(getattr(datamodule, "has_unlabelled", False))
+        if self.num_classes is None:
+            self.num_classes = datamodule.num_classes
         device = trainer.strategy.root_device
         self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
         self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
@@ -62,6 +74,11 @@ class OnlineProbe(L.Callback):
         if trainer.world_size > 1:  # (world, B, D) → (world·B, D): every rank takes the same step
             features = pl_module.all_gather(features).flatten(0, 1)
             labels = pl_module.all_gather(labels).flatten(0, 1)
+        if self.partly_labelled:
+            labelled = labels != UNLABELLED
+            if not labelled.any():  # nothing to learn from; the same on every rank (gathered)
+                return
+            features, labels = features[labelled], labels[labelled]
         with torch.enable_grad():
             loss = F.cross_entropy(self.classifier(features), labels)
         self.optimizer.zero_grad(set_to_none=True)

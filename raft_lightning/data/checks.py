@@ -15,7 +15,7 @@ class DataChecks:
     @classmethod
     def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
         errors = cls.value_errors(**params)
-        return errors + (cls.size_errors(**params) if not errors else []) + cls.data_errors(root)
+        return errors + (cls.size_errors(**params) if not errors else []) + cls.data_errors(root, **params)
 
     @classmethod
     def split_sizes(cls, **params: Any) -> tuple[int, int]:
@@ -25,20 +25,7 @@ class DataChecks:
 
     @classmethod
     def size_errors(cls, **params: Any) -> list[str]:
-        """Subsets within the split, and at least one batch of training images per epoch."""
-        errors = []
-        for key, full in zip(("train_subset", "val_subset"), cls.split_sizes()):
-            value = params.get(key)
-            if value is not None and not (
-                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= full
-            ):
-                errors.append(f"{key}={value!r}: null (all) or an integer from 1 to {full}")
-        train, _ = cls.split_sizes(**params)
-        if not errors and params.get("batch_size", 0) > train:
-            errors.append(
-                f"batch_size={params['batch_size']}: more than the {train} training images (one batch an epoch)"
-            )
-        return errors
+        return subset_errors(cls.split_sizes(**{**params, "train_subset": None, "val_subset": None}), **params)
 
     @classmethod
     def value_errors(
@@ -56,6 +43,20 @@ class DataChecks:
         return errors
 
     @classmethod
-    def data_errors(cls, root: Any) -> list[str]:
+    def data_errors(cls, root: Any, **params: Any) -> list[str]:
         """Whether the dataset's files are under ``root``: one message naming both, or none."""
         return cls.source.errors(root) if cls.source is not None else []
+
+
+def subset_errors(full: tuple[int, int], unlabelled: int = 0, **params: Any) -> list[str]:
+    """Subsets within the (training, test) split of ``full`` images, and at least one batch of
+    training images per epoch (``unlabelled`` images, which pretraining draws from too, count)."""
+    errors = []
+    for key, size in zip(("train_subset", "val_subset"), full):
+        value = params.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= size):
+            errors.append(f"{key}={value!r}: null (all) or an integer from 1 to {size}")
+    train = (params.get("train_subset") or full[0]) + unlabelled
+    if not errors and params.get("batch_size", 0) > train:
+        errors.append(f"batch_size={params['batch_size']}: more than the {train} training images (one batch an epoch)")
+    return errors

@@ -13,9 +13,9 @@ from raft_lightning.contracts import RUN_SIGNALS
 from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.augment.per_sample import byol_views, eval_transform
 from raft_lightning.data.checks import DataChecks
+from raft_lightning.data.cifar import CIFAR10, CIFAR100
 from raft_lightning.data.sampling import EpochSampler
 from raft_lightning.data.sources import (
-    CIFAR10,
     FASHION_MNIST,
     SYNTHETIC_MEAN,
     SYNTHETIC_STD,
@@ -52,7 +52,9 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
     the device after the transfer otherwise (the loader then only carries keys).
 
     A subclass names its ``source`` (``sources.FileSource``: files, loader, statistics) or, for
-    generated data, sets ``num_classes``, ``mean`` and ``std`` and overrides ``load``.
+    generated data, sets ``num_classes``, ``mean`` and ``std`` and overrides ``load``. The
+    images of a split are a uint8 tensor or, for data too big for memory, a ``lazy.LazyImages``
+    read in the loader's workers; ``pretrain_split`` may add images without labels (STL-10).
     """
 
     num_classes: int
@@ -97,10 +99,18 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
             raise NotImplementedError
         return self.source.load(self.root)
 
+    def file_errors(self) -> list[str]:
+        """What is wrong with the files, checked in ``setup`` (validation checked them before)."""
+        return self.data_errors(self.root)
+
+    def pretrain_split(self, train: Split) -> Split:
+        """The images the two views are drawn from: the training split, here."""
+        return train
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        errors = self.data_errors(self.root)
+        errors = self.file_errors()
         if errors:
             raise DataNotFoundError(errors[0])
         train, test = self.load()
@@ -110,6 +120,7 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
         # with the same per-sample-exact transform whatever the training pipeline.
         plain = eval_transform(self.image_size, self.mean, self.std)
         self.plain_train_set, self.plain_val_set = Transformed(train, plain), Transformed(test, plain)
+        train = self.pretrain_split(train)
         if self.pipeline == "batched":
             batched = BatchedViews(self.image_size, self.mean, self.std, **self.augment)
             self.train_set, self.val_set = BatchedTwoViews(train, batched, self.seed), BatchedEval(test, batched)
@@ -175,7 +186,8 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
         num_workers = self.num_workers
         if self.pipeline == "batched" and hasattr(dataset, "augment"):
             dataset.augment = self._augment_in_loader()
-            num_workers = num_workers if dataset.augment else 0  # workers would only carry keys
+            if not (dataset.augment or dataset.carries_images):
+                num_workers = 0  # workers would only carry keys
             kwargs["collate_fn"] = whole_batch
         return cls(
             dataset,
@@ -191,13 +203,16 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
         """Where the batched pipeline builds its views: in the loader (its workers), on a CPU run
         or without a trainer; on the device otherwise, where the loader then carries only the
         (epoch, index) keys and ``on_after_batch_transfer`` builds the views from the images kept
-        there (copied once), so workers would add nothing but IPC. Asked each time a loader is
+        there (copied once), so workers would add nothing but IPC; images read lazily (too many
+        to keep on the device) travel with their keys instead, decoded by the workers, as uint8
+        (B, 3, S, S), and the views are built where they land. Asked each time a loader is
         built, since the trainer and its device are known only then; the answer is set as the
         batched dataset's ``augment`` flag. Either way each view is drawn from the same (epoch, index) keys."""
         return self.trainer is None or self.trainer.strategy.root_device.type == "cpu"
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Batched pipeline off the CPU: the batch holds keys; build its images on the device."""
+        """Batched pipeline off the CPU: the batch holds keys (and lazily read uint8 images);
+        build its views on the device."""
         if isinstance(batch, dict):
             dataset = self.train_set if "epoch" in batch else self.val_set
             return dataset.on_device(batch)
@@ -209,6 +224,13 @@ class CIFAR10DataModule(ImageDataModule):
 
     source = CIFAR10
     num_classes, mean, std = CIFAR10.num_classes, CIFAR10.mean, CIFAR10.std
+
+
+class CIFAR100DataModule(ImageDataModule):
+    """CIFAR-100 from ``root`` (the folder holding cifar-100-python): the 100 fine labels."""
+
+    source = CIFAR100
+    num_classes, mean, std = CIFAR100.num_classes, CIFAR100.mean, CIFAR100.std
 
 
 class FashionMNISTDataModule(ImageDataModule):

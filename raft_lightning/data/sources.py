@@ -3,7 +3,8 @@
 Each file-backed dataset is one ``FileSource`` record holding everything about it: its name, its
 class count and channel statistics, the files it needs, how to describe and obtain them when they
 are missing, and its loader. So adding or checking a dataset touches one place, and the
-datamodules (``datamodule.py``) only say which source they serve. The synthetic source is a
+datamodules (``datamodule.py``) only say which source they serve. Fashion-MNIST's is here,
+CIFAR-10's and CIFAR-100's in ``cifar``, STL-10's in ``stl10``. The synthetic source is a
 generator with parameters, not files: ``make_synthetic`` and its normalisation sit together here.
 Nothing is ever downloaded.
 """
@@ -11,7 +12,6 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import gzip
-import pickle
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,9 @@ from torch import Tensor
 
 from raft_lightning.data.sampling import sample_seed
 
-Split = tuple[Tensor, Tensor]  # images (N, 3, H, W) uint8, labels (N,) int64
+# images (N, 3, H, W) uint8 (or a lazy.LazyImages, indexed the same way, for data read on demand),
+# labels (N,) int64
+Split = tuple[Tensor, Tensor]
 
 
 class DataCorruptError(ValueError):
@@ -44,7 +46,7 @@ def subset(split: Split, size: int | None, seed: int) -> Split:
     if size is None or size >= len(labels):
         return split
     keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:size].sort().values
-    return images[keep], labels[keep]
+    return (images[keep] if isinstance(images, Tensor) else images.take(keep)), labels[keep]
 
 
 @dataclass(frozen=True)
@@ -75,56 +77,6 @@ class FileSource:
     def load(self, root: str | Path) -> tuple[Split, Split]:
         """(train, test) splits as uint8 tensors."""
         return self.loader(Path(root))
-
-
-# CIFAR-10, through torchvision's reader of the python pickles.
-
-
-def load_cifar10(root: str | Path) -> tuple[Split, Split]:
-    """The python pickles of cifar-10-batches-py, read here (not by torchvision's class, whose
-    error for a damaged file suggests a download and names no file)."""
-    folder = Path(root) / "cifar-10-batches-py"
-
-    def split(names: list[str]) -> Split:
-        parts = [_read_cifar_batch(folder / name) for name in names]
-        images = torch.cat([p[0] for p in parts]).reshape(-1, 3, 32, 32)  # rows are (R, G, B) planes
-        return images, torch.cat([p[1] for p in parts])
-
-    return split([f"data_batch_{i}" for i in range(1, 6)]), split(["test_batch"])
-
-
-def _read_cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
-    expected = "a CIFAR-10 python batch (a pickled dict with 10000 'data' rows of 3072 bytes and 'labels')"
-    try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        labels = np.asarray(batch["labels"], dtype=np.int64)
-        if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-            raise ValueError(f"data of shape {data.shape} with {len(labels)} labels")
-    except Exception as e:  # truncated, not a pickle, other keys: each raises its own kind
-        raise DataCorruptError(f"{path}: damaged or not {expected} ({type(e).__name__}: {e})") from e
-    return torch.from_numpy(data.copy()), torch.from_numpy(labels)
-
-
-CIFAR10 = FileSource(
-    name="CIFAR-10",
-    train_images=50_000,
-    test_images=10_000,
-    num_classes=10,
-    mean=(0.4914, 0.4822, 0.4465),
-    std=(0.2470, 0.2435, 0.2616),
-    files=tuple(
-        f"cifar-10-batches-py/{name}"
-        for name in ("batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
-    ),
-    expected="cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta",
-    hint=(
-        ". Nothing is downloaded: unpack https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-        "into that folder, or set data.root (or RAFT_DATA_DIR) to the folder that holds cifar-10-batches-py"
-    ),
-    loader=load_cifar10,
-)
 
 
 # Fashion-MNIST, from the gzipped IDX files (Debian's dataset-fashion-mnist).

@@ -5,6 +5,9 @@ composes the configs: the tests, the theory checks, the benchmarks) before compo
     ${sweep_name:}                  the W&B group: the sweep folder's name (run.tracking)
     ${run_id:${paths.output_dir}}   the W&B run id (run.tracking)
     ${concat:[a,b],${tags}}          lists joined: the W&B tags, ours and the user's
+    ${folder_classes:${.root}}      the number of class folders of an image folder (data=image_folder),
+                                    so that the probe's num_classes is known before the run (it lists
+                                    folders, reads nothing else; null where root is not an image folder)
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 
 from omegaconf import OmegaConf
 
+from raft_lightning.data.folder import count_classes
 from raft_lightning.run.tracking import run_id, sweep_name
 
 
@@ -22,3 +26,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("concat", lambda *lists: [x for items in lists for x in items], replace=True)
+    OmegaConf.register_new_resolver("folder_classes", count_classes, replace=True)

@@ -18,6 +18,7 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *optimizer_errors(cfg.optimizer),
         *predictor_errors(cfg),
         *devices_errors(cfg),
+        *labels_errors(cfg),
         *variant_errors(choices),
         *integer_errors("record.last_epochs", cfg.record.last_epochs, 1),
         *integer_errors("seed", cfg.seed, 0),
@@ -89,6 +90,18 @@ def devices_errors(cfg: DictConfig) -> list[str]:
     batch = cfg.data.get("batch_size")
     if isinstance(devices, int) and devices > 1 and isinstance(batch, int) and batch % devices:
         return [f"data.batch_size={batch}: must divide evenly over trainer.devices={devices} (it is the global batch)"]
+    return []
+
+
+def labels_errors(cfg: DictConfig) -> list[str]:
+    """loss=supervised learns from every training image's label; STL-10's unlabelled images
+    (data.unlabeled) have none."""
+    supervised = str(cfg.loss.get("_target_", "")).endswith(".Supervised")
+    if supervised and cfg.data.get("unlabeled") is True:
+        return [
+            "data.unlabeled=True: loss=supervised trains on labels, and the unlabelled images have none; "
+            "set data.unlabeled=false (the labelled images only)"
+        ]
     return []
 
 

@@ -154,11 +154,15 @@ class BatchedTwoViews(Dataset):
 
     With ``augment=True`` the loader (its workers, on the CPU) returns (t1(x), t2(x), y)
     batches; with ``augment=False`` it returns the keys only, {"epoch", "index"}, and
-    ``on_device`` builds the views where the batch landed (the images live there once)."""
+    ``on_device`` builds the views where the batch landed (the images live there once). Images
+    read lazily (``lazy.LazyImages``, too many to keep on the device) are read by the loader
+    and carried with their keys and labels, {"epoch", "index", "images", "labels"}, as uint8
+    (B, 3, H, W); the views drawn from them are the same functions of (seed, epoch, index)."""
 
     def __init__(self, split: tuple[Tensor, Tensor], views: BatchedViews, seed: int, augment: bool = True) -> None:
         self.images, self.labels = split
         self.views, self.seed, self.augment = views, seed, augment
+        self.carries_images = not isinstance(self.images, Tensor)
         self._on_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def __len__(self) -> int:
@@ -167,26 +171,33 @@ class BatchedTwoViews(Dataset):
     def __getitems__(self, keys: list[tuple[int, int]]) -> Any:
         epoch, index = torch.tensor(keys, dtype=torch.int64).view(-1, 2).unbind(1)
         if not self.augment:
-            return {"epoch": epoch, "index": index}
+            keys = {"epoch": epoch, "index": index}
+            return {**keys, "images": self.images[index], "labels": self.labels[index]} if self.carries_images else keys
         return *self.views(self.images[index], self.seed, epoch, index), self.labels[index]
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         """One sample, as a batch of one (the DataLoader calls ``__getitems__``)."""
         return self.__getitems__([key])
 
-    def on_device(self, keys: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        images, labels = _resident(self._on_device, self.images, self.labels, keys["index"].device)
-        index = keys["index"]
-        return *self.views(images[index], self.seed, keys["epoch"], index), labels[index]
+    def on_device(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        index = batch["index"]
+        if "images" in batch:
+            images, labels = batch["images"], batch["labels"]
+        else:
+            images, labels = _resident(self._on_device, self.images, self.labels, index.device)
+            images, labels = images[index], labels[index]
+        return *self.views(images, self.seed, batch["epoch"], index), labels
 
 
 class BatchedEval(Dataset):
     """The batched counterpart of ``views.Transformed`` with the eval transform: index batches
-    in, (x, y) out on the CPU, or {"index"} for ``on_device``."""
+    in, (x, y) out on the CPU, or {"index"} (with "images" and "labels" when read lazily) for
+    ``on_device``."""
 
     def __init__(self, split: tuple[Tensor, Tensor], views: BatchedViews, augment: bool = True) -> None:
         self.images, self.labels = split
         self.views, self.augment = views, augment
+        self.carries_images = not isinstance(self.images, Tensor)
         self._on_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def __len__(self) -> int:
@@ -195,16 +206,19 @@ class BatchedEval(Dataset):
     def __getitems__(self, indices: list[int]) -> Any:
         index = torch.tensor(indices, dtype=torch.int64)
         if not self.augment:
-            return {"index": index}
+            keys = {"index": index}
+            return {**keys, "images": self.images[index], "labels": self.labels[index]} if self.carries_images else keys
         return self.views.eval(self.images[index]), self.labels[index]
 
     def __getitem__(self, index: int) -> Any:
         """One sample, as a batch of one (the DataLoader calls ``__getitems__``)."""
         return self.__getitems__([index])
 
-    def on_device(self, keys: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        images, labels = _resident(self._on_device, self.images, self.labels, keys["index"].device)
-        return self.views.eval(images[keys["index"]]), labels[keys["index"]]
+    def on_device(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        if "images" in batch:
+            return self.views.eval(batch["images"]), batch["labels"]
+        images, labels = _resident(self._on_device, self.images, self.labels, batch["index"].device)
+        return self.views.eval(images[batch["index"]]), labels[batch["index"]]
 
 
 def _resident(cache: dict, images: Tensor, labels: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,508 @@
+"""Your data (docs/your-data.md): image folders, CIFAR-100, STL-10, and CIFAR pickles that
+cannot run code. Every file here is made by the test: small images of mixed sizes, modes and
+formats, and tiny CIFAR-100 pickles and STL-10 binaries in the standard formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import raft_lightning.data.stats as stats
+from raft_lightning.callbacks.probe import OnlineProbe
+from raft_lightning.contracts import UNLABELLED
+from raft_lightning.data import (
+    CIFAR100DataModule,
+    DataCorruptError,
+    DataNotFoundError,
+    ImageFolderDataModule,
+    STL10DataModule,
+)
+from raft_lightning.data.cifar import load_cifar10, load_cifar100
+from raft_lightning.data.lazy import FolderImages, LazyImages
+from raft_lightning.run.validation import config_errors
+from tests.conftest import compose_run, run_cli
+from tests.test_data import AUGMENT
+
+MODES = ("RGB", "L", "RGBA", "P")  # colour, grey (as JPEG), with alpha, palette
+SMOKE_DATA = ("experiment=smoke", "~data.train_size", "~data.val_size", "data.image_size=16", "data.batch_size=16")
+
+
+def write_images(folder: Path, count: int, seed: int) -> None:
+    """``count`` images of mixed sizes and modes (PNG, and JPEG for grey), plus files to skip."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        width, height = 12 + 5 * (i % 3), 9 + 4 * (i % 4)
+        mode = MODES[i % len(MODES)]
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
+        image.save(folder / f"img{i:02d}.{'jpg' if mode == 'L' else 'png'}")
+    (folder / "notes.txt").write_text("not an image: skipped")
+    (folder / ".hidden.png").write_bytes(b"skipped too")
+
+
+def make_folder(root: Path, classes=("cat", "dog", "fox"), per_class: int = 6, split: bool = False) -> Path:
+    for k, name in enumerate(classes):
+        if split:
+            write_images(root / "train" / name, per_class, seed=k)
+            write_images(root / "val" / name, 2, seed=100 + k)
+        else:
+            write_images(root / name, per_class, seed=k)
+    return root
+
+
+def folder_module(root: Path, **kwargs) -> ImageFolderDataModule:
+    params = {"augment": AUGMENT, "image_size": 16, "batch_size": 4, **kwargs}
+    return ImageFolderDataModule(root=str(root), **params)
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path, monkeypatch):
+    """Statistics are cached under the test's own folder, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+# Image folders: layouts, split, decoding, both pipelines.
+
+
+def test_both_layouts_list_sorted_classes_and_only_images(tmp_path):
+    flat = folder_module(make_folder(tmp_path / "flat", classes=("dog", "cat", "fox")), val_fraction=0.25)
+    flat.setup("fit")
+    assert flat.classes == ("cat", "dog", "fox") and flat.num_classes == 3
+    assert len(flat.plain_train_set) + len(flat.plain_val_set) == 18 and len(flat.plain_val_set) == round(18 * 0.25)
+    split = folder_module(make_folder(tmp_path / "split", split=True))
+    split.setup("fit")
+    assert split.classes == ("cat", "dog", "fox") and len(split.train_set) == 18 and len(split.val_set) == 6
+    val_files = [split.plain_val_set.images.files[i].decode() for i in range(6)]
+    assert val_files[0] == "val/cat/img00.png" and split.plain_val_set.labels.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_the_split_depends_on_split_seed_only(tmp_path):
+    root = make_folder(tmp_path / "images", per_class=10)
+
+    def held_out(**kwargs) -> list[bytes]:
+        dm = folder_module(root, mean=[0.5] * 3, std=[0.25] * 3, **kwargs)
+        dm.setup("fit")
+        return list(dm.plain_val_set.images.files)
+
+    assert held_out(seed=0) == held_out(seed=7) == held_out(seed=3, split_seed=0)
+    assert held_out(split_seed=1) != held_out(split_seed=0)
+
+
+def test_images_decode_to_uint8_squares_of_image_size(tmp_path):
+    write_images(tmp_path / "a", 4, seed=0)
+    files = [f"a/img{i:02d}.{'jpg' if MODES[i] == 'L' else 'png'}" for i in range(4)]
+    images = FolderImages(tmp_path, files, size=16)
+    one = images[1]  # grey: three equal channels
+    assert one.shape == (3, 16, 16) and one.dtype == torch.uint8 and torch.equal(one[0], one[2])
+    batch = images[torch.tensor([3, 0, 2])]
+    assert batch.shape == (3, 3, 16, 16) and batch.dtype == torch.uint8 and torch.equal(batch[1], images[0])
+
+
+def test_the_shorter_side_is_resized_and_the_centre_square_kept(tmp_path):
+    """Objects keep their aspect ratio: an 80×20 image of red, green and blue quarters-half-quarter
+    becomes its green middle at 10×10 (a squash would show all three)."""
+    pixels = np.zeros((20, 80, 3), dtype=np.uint8)
+    pixels[:, :20, 0] = pixels[:, 20:60, 1] = pixels[:, 60:, 2] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    green = torch.zeros(3, 10, 10, dtype=torch.uint8)
+    green[1] = 255
+    assert torch.equal(FolderImages(tmp_path, ["wide.png"], size=10)[0], green)
+
+
+@pytest.mark.parametrize("pipeline", ["torchvision", "batched"])
+def test_both_pipelines_make_two_reproducible_views(tmp_path, pipeline):
+    root = make_folder(tmp_path / "images")
+
+    def first_batch(seed: int, epoch: int = 0) -> tuple[torch.Tensor, ...]:
+        dm = folder_module(root, pipeline=pipeline, seed=seed)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        return next(iter(loader))
+
+    x1, x2, y = first_batch(seed=0)
+    assert x1.shape == x2.shape == (4, 3, 16, 16) and x1.dtype == torch.float32 and y.shape == (4,)
+    assert not torch.equal(x1, x2)
+    again = first_batch(seed=0)
+    assert all(torch.equal(a, b) for a, b in zip((x1, x2, y), again))
+    assert not torch.equal(first_batch(seed=0, epoch=1)[0], x1) and not torch.equal(first_batch(seed=1)[0], x1)
+
+
+def test_batched_views_off_the_cpu_are_built_from_the_carried_uint8_images(tmp_path):
+    """Off the CPU the loader carries decoded uint8 images with their keys; the views built where
+    they land are the ones the CPU path builds (the same (seed, epoch, index) draws)."""
+    dm = folder_module(make_folder(tmp_path / "images"), pipeline="batched")
+    dm.setup("fit")
+    x1, x2, y = next(iter(dm.train_dataloader()))
+    sampler = dm.train_dataloader().sampler
+    dm.train_set.augment = dm.val_set.augment = False
+    batch = next(iter(torch.utils.data.DataLoader(dm.train_set, batch_size=4, sampler=sampler, collate_fn=lambda b: b)))
+    assert set(batch) == {"epoch", "index", "images", "labels"} and batch["images"].dtype == torch.uint8
+    d1, d2, dy = dm.on_after_batch_transfer(batch, 0)
+    assert torch.equal(d1, x1) and torch.equal(d2, x2) and torch.equal(dy, y)
+    dm.val_set.augment = True
+    x, y_val = next(iter(dm.val_dataloader()))
+    dm.val_set.augment = False
+    carried = dm.val_set.__getitems__(list(range(len(y_val))))
+    assert all(torch.equal(a, b) for a, b in zip(dm.on_after_batch_transfer(carried, 0), (x, y_val)))
+
+
+def test_workers_decode_the_same_batches(tmp_path):
+    root = make_folder(tmp_path / "images")
+    batches = []
+    for workers in (0, 2):
+        dm = folder_module(root, num_workers=workers, mean=[0.5] * 3, std=[0.25] * 3)
+        dm.setup("fit")
+        batches.append((next(iter(dm.train_dataloader())), next(iter(dm.plain_train_dataloader()))))
+    (views0, plain0), (views2, plain2) = batches
+    assert all(torch.equal(a, b) for a, b in zip((*views0, *plain0), (*views2, *plain2)))
+
+
+def test_plain_loaders_serve_the_evaluation(tmp_path):
+    dm = folder_module(make_folder(tmp_path / "images", split=True))
+    dm.setup("fit")
+    xs, ys = zip(*dm.plain_train_dataloader())
+    assert torch.cat(xs).shape == (18, 3, 16, 16) and torch.cat(ys).tolist() == sorted(torch.cat(ys).tolist())
+    x, y = next(iter(dm.plain_val_dataloader()))
+    assert x.dtype == torch.float32 and set(y.tolist()) <= {0, 1, 2} and dm.num_classes == 3
+    small = folder_module(tmp_path / "images", train_subset=5, mean=[0.5] * 3, std=[0.25] * 3)
+    small.setup("fit")
+    assert len(small.train_set) == 5 and next(iter(small.plain_train_dataloader()))[0].shape == (4, 3, 16, 16)
+    assert isinstance(small.train_set.images, LazyImages)  # the subset is still read on demand
+
+
+# Normalisation statistics: computed as a direct computation would, cached, invalidated.
+
+
+def test_statistics_match_a_direct_computation_and_are_cached(tmp_path, cache_home, monkeypatch):
+    root = make_folder(tmp_path / "images")
+    calls = []
+    compute = stats.compute_statistics
+    monkeypatch.setattr(stats, "compute_statistics", lambda *a, **k: calls.append(1) or compute(*a, **k))
+    dm = folder_module(root)
+    dm.setup("fit")
+    pixels = dm.plain_train_set.images[list(range(len(dm.plain_train_set)))].double() / 255  # (N, 3, S, S)
+    direct_mean, direct_std = pixels.mean((0, 2, 3)), pixels.std((0, 2, 3), unbiased=False)
+    assert torch.allclose(torch.tensor(dm.mean, dtype=torch.float64), direct_mean, atol=1e-9)
+    assert torch.allclose(torch.tensor(dm.std, dtype=torch.float64), direct_std, atol=1e-9)
+    (cached,) = (cache_home / "raft-lightning" / "stats").glob("*.json")
+    assert json.loads(cached.read_text())["key"]["root"] == os.path.realpath(root) and not list(root.rglob("*.json"))
+
+    second = folder_module(root)
+    second.setup("fit")
+    assert len(calls) == 1 and second.mean == dm.mean  # read from the cache
+
+    changed = root / "cat" / "img00.png"
+    Image.new("RGB", (30, 20), (255, 0, 0)).save(changed)
+    os.utime(changed, ns=(1, 1))  # another mtime, whatever the file system's clock resolution
+    third = folder_module(root)
+    third.setup("fit")
+    assert len(calls) == 2 and third.mean != dm.mean
+
+
+def test_configured_statistics_are_used_and_nothing_is_computed(tmp_path, cache_home):
+    dm = folder_module(make_folder(tmp_path / "images"), mean=[0.4, 0.5, 0.6], std=[0.2, 0.2, 0.2])
+    dm.setup("fit")
+    assert dm.mean == (0.4, 0.5, 0.6) and not cache_home.exists()
+
+
+# Every error: one line, key=value, before anything trains.
+
+
+def _errors(root, **params) -> list[str]:
+    return ImageFolderDataModule.config_errors(root=str(root), **{"batch_size": 2, **params})
+
+
+def test_each_folder_problem_is_one_line_naming_it(tmp_path):
+    cases = {}
+    cases["missing"] = _errors(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    cases["no classes"] = _errors(tmp_path / "empty")
+    make_folder(tmp_path / "hollow")
+    for f in (tmp_path / "hollow" / "dog").iterdir():
+        f.unlink()
+    cases["empty class"] = _errors(tmp_path / "hollow")
+    make_folder(tmp_path / "mismatch", split=True)
+    (tmp_path / "mismatch" / "val" / "dog").rename(tmp_path / "mismatch" / "val" / "wolf")
+    cases["class sets"] = _errors(tmp_path / "mismatch")
+    good = make_folder(tmp_path / "good")
+    cases["fraction"] = _errors(good, val_fraction=1.5)
+    cases["zero"] = _errors(good, val_fraction=0)
+    cases["count"] = _errors(good, num_classes=5)
+    cases["batch"] = _errors(good, batch_size=64)
+    expected = {
+        "missing": f"root='{tmp_path / 'nowhere'}': no such folder (expected DIR/<class>/<image>",
+        "no classes": f"root='{tmp_path / 'empty'}': no class folders in",
+        "empty class": f"root='{tmp_path / 'hollow'}': class folders without images: dog (expected image files",
+        "class sets": "train/ and val/ hold different classes (expected the same class folders in both; "
+        "only in train/: dog; only in val/: wolf)",
+        "fraction": "val_fraction=1.5: must be a number strictly between 0 and 1",
+        "zero": "val_fraction=0: must be a number strictly between 0 and 1",
+        "count": "num_classes=5: root=",
+        "batch": "batch_size=64: more than the 16 training images",
+    }
+    for case, errors in cases.items():
+        assert len(errors) == 1 and expected[case] in errors[0] and "\n" not in errors[0], (case, errors)
+    assert "holds 3 class folders (cat, dog, fox)" in cases["count"][0]
+    assert _errors(good) == [] and _errors(good, num_classes=3) == []
+    with pytest.raises(DataNotFoundError, match="class folders without images: dog"):
+        folder_module(tmp_path / "hollow").setup("fit")
+
+
+def test_a_file_that_cannot_be_decoded_is_named(tmp_path):
+    root = make_folder(tmp_path / "images")
+    (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
+    with pytest.raises(DataCorruptError) as caught:  # the statistics decode every training image
+        folder_module(root, val_fraction=0.01).setup("fit")
+    message = str(caught.value)
+    assert message.startswith(f"{root / 'dog' / 'broken.jpg'}: cannot be decoded, expected an image file PIL can read")
+    assert "\n" not in message
+    dm = folder_module(root, mean=[0.5] * 3, std=[0.25] * 3)
+    dm.setup("fit")
+    with pytest.raises(DataCorruptError, match="broken.jpg: cannot be decoded"):
+        list(dm.plain_train_dataloader())
+
+
+def test_run_validation_counts_the_classes_and_names_a_missing_root(tmp_path):
+    root = make_folder(tmp_path / "images", per_class=8)
+    cfg = compose_run(*SMOKE_DATA, "data=image_folder", f"data.root={root}", run_dir=tmp_path / "run")
+    assert cfg.callbacks.probe.num_classes == 3 and config_errors(cfg) == []
+    missing = compose_run(*SMOKE_DATA, "data=image_folder", f"data.root={tmp_path}/nowhere", run_dir=tmp_path / "r2")
+    assert config_errors(missing) == [
+        f"data.root='{tmp_path}/nowhere': no such folder (expected DIR/<class>/<image>, "
+        "or DIR/train/<class>/<image> and DIR/val/<class>/<image>)"
+    ]
+    wrong = compose_run(*SMOKE_DATA, "data=image_folder", f"data.root={root}", "data.num_classes=4", run_dir=tmp_path)
+    assert [e.split(":")[0] for e in config_errors(wrong)] == ["data.num_classes=4"]
+
+
+# CIFAR: pickles read by an unpickler that runs no code.
+
+
+def write_cifar100(root: Path, train: int = 64, test: int = 32, protocol: int = 4) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    arrays = {}
+    for name, n in (("train", train), ("test", test)):
+        arrays[name] = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        batch = {
+            "filenames": [f"{i}.png" for i in range(n)],
+            "batch_label": f"{name} batch",
+            "fine_labels": (np.arange(n) % 100).tolist(),
+            "coarse_labels": (np.arange(n) % 20).tolist(),
+            "data": arrays[name],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    meta = {"fine_label_names": [f"c{i}" for i in range(100)], "coarse_label_names": [f"s{i}" for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta))
+    return arrays
+
+
+@pytest.mark.parametrize("protocol", [4, 5])  # 5 rebuilds arrays with _frombuffer
+def test_cifar100_reads_the_fine_labels(tmp_path, protocol):
+    arrays = write_cifar100(tmp_path, protocol=protocol)
+    (train_x, train_y), (test_x, test_y) = load_cifar100(tmp_path)
+    assert train_x.shape == (64, 3, 32, 32) and train_x.dtype == torch.uint8 and test_x.shape == (32, 3, 32, 32)
+    assert torch.equal(train_x.reshape(64, -1), torch.from_numpy(arrays["train"]))  # rows are R, G, B planes
+    assert train_y.tolist() == list(range(64)) and train_y.dtype == torch.int64
+    assert CIFAR100DataModule.config_errors(root=str(tmp_path)) == []
+
+
+def test_python3_protocol_2_is_refused(tmp_path):
+    """Python 3's protocol 2 stores bytes through _codecs.encode, which no CIFAR file needs."""
+    write_cifar100(tmp_path, protocol=2)
+    with pytest.raises(DataCorruptError, match="asks to run _codecs.encode while unpickling"):
+        load_cifar100(tmp_path)
+
+
+def test_missing_cifar100_names_the_folder_and_the_files(tmp_path):
+    (errors,) = CIFAR100DataModule.config_errors(root=str(tmp_path))
+    assert errors.startswith(f"root='{tmp_path}': CIFAR-100 not found there (expected cifar-100-python/ with train")
+    assert "none of these files is there" in errors and "Nothing is downloaded" in errors
+    write_cifar100(tmp_path)
+    (tmp_path / "cifar-100-python" / "meta").unlink()
+    (errors,) = CIFAR100DataModule.config_errors(root=str(tmp_path))
+    assert "CIFAR-100 not found there" in errors and "; missing: cifar-100-python/meta)" in errors
+
+
+def test_cifar10_reads_what_pickle_would(tmp_path):
+    """The same arrays as before the restricted unpickler (whose files are trusted here)."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ["batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        batch = {"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 8).tolist()}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (train_x, train_y), (test_x, _) = load_cifar10(tmp_path)
+    trusted = [pickle.loads((folder / f"data_batch_{i}").read_bytes()) for i in range(1, 6)]
+    assert torch.equal(train_x, torch.from_numpy(np.concatenate([b["data"] for b in trusted])).reshape(-1, 3, 32, 32))
+    assert train_y.tolist() == sum((b["labels"] for b in trusted), []) and test_x.shape == (8, 3, 32, 32)
+
+
+class RunsCode:
+    """A pickle payload that calls ``call(argument)`` when unpickled."""
+
+    def __init__(self, call, argument):
+        self.call, self.argument = call, argument
+
+    def __reduce__(self):
+        return self.call, (self.argument,)
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("payload", ["os.system", "builtins.exec"])
+def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, dataset, payload):
+    marker = tmp_path / "marker"
+    evil = {
+        "os.system": RunsCode(os.system, f"touch {marker}"),
+        "builtins.exec": RunsCode(exec, f"open({str(marker)!r}, 'w').write('ran')"),
+    }[payload]
+    if dataset == "cifar10":
+        path, load = tmp_path / "cifar-10-batches-py" / "data_batch_1", load_cifar10
+    else:
+        write_cifar100(tmp_path)
+        path, load = tmp_path / "cifar-100-python" / "train", load_cifar100
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(pickle.dumps({"data": evil, "labels": [0], "fine_labels": [0]}))
+    with pytest.raises(DataCorruptError) as caught:
+        load(tmp_path)
+    module = "posix.system" if payload == "os.system" else "builtins.exec"
+    assert str(caught.value).startswith(f"{path}: refused, it asks to run {module} while unpickling")
+    assert not marker.exists()
+
+
+# STL-10: binaries through np.memmap; unlabelled images labelled UNLABELLED.
+
+
+def write_stl10(root: Path, train: int = 24, test: int = 12, unlabelled: int | None = 40) -> dict[str, np.ndarray]:
+    """The standard files: each image its R, G, B planes of 96×96 bytes, stored column by column."""
+    rng = np.random.default_rng(2)
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True)
+    arrays = {}
+    for name, n in (("train", train), ("test", test), ("unlabeled", unlabelled)):
+        if n is None:
+            continue
+        arrays[name] = rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)  # (N, C, H, W)
+        (folder / f"{name}_X.bin").write_bytes(arrays[name].transpose(0, 1, 3, 2).tobytes())
+        if name != "unlabeled":
+            arrays[f"{name}_y"] = (np.arange(n) % 10 + 1).astype(np.uint8)
+            arrays[f"{name}_y"].tofile(folder / f"{name}_y.bin")
+    return arrays
+
+
+def test_stl10_pretrains_on_unlabelled_images_and_evaluates_on_labelled_ones(tmp_path):
+    arrays = write_stl10(tmp_path)
+    dm = STL10DataModule(augment=AUGMENT, root=str(tmp_path), image_size=16, batch_size=8)
+    dm.setup("fit")
+    assert len(dm.train_set) == 64 and len(dm.plain_train_set) == 24 and len(dm.plain_val_set) == 12
+    labels = dm.train_set.labels
+    assert labels[:24].tolist() == [i % 10 for i in range(24)] and (labels[24:] == UNLABELLED).all()
+    images = dm.train_set.images
+    assert torch.equal(images[[0, 30]], torch.from_numpy(np.stack([arrays["train"][0], arrays["unlabeled"][6]])))
+    assert len(pickle.dumps(images)) < 2000  # file names and offsets travel to workers, not pixels
+    assert isinstance(images.parts[1]._array, np.memmap)
+    x1, x2, y = next(iter(dm.train_dataloader()))
+    assert x1.shape == x2.shape == (8, 3, 16, 16) and y.min() >= UNLABELLED
+    x, y = next(iter(dm.plain_val_dataloader()))
+    assert x.shape == (8, 3, 16, 16) and y.tolist() == list(range(8))
+
+
+def test_stl10_without_unlabelled_images_needs_no_unlabelled_file(tmp_path):
+    write_stl10(tmp_path, unlabelled=None)
+    (error,) = STL10DataModule.config_errors(root=str(tmp_path))
+    assert error.startswith(f"root='{tmp_path}': STL-10 not found there (expected stl10_binary/ with train_X.bin")
+    assert error.split(";")[1].startswith(" missing: stl10_binary/unlabeled_X.bin")
+    assert STL10DataModule.config_errors(root=str(tmp_path), unlabeled=False) == []
+    dm = STL10DataModule(augment=AUGMENT, root=str(tmp_path), image_size=16, batch_size=8, unlabeled=False)
+    dm.setup("fit")
+    assert len(dm.train_set) == 24 and (dm.train_set.labels >= 0).all()
+
+
+def test_damaged_stl10_files_are_named(tmp_path):
+    write_stl10(tmp_path)
+    with open(tmp_path / "stl10_binary" / "test_X.bin", "ab") as f:
+        f.write(b"\0" * 5)
+    with pytest.raises(DataCorruptError, match=r"test_X.bin: 331781 bytes, expected test_X.bin: a whole number"):
+        STL10DataModule(augment=AUGMENT, root=str(tmp_path)).setup("fit")
+
+
+def test_the_probe_learns_from_labelled_images_only():
+    def probe_weights(batches, has_unlabelled: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        probe = OnlineProbe(lr=0.1)
+        module = SimpleNamespace(online=SimpleNamespace(backbone=SimpleNamespace(out_dim=4)), log=lambda *a, **k: None)
+        data = SimpleNamespace(num_classes=3, has_unlabelled=has_unlabelled)
+        trainer = SimpleNamespace(
+            datamodule=data, strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=1, global_step=0
+        )
+        trainer.log_every_n_steps = 1
+        probe.setup(trainer, module, "fit")
+        assert probe.num_classes == 3  # None: the datamodule's
+        for features, labels in batches:
+            probe.on_train_batch_end(trainer, module, {"features": features, "labels": labels}, None, 0)
+        return probe.classifier.weight.detach().clone()
+
+    features, labels = torch.randn(6, 4), torch.tensor([0, UNLABELLED, 2, UNLABELLED, 1, 2])
+    labelled = labels != UNLABELLED
+    mixed = probe_weights([(features, labels)], has_unlabelled=True)
+    assert torch.equal(mixed, probe_weights([(features[labelled], labels[labelled])], has_unlabelled=False))
+    untouched = probe_weights([], has_unlabelled=True)
+    assert torch.equal(probe_weights([(features[:2], torch.full((2,), UNLABELLED))], True), untouched)
+
+
+def test_supervised_training_refuses_unlabelled_images(tmp_path):
+    write_stl10(tmp_path / "data")
+    cfg = compose_run(*SMOKE_DATA, "data=stl10", f"data.root={tmp_path}/data", "loss=supervised", run_dir=tmp_path)
+    assert config_errors(cfg) == [
+        "data.unlabeled=True: loss=supervised trains on labels, and the unlabelled images have none; "
+        "set data.unlabeled=false (the labelled images only)"
+    ]
+
+
+# End to end: the CLI on each kind of data.
+
+
+def _smoke(tmp_path: Path, *overrides: str, env: dict | None = None) -> dict:
+    run_dir = tmp_path / "run"
+    result = run_cli(*SMOKE_DATA, "data.num_workers=0", f"hydra.run.dir={run_dir}", *overrides, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_cli_smoke_run_on_an_image_folder(tmp_path):
+    root = make_folder(tmp_path / "images", per_class=12)
+    summary = _smoke(
+        tmp_path,
+        "data=image_folder",
+        f"data.root={root}",
+        "data.val_fraction=0.25",
+        "eval.linear=true",
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert summary["status"] == "ok" and 0 <= summary["linear_acc"] <= 1 and summary["data"] == "image_folder"
+
+
+@pytest.mark.slow
+def test_cli_smoke_run_on_cifar100(tmp_path):
+    write_cifar100(tmp_path / "data")
+    summary = _smoke(tmp_path, "data=cifar100", "eval.linear=true", env={"RAFT_DATA_DIR": str(tmp_path / "data")})
+    assert summary["status"] == "ok" and summary["linear_acc"] is not None
+
+
+@pytest.mark.slow
+def test_cli_smoke_run_on_stl10_with_unlabelled_images(tmp_path):
+    write_stl10(tmp_path / "data")
+    summary = _smoke(tmp_path, "data=stl10", "data.pipeline=batched", env={"RAFT_DATA_DIR": str(tmp_path / "data")})
+    assert summary["status"] == "ok" and summary["probe_acc"] is not None and summary["knn_acc"] is not None
