@@ -9,8 +9,8 @@ import torch
 from omegaconf import OmegaConf
 
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
-from raft_lightning.report.figures import _embeddings, circle_points, draw_panel
-from raft_lightning.report.rows import aggregate, load_runs
+from raft_lightning.report.figures import circle_points, draw_panel
+from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs
 from tests.test_report import make_run
 
 
@@ -67,6 +67,7 @@ def test_up_to_max_points_test_images_per_panel(tmp_path, cfg):
     assert cfg.figures.max_points >= 1000
     embeddings(make_run(tmp_path, "a"), n=2500)
     (row,) = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
-    projections, labels = _embeddings(row, cfg.figures.max_points)
+    attach_embeddings([row], cfg.figures.max_points)
+    projections, labels = row.embeddings
     assert len(projections) == len(labels) == cfg.figures.max_points
     assert len(labels.unique()) == 10  # a random subset, not the first classes of a sorted file
