@@ -55,7 +55,8 @@ def test_a_sweep_runs_as_a_slurm_job_array_and_a_failing_run_does_not_stop_it(sl
     assert result.returncode == 1, result.stderr[-3000:]
     runs = summaries(tmp_path)
     assert {k: r["status"] for k, r in runs.items()} == {"0": "ok", "1": "failed"}
-    assert runs["1"]["error"] == "RuntimeError: injected failure at step 6" and "1 run(s) did not finish" in result.stderr
+    assert runs["1"]["error"] == "RuntimeError: injected failure at step 6"
+    assert "1 run(s) did not finish" in result.stderr
     assert runs["0"]["epochs"] == 2 and runs["1"]["epochs"] == 1
     # Nothing the failed run had written is lost: its first epoch's row, checkpoint and the traceback.
     failed = tmp_path / "1"

@@ -55,7 +55,7 @@ def test_summary_schema_and_metrics_file(smoke_cfg):
         "raft",
         "linear",
         "convnet",
-        "synthetic",
+        "synthetic_tiny",
     )
     assert summary["status"] == "ok" and summary["seed"] == 2 and summary["epochs"] == summary["max_epochs"] == 3
     assert summary["versions"]["torch"] == torch.__version__ and summary["device"] == "cpu"

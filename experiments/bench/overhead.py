@@ -44,6 +44,7 @@ class PlainLoop(SimpleNamespace):
             current_epoch=0,
             estimated_stepping_batches=total_steps,
             log_every_n_steps=50,  # Lightning's default: the probe's step-level log, every 50th step
+            datamodule=None,  # the batches come from the plain loop's own loader
             world_size=1,
             strategy=SimpleNamespace(root_device=torch.device("cpu")),
         )

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,7 +30,6 @@ from lightning.fabric.utilities.distributed import _destroy_dist_connection
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
-from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,11 @@ def slurm_plugins() -> list[SLURMEnvironment]:
 
 def main(argv: list[str] | None = None) -> None:
     """A rank ≥ 1 of one run: train the run described by the resolved config at ``argv[0]``."""
+    from raft_lightning.readers import read_config
     from raft_lightning.run.train import train
 
     (path,) = argv if argv is not None else sys.argv[1:]
-    train(OmegaConf.load(path))
+    train(read_config(Path(path).parent))  # the run's own config.yaml, its <run_dir> paths made absolute
     # Exit 0 whatever the run's status: rank 0 reports it in summary.json, and Lightning's
     # process observer would kill rank 0 (and with it the rest of the sweep) on a non-zero exit.
 
