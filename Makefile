@@ -11,7 +11,7 @@ PYTHON ?= $(if $(ACTIVE),$(ACTIVE),$(VENV)/bin/python)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 DEMO_DIR ?= logs/demo
 
-.PHONY: install data demo test test-fast faults lint clean
+.PHONY: install data demo test test-fast faults docs lint clean
 
 install: $(if $(ACTIVE),,$(VENV)/bin/python)
 	@echo "installing raft-lightning[dev] into $(PYTHON)"
@@ -43,9 +43,13 @@ test-fast: install
 faults: install data
 	$(PYTHON) -m experiments.faults
 
+# The documentation site (mkdocs.yml), strict: a broken link or a page outside the nav fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
+
 lint:
 	$(PYTHON) -m ruff check raft_lightning tests experiments
 	$(PYTHON) -m ruff format --check raft_lightning tests experiments
 
 clean:
-	rm -rf logs .pytest_cache .ruff_cache
+	rm -rf logs site .pytest_cache .ruff_cache
