@@ -45,7 +45,9 @@ def template() -> Path:
 @functools.cache
 def _sweep(root: Path) -> Path:
     sweep = root / "template"
-    done = run("-m", *SMOKE, "trainer.max_epochs=2", "eval.linear=true", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    done = run(
+        "-m", *SMOKE, "trainer.max_epochs=2", "eval.linear=true", "seed=0,1", f"hydra.sweep.dir={sweep}", timeout=1800
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the template sweep failed: {done.stdout[-300:]}")
     return sweep

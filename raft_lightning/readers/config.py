@@ -33,6 +33,21 @@ def portable(node: Any, run_dir: str | Path) -> Any:
     return node
 
 
+def unrebased(node: Any, path: str = "") -> list[str]:
+    """``key=value`` for every value (at any depth) still written as ``<run_dir>/…``: a config in
+    its portable form, which no process may run from. Its paths are relative to a folder it does
+    not name, so they would land under the working directory, in a folder called ``<run_dir>``."""
+    if isinstance(node, DictConfig | ListConfig):
+        node = OmegaConf.to_container(node, resolve=False)
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in unrebased(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in unrebased(v, f"{path}[{i}]")]
+    if isinstance(node, str) and (node == RUN_DIR_MARK or node.startswith(RUN_DIR_MARK + "/")):
+        return [f"{path}={node}"]
+    return []
+
+
 def _rebase(node: Any, run_dir: Path) -> Any:
     if isinstance(node, dict):
         return {k: _rebase(v, run_dir) for k, v in node.items()}
