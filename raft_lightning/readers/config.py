@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import CONFIG_FILE, RUN_DIR_MARK
-from raft_lightning.readers.base import DamagedFile, first_line, short, text_of
+from raft_lightning.readers.base import DamagedFile, first_line, own_file, short, text_of
 
 CONFIG_EXPECTED = "the run's resolved config as raft-lightning writes it (a YAML mapping, no ${...})"
 
@@ -78,6 +78,7 @@ def read_config(run_dir: str | Path, portable_form: bool = False) -> DictConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
+    own_file(path, run_dir, CONFIG_EXPECTED)
     text = text_of(path, CONFIG_EXPECTED)
     try:
         shape = yaml.safe_load(text)  # OmegaConf.create would read a plain string as a key
