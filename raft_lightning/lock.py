@@ -32,9 +32,16 @@ class FolderLock:
         self.file = None
 
     def __enter__(self) -> FolderLock:
-        try:
-            self.file = open(self.path, "a+")
+        try:  # O_NOFOLLOW: a .lock planted as a link to another file must not have it truncated
+            self.file = os.fdopen(
+                os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644), "r+"
+            )
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise FolderBusy(
+                    f"{self.path} is a symbolic link, not the folder's own lock: remove it (nothing else "
+                    "is written through it)"
+                ) from None
             why = {errno.EROFS: "it is on a read-only file system", errno.EACCES: "permission denied"}
             raise FolderBusy(
                 f"{self.folder} cannot be written ({why.get(e.errno, e.strerror)}): "

@@ -19,6 +19,30 @@ CARD = ["loss=byol,byol_prime,raft", "predictor=mlp,linear,none", "seed=0,1,2"]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+def _untracked() -> set[str]:
+    """Files in the repository that git neither tracks nor ignores."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True
+    )
+    return {line[3:] for line in done.stdout.splitlines() if line.startswith("??")} if done.returncode == 0 else set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[UNTRACKED] = _untracked()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test writes into its tmp_path, never into the repository (a DDP rank once wrote a folder
+    named ``<run_dir>`` there, and it was committed): new untracked files fail the session."""
+    new = sorted(_untracked() - session.config.stash.get(UNTRACKED, set()))
+    if new:
+        print(f"\nthe tests wrote into the repository ({ROOT}): " + ", ".join(new[:10]), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+UNTRACKED = pytest.StashKey[set]()
+
+
 def compose_run(*overrides: str, run_dir: Path) -> DictConfig:
     """The config ``python -m raft_lightning.train`` would run with, its output dir set to
     ``run_dir``, and HydraConfig set as inside a real job (the summary reads its choices)."""

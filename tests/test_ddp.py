@@ -11,12 +11,17 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.layer_sync import TorchSyncBatchNorm
+from omegaconf import OmegaConf
 
+from raft_lightning.files import RUN_DIR_MARK
+from raft_lightning.readers import unrebased
+from raft_lightning.run import ddp
 from raft_lightning.run.build import build_objective
 from raft_lightning.run.ddp import RunDDPStrategy, slurm_plugins
+from raft_lightning.run.record import save_config
 from raft_lightning.run.train import train
 from raft_lightning.run.validation import config_errors
-from tests.conftest import compose_run, run_cli
+from tests.conftest import ROOT, compose_run, run_cli
 
 
 @pytest.mark.slow
@@ -117,3 +122,39 @@ def test_a_failure_on_rank_1_ends_the_run_within_a_minute_naming_the_rank(tmp_pa
         and "after rank 1 failed: RuntimeError: injected failure at step 3" in summary["error"]
     )
     assert result.returncode == 1 and elapsed < 120, (elapsed, result.stderr[-2000:])
+
+
+def test_rank_1_trains_from_the_runs_config_with_its_paths_made_absolute(tmp_path, monkeypatch):
+    # config.yaml says <run_dir>/… (the folder can move); read as it lies, a rank ≥ 1 once wrote
+    # <run_dir>/fit_starts.txt and traceback.rank1.txt into its working directory, the repository.
+    run_dir = tmp_path / "run"
+    cfg = compose_run(
+        "experiment=smoke",
+        "logger=none",
+        "+callbacks.ranks._target_=tests.helpers.RecordRanks",
+        f"+callbacks.ranks.dir={run_dir}",
+        run_dir=run_dir,
+    )
+    run_dir.mkdir()
+    save_config(cfg, run_dir)
+    assert f"{RUN_DIR_MARK}/checkpoints" in (run_dir / "config.yaml").read_text()
+    trained = []
+    monkeypatch.setattr("raft_lightning.run.train.train", trained.append)
+    ddp.main([str(run_dir / "config.yaml")])
+    (rebuilt,) = trained
+    assert unrebased(rebuilt) == []
+    assert rebuilt.paths.output_dir == str(run_dir)
+    assert rebuilt.callbacks.ranks.dir == str(run_dir)
+
+
+def test_a_config_with_run_dir_marks_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    cfg = compose_run("experiment=smoke", "logger=none", run_dir=run_dir)
+    run_dir.mkdir()
+    save_config(cfg, run_dir)
+    monkeypatch.chdir(tmp_path / "run")
+    summary = train(OmegaConf.load(run_dir / "config.yaml"))  # the portable form, as rank 1 once read it
+    assert summary["status"] == "refused"
+    assert "=<run_dir>" in summary["error"] and "read_config" in summary["error"]
+    assert not (run_dir / RUN_DIR_MARK).exists()
+    assert not (ROOT / RUN_DIR_MARK).exists()

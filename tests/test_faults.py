@@ -1,20 +1,47 @@
-"""The fault matrix itself (make faults): its size, and that its checks tell a clear refusal from a
-run that trained, and a survived fault from a lost one (one case of each kind, as the matrix runs them)."""
+"""The fault matrix itself (make faults): its size and families, its counts line, and that its
+checks tell a clear refusal from a run that trained, and a survived fault from a lost one (one
+case of each kind, as the matrix runs them)."""
 
 from __future__ import annotations
 
 import pytest
 
-from experiments.faults import bad_inputs, folders
-from experiments.faults.__main__ import FAULTS
+from experiments.faults import bad_inputs, exits, folders
+from experiments.faults.__main__ import FAMILIES, FAULTS, counts_line
+from experiments.faults.harness import Outcome
 
 pytestmark = pytest.mark.slow
 
+ISSUE_20_FAMILIES = {
+    "untrusted files",
+    "portability",
+    "exit codes",
+    "signals",
+    "damaged readers",
+    "concurrent writers",
+    "read-only and full filesystems",
+}
 
-def test_the_matrix_has_the_cases_the_readme_counts():
+
+def test_the_matrix_has_the_cases_and_families_the_docs_count():
     assert len(bad_inputs.BAD_INPUTS) >= 60 and len(FAULTS) >= 24
     keys = {key.split(".")[0] for _, key in bad_inputs.BAD_INPUTS}
     assert {"loss", "optimizer", "predictor", "callbacks", "eval", "data", "model", "trainer", "fast"} <= keys
+    assert set(FAMILIES) == ISSUE_20_FAMILIES
+    assert all(len(found) >= 4 for found in FAMILIES.values())
+    total = len(bad_inputs.BAD_INPUTS) + len(FAULTS) + sum(len(found) for found in FAMILIES.values())
+    assert total >= 101 + 40  # issue 20: at least 40 more cases than its 101
+    names = [name for found in FAMILIES.values() for name in found] + list(FAULTS)
+    assert len(names) == len(set(names))  # each case once, under one family
+
+
+def test_the_counts_line_counts_each_family_and_the_whole():
+    ok, lost = Outcome("a", "e", "o", True), Outcome("b", "e", "o", False)
+    line = counts_line([ok, ok], [ok], {"signals": [ok, lost], "portability": [ok]})
+    assert line == (
+        "2 bad inputs: 2 clear before training; 1 faults: 1 survived, nothing lost; "
+        "3 family cases (signals 1/2, portability 1/1): 2 held; 6 cases, 5 held"
+    )
 
 
 def test_a_bad_input_is_refused_and_a_good_one_is_not_counted_as_refused(tmp_path):
@@ -25,4 +52,9 @@ def test_a_bad_input_is_refused_and_a_good_one_is_not_counted_as_refused(tmp_pat
 
 def test_a_fault_case_survives(tmp_path):
     expected, observed, ok = folders.changed_seed(tmp_path / "run")
+    assert ok, observed
+
+
+def test_a_family_case_holds(tmp_path):
+    expected, observed, ok = exits.EXIT_CODES["report over an empty folder"](tmp_path / "case")
     assert ok, observed

@@ -292,3 +292,44 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         write_atomically(target, "half")
     monkeypatch.setattr("os.fsync", real_fsync)
     assert target.read_text() == "the good table\n" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    "name", ["summary.json", "metrics.csv", "config.yaml", "embeddings.pt", "checkpoints/last.ckpt"]
+)
+def test_a_file_linked_out_of_its_run_folder_is_refused_not_read(tmp_path, name):
+    run_dir, outside = tmp_path / "run", tmp_path / "elsewhere"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    outside.write_text("{}")
+    (run_dir / name).symlink_to(outside)
+    read = {
+        "summary.json": lambda: read_summary(run_dir),
+        "metrics.csv": lambda: read_epochs(run_dir),
+        "config.yaml": lambda: read_config(run_dir),
+        "embeddings.pt": lambda: read_embeddings(run_dir),
+        "checkpoints/last.ckpt": lambda: read_checkpoint(run_dir / name),
+    }[name]
+    with pytest.raises(DamagedFile, match="outside the run folder"):
+        read()
+
+
+def test_a_link_inside_the_folder_and_a_linked_folder_are_read(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "metrics.csv").write_text("epoch,align\n1,0.5\n")
+    (real / "copy.csv").symlink_to(real / "metrics.csv")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    assert read_epochs(real, "copy.csv") == [{"epoch": 1.0, "align": 0.5}]
+    assert read_epochs(tmp_path / "link") == [{"epoch": 1.0, "align": 0.5}]
+
+
+def test_a_lock_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    from raft_lightning.lock import FolderBusy, FolderLock
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(victim)
+    with pytest.raises(FolderBusy, match="symbolic link"):
+        FolderLock(tmp_path / "run").__enter__()
+    assert victim.read_text() == "precious\n"

@@ -29,22 +29,26 @@ def command(*args: str, module: str = "raft_lightning.train") -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def run(*args: str, module: str = "raft_lightning.train", timeout: float = 300) -> subprocess.CompletedProcess:
-    """One CLI invocation to its end: (returncode, stdout + stderr as ``.stdout``)."""
+def run(
+    *args: str, module: str = "raft_lightning.train", timeout: float = 300, cwd: Path = ROOT, **popen: Any
+) -> subprocess.CompletedProcess:
+    """One CLI invocation to its end: (returncode, stdout + stderr as ``.stdout``). From another
+    ``cwd`` the package is found through PYTHONPATH, as an installed one would be."""
     return subprocess.run(
         command(*args, module=module),
-        cwd=ROOT,
-        env=ENV,
+        cwd=cwd,
+        env={**ENV, "PYTHONPATH": str(ROOT)} if cwd != ROOT else ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         timeout=timeout,
+        **popen,
     )
 
 
-def start(*args: str) -> subprocess.Popen:
+def start(*args: str, module: str = "raft_lightning.train") -> subprocess.Popen:
     return subprocess.Popen(
-        command(*args), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command(*args, module=module), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 

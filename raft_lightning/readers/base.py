@@ -20,6 +20,16 @@ class DamagedFile(ValueError):
         super().__init__(f"{path}: {problem}; expected {expected}")
 
 
+def own_file(path: Path, run_dir: Path | str, expected: str) -> None:
+    """A file that is a link out of its run folder is not the folder's own: refused, never read
+    (a folder from elsewhere could make a report count another run, or show any file as its own).
+    A linked folder (checkpoints/ on scratch space) is the user's choice and is followed."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(Path(run_dir).resolve()):
+            raise DamagedFile(path, f"a link to {printable(str(target))}, outside the run folder", expected)
+
+
 def first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import CONFIG_FILE, RUN_DIR_MARK
-from raft_lightning.readers.base import DamagedFile, first_line, short, text_of
+from raft_lightning.readers.base import DamagedFile, first_line, own_file, short, text_of
 
 CONFIG_EXPECTED = "the run's resolved config as raft-lightning writes it (a YAML mapping, no ${...})"
 
@@ -31,6 +31,21 @@ def portable(node: Any, run_dir: str | Path) -> Any:
             if node == prefix or node.startswith(prefix + "/"):
                 return RUN_DIR_MARK + node[len(prefix) :]
     return node
+
+
+def unrebased(node: Any, path: str = "") -> list[str]:
+    """``key=value`` for every value (at any depth) still written as ``<run_dir>/…``: a config in
+    its portable form, which no process may run from. Its paths are relative to a folder it does
+    not name, so they would land under the working directory, in a folder called ``<run_dir>``."""
+    if isinstance(node, DictConfig | ListConfig):
+        node = OmegaConf.to_container(node, resolve=False)
+    if isinstance(node, dict):
+        return [x for k, v in node.items() for x in unrebased(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in unrebased(v, f"{path}[{i}]")]
+    if isinstance(node, str) and (node == RUN_DIR_MARK or node.startswith(RUN_DIR_MARK + "/")):
+        return [f"{path}={node}"]
+    return []
 
 
 def _rebase(node: Any, run_dir: Path) -> Any:
@@ -63,6 +78,7 @@ def read_config(run_dir: str | Path, portable_form: bool = False) -> DictConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
+    own_file(path, run_dir, CONFIG_EXPECTED)
     text = text_of(path, CONFIG_EXPECTED)
     try:
         shape = yaml.safe_load(text)  # OmegaConf.create would read a plain string as a key

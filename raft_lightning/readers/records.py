@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
-from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, short, text_of
+from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, own_file, short, text_of
 from raft_lightning.summary import problems
 
 SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/summary.py)"
@@ -19,6 +19,7 @@ def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         return None
+    own_file(path, run_dir, SUMMARY_EXPECTED)
     try:
         saved = json.loads(text_of(path, SUMMARY_EXPECTED))
     except (ValueError, RecursionError) as e:
@@ -41,6 +42,7 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     path = Path(run_dir) / name
     if not path.is_file():
         return []
+    own_file(path, run_dir, EPOCHS_EXPECTED)
     lines = text_of(path, EPOCHS_EXPECTED).splitlines()
     try:
         reader = csv.reader(lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import EMBEDDINGS_FILE
-from raft_lightning.readers.base import DamagedFile, first_line
+from raft_lightning.readers.base import DamagedFile, first_line, own_file
 
 CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
 EMBEDDINGS_EXPECTED = "{'projections': (N, D) finite float tensor, 'labels': (N,) integer tensor}"
@@ -32,6 +32,7 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    own_file(path, path.parent.parent if path.parent.name == "checkpoints" else path.parent, CHECKPOINT_EXPECTED)
     state = _torch_load(path, CHECKPOINT_EXPECTED, mmap=mmap)
     weights = state.get("state_dict") if isinstance(state, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
@@ -46,6 +47,7 @@ def read_embeddings(run_dir: str | Path) -> tuple[Any, Any] | None:
     path = Path(run_dir) / EMBEDDINGS_FILE
     if not path.is_file():
         return None
+    own_file(path, run_dir, EMBEDDINGS_EXPECTED)
     saved = _torch_load(path, EMBEDDINGS_EXPECTED)
     projections = saved.get("projections") if isinstance(saved, dict) else None
     labels = saved.get("labels") if isinstance(saved, dict) else None

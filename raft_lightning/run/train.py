@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import EpochMetrics
 from raft_lightning.evaluation.linear import evaluate
-from raft_lightning.files import METRICS_FILE, WANDB_ID_FILE
+from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import KNN_ACC
+from raft_lightning.readers import unrebased
 from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, resumable
 from raft_lightning.run.console import result_line
@@ -44,6 +45,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from ``last.ckpt``; a run whose record says it finished is not trained again. Under DDP every
     rank calls it; rank 0 alone writes files, holding the folder's lock.
     """
+    marked = unrebased(cfg)
+    if marked:  # a folder's portable config, not rebased (readers.read_config does): refuse to write anywhere
+        message = (
+            f"{', '.join(marked[:3])}: a config whose paths are relative to its run folder ({RUN_DIR_MARK}/…); "
+            "read it with raft_lightning.readers.read_config(run_dir), which makes them absolute"
+        )
+        log.error("run refused: %s", message)
+        return {"status": "refused", "error": message}
     run_dir = Path(cfg.paths.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
