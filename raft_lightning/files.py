@@ -4,7 +4,7 @@ writer, named here; every reader goes through ``raft_lightning.readers``, which 
     summary.json            run.record.RunRecord           the run's record (schema: raft_lightning.summary)
     config.yaml             run.record.RunRecord           the resolved config, paths inside the folder as <run_dir>/…
     metrics.csv             callbacks.EpochMetrics         one row per completed epoch
-    steps.csv               callbacks.CollapseMonitors   a row per optimiser step early on, then every log_every_n_steps
+    steps.csv               callbacks.CollapseMonitors     step rows: every step early, then every log_every_n_steps
     spectra.csv             callbacks.CollapseMonitors     singular values of the held-out features, per monitored epoch
     embeddings.pt           run.record.RunRecord           test projections for the report's figures
     checkpoints/last.ckpt   Lightning, through run.checkpoints.AtomicCheckpointIO
