@@ -71,8 +71,8 @@ def identity_distance(w: Tensor) -> Tensor:
 
 
 def asymmetry(w: Tensor) -> Tensor:
-    """‖W − Wᵀ‖_F / ‖W‖_F: 0 for a symmetric W (DirectPred's analysis assumes one), √2 for an
-    antisymmetric one; NaN for W = 0."""
+    """‖W − Wᵀ‖_F / ‖W‖_F: 0 for a symmetric W (DirectPred's analysis assumes one), 2 for an
+    antisymmetric one, ≈ √2 for i.i.d. entries (PyTorch's initialisation); NaN for W = 0."""
     if not _finite(w):
         return _nan(w)
     return torch.linalg.matrix_norm(w - w.T) / torch.linalg.matrix_norm(w)
