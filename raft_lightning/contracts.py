@@ -2,7 +2,7 @@
 
 - ``StepOutput``: what ``training_step`` returns; Lightning hands it to every callback's
   ``on_train_batch_end`` as ``outputs`` (the divergence guard reads ``loss``, the online probe
-  ``features`` and ``labels``).
+  ``features`` and ``labels``, the collapse monitors' step rows ``terms``).
 - ``EvalOutput``: what ``validation_step`` returns (the probe's validation features).
 - ``MeanTeacher``: what the EMA callback needs of a module: the online network f_θ and its mean
   teacher f_ξ, with the same parameters in the same order.
@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import NotRequired, Protocol, TypedDict, runtime_checkable
 
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -32,6 +32,9 @@ class StepOutput(TypedDict):
     loss: Tensor  # the objective's loss, with its graph (Lightning runs backward on it)
     features: Tensor  # (B, D_h) backbone features of view 1, detached: no probe gradient reaches θ
     labels: Tensor  # (B,)
+    # The step's logged values by name (loss, align, cross, uniform: measures' train/<name>),
+    # detached scalars on the device; absent where a module logs none.
+    terms: NotRequired[dict[str, Tensor]]
 
 
 class EvalOutput(TypedDict):

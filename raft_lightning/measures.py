@@ -21,6 +21,20 @@ PROBE_LOSS = "train/probe_loss"
 PROBE_ACC = "val/probe_acc"
 KNN_ACC = "val/knn_acc"
 STEP_PREFIX = "train_step/"  # + the name after "train/": the same value at one optimiser step
+MONITOR_PREFIX = "monitor/"  # + a monitor's key: callbacks.CollapseMonitors on its held-out batch
+TARGET = "target_"  # monitor/target_<key>: the same monitor of the mean teacher f_ξ
+
+# The collapse monitors (callbacks.CollapseMonitors, formulas in evaluation.spectrum), by key:
+# of the online network on a fixed held-out batch, backbone output h and projector output z.
+LAYER_MONITORS = ("uniform", "rank", "std")  # per layer: <name>_backbone, <name>_projector
+PREDICTOR_MONITORS = (  # of a linear predictor q_w = W only (null for other predictors)
+    "predictor_identity_distance",  # ‖W − I‖_F / √d
+    "predictor_asymmetry",  # ‖W − Wᵀ‖_F / ‖W‖_F
+    "predictor_eigen_alignment",  # mean_j |cos(φ_j, W φ_j)| over the eigenvectors φ_j of E[f fᵀ]
+)
+STEP_PREDICTOR_MONITORS = PREDICTOR_MONITORS[:2]  # cheap enough for every step (no batch needed)
+LAYERS = ("backbone", "projector")
+MONITOR_KEYS = (*(f"{name}_{layer}" for name in LAYER_MONITORS for layer in LAYERS), *PREDICTOR_MONITORS)
 
 
 def step_series(series: str) -> str:
@@ -49,5 +63,17 @@ MEASURES: tuple[Measure, ...] = (
     Measure("probe_acc", PROBE_ACC, "last", "probe acc (%)", percent=True),
     Measure("knn_acc", KNN_ACC, "last", "kNN acc (%)", percent=True),
     Measure("linear_acc", None, "set", "linear acc (%)", percent=True),
+    # Final values of the collapse monitors (their last measurement, at the last epoch) …
+    Measure("uniform_backbone", "monitor/uniform_backbone", "last", "L_uniform(h)"),
+    Measure("uniform_projector", "monitor/uniform_projector", "last", "L_uniform(z)"),
+    Measure("rank_backbone", "monitor/rank_backbone", "last", "rank(h)"),
+    Measure("rank_projector", "monitor/rank_projector", "last", "rank(z)"),
+    Measure("std_projector", "monitor/std_projector", "last", "std(n(z))"),
+    Measure("predictor_identity_distance", "monitor/predictor_identity_distance", "last", "‖W − I‖/√d"),
+    Measure("predictor_asymmetry", "monitor/predictor_asymmetry", "last", "‖W − Wᵀ‖/‖W‖"),
+    Measure("predictor_eigen_alignment", "monitor/predictor_eigen_alignment", "last", "eigen-alignment(W, F)"),
+    # … and, where the paper's tables average L_uniform over the last epochs, the same window.
+    Measure("uniform_backbone_last", "monitor/uniform_backbone", "window", "L_uniform(h), last epochs"),
+    Measure("uniform_projector_last", "monitor/uniform_projector", "window", "L_uniform(z), last epochs"),
 )
 BY_KEY = {m.key: m for m in MEASURES}

@@ -16,6 +16,9 @@ threads it ran with):
 - ``ema`` (``ema.py``): the mean-teacher update of the paper's ResNet-18 encoder, the
   per-parameter out-of-place loop peers use vs ``ema_update_`` (in-place
   ``torch._foreach_lerp_``), in ms/update, with the achieved memory bandwidth of each.
+- ``monitors`` (``monitors.py``): fits at the demo's scale with the collapse monitors and
+  without, alternating in one process (s/fit); ``overhead_pct`` = (with / without − 1)·100 of
+  the medians (target: ≤ 3 %; docs/instruments.md). Measured: ``measured/monitors.json``.
 - with ``--device cuda``: ``augment_device`` (the PIL pipeline on all host cores vs
   ``BatchedViews`` on the GPU), ``ema_device``, and ``train_step`` (``train_step.py``: the paper
   configuration, ``experiment=paper_gpu``: images/s, achieved TFLOP/s from a FLOP count of one
@@ -27,6 +30,7 @@ threads it ran with):
 
 from experiments.bench.augment import bench_augment, bench_augment_device
 from experiments.bench.ema import bench_ema
+from experiments.bench.monitors import bench_monitors
 from experiments.bench.overhead import PlainStep, bench_lightning_overhead
 from experiments.bench.train_step import bench_train_step
 
@@ -36,5 +40,6 @@ __all__ = [
     "bench_augment_device",
     "bench_ema",
     "bench_lightning_overhead",
+    "bench_monitors",
     "bench_train_step",
 ]

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "augment": lambda: {**bench.bench_augment(1024 if quick else 4096, 3 if quick else 5, workers), **cpu},
         "lightning_overhead": lambda: {**bench.bench_lightning_overhead(26 if quick else 62), **cpu},
         "ema": lambda: {**bench.bench_ema(20 if quick else 50, 5 if quick else 9, torch.device("cpu")), **cpu},
+        "monitors": lambda: {**bench.bench_monitors(2 if quick else 3, 3, quick=quick), **cpu},
     }
     if device.type == "cuda":
         gpu = environment(device, args.threads)

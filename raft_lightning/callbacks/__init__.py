@@ -2,10 +2,12 @@ from raft_lightning.callbacks.divergence import DivergedError, DivergenceGuard
 from raft_lightning.callbacks.ema import EMA, ema_update_
 from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
+from raft_lightning.callbacks.monitors import CollapseMonitors
 from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
 
 __all__ = [
+    "CollapseMonitors",
     "EMA",
     "DivergedError",
     "DivergenceGuard",

@@ -15,13 +15,15 @@ from raft_lightning.files import write_atomically
 class EpochMetrics(L.Callback):
     """Writes one row per completed epoch to ``path`` (CSV), whatever loggers are attached.
 
-    Rows hold every ``train/*`` and ``val/*`` value Lightning has at the end of the epoch:
-    epoch means of the training metrics, the last step of step-level ones (``train/tau``)
-    and the validation results of that epoch. The file is rewritten atomically each epoch,
+    Rows hold every ``train/*``, ``val/*`` and ``monitor/*`` value Lightning has at the end of
+    the epoch: epoch means of the training metrics, the last step of step-level ones
+    (``train/tau``), the validation results and the collapse monitors of that epoch (their
+    callback comes before this one in the config, so that they are measured by then). The file
+    is rewritten atomically each epoch,
     so a run that dies keeps every epoch it finished.
     """
 
-    PREFIXES = ("train/", "val/")
+    PREFIXES = ("train/", "val/", "monitor/")
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)

@@ -118,14 +118,16 @@ class SelfSupervised(L.LightningModule):
             _, z1 = self.target(x1)  # z'_1 = f_ξ(t1(x))
             _, z2 = self.target(x2)  # z'_2 = f_ξ(t2(x))
         loss = self.objective(p1, p2, z1, z2)
-        self._log_epoch_metrics(loss, p1, p2, z1, z2, f1)
-        return StepOutput(loss=loss, features=h1.detach(), labels=labels)
+        terms = self._log_epoch_metrics(loss, p1, p2, z1, z2, f1)
+        return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
 
     @torch.no_grad()
-    def _log_epoch_metrics(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> None:
+    def _log_epoch_metrics(
+        self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor
+    ) -> dict[str, Tensor]:
         # The paper's Table 1 columns: L_align(q_w∘f_θ) and L_uniform(f_θ). train/cross is the
         # same-view term for every objective, so that the three objectives are comparable.
-        self._log_means(
+        return self._log_means(
             {
                 "loss": loss.detach(),
                 "align": alignment_loss(p1, p2),
@@ -135,10 +137,11 @@ class SelfSupervised(L.LightningModule):
             batch_size=len(p1),
         )
 
-    def _log_means(self, values: dict[str, Tensor], batch_size: int) -> None:
+    def _log_means(self, values: dict[str, Tensor], batch_size: int) -> dict[str, Tensor]:
         """Accumulate batch values into the epoch means (``EpochMean``: weighted by the batch,
         synced over devices when the epoch ends), and hand them to the loggers as step-level
-        series (``train_step/<name>``) on the steps Lightning writes its logs."""
+        series (``train_step/<name>``) on the steps Lightning writes its logs. Returns ``values``
+        (the step output's ``terms``: the collapse monitors' dense step rows read them)."""
         weight = torch.full((), batch_size, dtype=torch.float32, device=self.device)  # made there: no host copy
         for name, value in values.items():
             self.epoch_means[name].update(value, weight)
@@ -154,6 +157,7 @@ class SelfSupervised(L.LightningModule):
                 metric = self.epoch_means[name]
                 self.log(f"train/{name}", metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
             self._means_logged = True
+        return values
 
     def on_train_start(self) -> None:
         self._means_logged = False  # a run restored mid-epoch starts without on_train_epoch_start

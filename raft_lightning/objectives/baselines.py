@@ -40,10 +40,10 @@ class Supervised(SelfSupervised):
         _, f2 = self.online(x2)
         loss = F.cross_entropy(self.classifier(f1), labels)
         with torch.no_grad():  # no predictor: L_align of the projections themselves
-            self._log_means(
+            terms = self._log_means(
                 {"loss": loss.detach(), "align": alignment_loss(f1, f2), "uniform": uniformity_loss(f1)}, len(labels)
             )
-        return StepOutput(loss=loss, features=h1.detach(), labels=labels)
+        return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory([*self.online.parameters(), *self.classifier.parameters()])

@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import EpochMetrics
 from raft_lightning.evaluation.linear import evaluate
-from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, WANDB_ID_FILE
+from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
-from raft_lightning.measures import KNN_ACC
+from raft_lightning.measures import MEASURES
 from raft_lightning.readers import unrebased
 from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, resumable
@@ -102,7 +102,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
             trainer.validate(model, datamodule=datamodule, verbose=False)
             trainer.save_checkpoint(cfg.paths.last_checkpoint)
-            record.set_results(knn_acc=metric(trainer, KNN_ACC))
+            # What the monitors measured once (kNN, collapse monitors): its final value and window.
+            record.set_results(**{m.key: metric(trainer, m.series) for m in MEASURES if m.series is not None})
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
             accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
@@ -112,13 +113,13 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def start_over(cfg: DictConfig, run_dir: Path, checkpoint: Path | None) -> None:
-    """A run that does not continue a checkpoint starts a new metrics.csv and a new W&B run (decided
-    here, before the loggers are built); one that does keeps its W&B id. Either way the id exists
-    before the config's ``${run_id:…}`` is read."""
+    """A run that does not continue a checkpoint starts new metrics.csv, steps.csv and spectra.csv
+    files and a new W&B run (decided here, before the loggers are built); one that does keeps its
+    W&B id. Either way the id exists before the config's ``${run_id:…}`` is read."""
     if rank_zero_only.rank != 0:
         return
     if checkpoint is None:
-        for name in (METRICS_FILE, WANDB_ID_FILE):
+        for name in (METRICS_FILE, STEPS_FILE, SPECTRA_FILE, WANDB_ID_FILE):
             (run_dir / name).unlink(missing_ok=True)
     else:
         log.info("resuming from %s", checkpoint)
