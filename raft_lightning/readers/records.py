@@ -8,13 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-<<<<<<< HEAD
-from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
-from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, own_file, short, text_of
-=======
 from raft_lightning.files import METRICS_FILE, SPECTRA_FILE, SUMMARY_FILE, WANDB_ID_FILE
-from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, short, text_of
->>>>>>> h-monitors
+from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, own_file, short, text_of
 from raft_lightning.summary import problems
 
 SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/summary.py)"
