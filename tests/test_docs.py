@@ -73,7 +73,10 @@ def test_the_site_builds_in_strict_mode(tmp_path):
     """`make docs`: MkDocs with strict: true in mkdocs.yml (warnings are errors)."""
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
     )
     assert built.returncode == 0, built.stdout + built.stderr
     assert (tmp_path / "site" / "index.html").is_file()
@@ -88,9 +91,20 @@ def test_a_broken_link_fails_the_strict_build(tmp_path):
     config = (ROOT / "mkdocs.yml").read_text().replace("docs_dir: docs", f"docs_dir: {docs}")
     (tmp_path / "mkdocs.yml").write_text(config)
     built = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml"),
-         "--site-dir", str(tmp_path / "site")],
-        capture_output=True, text=True, env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(tmp_path / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
     )
     assert built.returncode != 0 and "no-such-page.md" in built.stdout + built.stderr
 
@@ -102,8 +116,13 @@ def test_the_config_dir_recipe_runs_as_written(tmp_path):
     block = text[text.index("```bash\nmkdir -p my_conf") + len("```bash\n") :]
     block = block[: block.index("```")].replace("experiment=mine", "experiment=mine hydra.run.dir=run")
     bin_dir = Path(sys.executable).parent
-    done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        ["bash", "-e", "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["max_epochs"] == 5

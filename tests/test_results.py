@@ -65,7 +65,7 @@ def test_the_docs_show_the_committed_tables(table):
     page = (ROOT / "docs" / "results.md").read_text()
     rows = [line for line in (RESULTS / table / f"{table}.md").read_text().splitlines() if line.startswith("|")]
     missing = [line for line in rows if line not in page]
-    assert rows and not missing, f"docs/results.md lacks these lines of results/fashion_mnist/{table}/{table}.md: {missing}"
+    assert rows and not missing, f"docs/results.md lacks lines of results/fashion_mnist/{table}/{table}.md: {missing}"
 
 
 def test_the_readme_table_is_the_committed_table1():

@@ -82,6 +82,7 @@ def read_spectra(run_dir: str | Path) -> dict[tuple[str, str, int], list[float]]
     path = Path(run_dir) / SPECTRA_FILE
     if not path.is_file():
         return {}
+    own_file(path, run_dir, SPECTRA_EXPECTED)
     reader = csv.reader(text_of(path, SPECTRA_EXPECTED).splitlines())
     try:
         if next(reader, None) != ["epoch", "network", "layer", "index", "singular_value"]:
