@@ -24,7 +24,7 @@ NOT_IDENTITY: dict[str, str] = {
     "seed": "the seed: a row is the mean over seeds",
     "data.seed": "${seed} in every data option",
     "tags": "the user's labels",
-    "resume": "whether to continue the folder's checkpoint; a resumed run gives the same numbers (tests/test_resume.py)",
+    "resume": "whether to continue the checkpoint; a resumed run gives the same numbers (tests/test_resume.py)",
     "paths.": "where the run, its logs and its data folder live",
     "logger.": "where metrics are sent",
     "trainer.default_root_dir": "Lightning's log folder: the run folder",

@@ -25,7 +25,12 @@ STEP_PREFIX = "train_step/"  # + the name after "train/": the same value at one 
 
 def step_series(series: str) -> str:
     """``train/align`` → ``train_step/align``."""
-    return STEP_PREFIX + series.split("/", 1)[1]
+    return STEP_PREFIX + short_name(series)
+
+
+def short_name(series: str) -> str:
+    """``train/align`` → ``align``: the name within its group (a module's attribute names)."""
+    return series.split("/", 1)[1]
 
 
 @dataclass(frozen=True)

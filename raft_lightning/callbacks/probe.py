@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from raft_lightning.contracts import UNLABELLED, EvalOutput, PlainData, StepOutput
+from raft_lightning.measures import PROBE_ACC, PROBE_LOSS, step_series
 from raft_lightning.metrics import EpochMean
 from raft_lightning.values import integer_errors, number_errors
 
@@ -86,11 +87,9 @@ class OnlineProbe(L.Callback):
         self.optimizer.step()
         self.loss_mean.update(loss.detach(), torch.full((), len(labels), dtype=loss.dtype, device=loss.device))
         if (trainer.global_step % max(trainer.log_every_n_steps, 1)) == 0:  # the optimiser step that Lightning logs
-            pl_module.log("train_step/probe_loss", loss.detach(), on_step=True, on_epoch=False)
+            pl_module.log(step_series(PROBE_LOSS), loss.detach(), on_step=True, on_epoch=False)
         if not self.logged:  # once per epoch: Lightning computes the Metric when the epoch ends
-            pl_module.log(
-                "train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss"
-            )
+            pl_module.log(PROBE_LOSS, self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss")
             self.logged = True
 
     def on_validation_batch_end(
@@ -100,7 +99,7 @@ class OnlineProbe(L.Callback):
             self.accuracy.update(self.classifier(outputs["features"].float()), outputs["labels"])
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log("val/probe_acc", self.accuracy.compute())
+        pl_module.log(PROBE_ACC, self.accuracy.compute())
         self.accuracy.reset()
 
     def state_dict(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from raft_lightning.files import write_atomically
-from raft_lightning.report.rows import METRICS, SETTING_KEYS, Row, Run, Stat, show, varying_keys
+from raft_lightning.report.rows import METRICS, SETTING_KEYS, Row, Run, Stat, show, varying_keys, window_text
 
 TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
 COMPARED_TO_RANDOM = ("knn_acc", "linear_acc")  # the paper highlights accuracies below the random baseline
@@ -109,7 +109,7 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
     lines += [
         "",
         "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
-        "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the "
+        f"means over each run's {window_text(rows)}; accuracies are final-epoch values (nothing is selected on the "
         "test set). Runs that differ in any setting but the seed are separate rows.",
         f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
         f"{rule.align_below} (thresholds in conf/report.yaml). Bold kNN or linear accuracy: below the random "
