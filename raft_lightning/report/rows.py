@@ -195,7 +195,7 @@ def last_epochs(run: Run) -> int | None:
 
 
 def window_text(rows: Sequence[Row]) -> str:
-    """"last 10 epochs", as the rows' runs recorded it ("last 5 or 10 epochs" where they differ)."""
+    """ "last 10 epochs", as the rows' runs recorded it ("last 5 or 10 epochs" where they differ)."""
     windows = {last_epochs(run) for row in rows for run in row.runs}
     known = sorted(w for w in windows if w is not None)
     text = f"last {' or '.join(map(str, known))} epochs" if known else "last epochs"
