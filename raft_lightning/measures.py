@@ -39,7 +39,12 @@ MONITOR_KEYS = (*(f"{name}_{layer}" for name in LAYER_MONITORS for layer in LAYE
 
 def step_series(series: str) -> str:
     """``train/align`` → ``train_step/align``."""
-    return STEP_PREFIX + series.split("/", 1)[1]
+    return STEP_PREFIX + short_name(series)
+
+
+def short_name(series: str) -> str:
+    """``train/align`` → ``align``: the name within its group (a module's attribute names)."""
+    return series.split("/", 1)[1]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from raft_lightning.evaluation.linear import linear_accuracy
 from raft_lightning.files import EMBEDDINGS_FILE
 from raft_lightning.linear_eval import evaluate_run
 from raft_lightning.run.train import train
+from tests.conftest import CONF
+
+ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 5e-4}
 
 
 def blobs(n: int, dim: int, classes: int, seed: int, spread: float = 0.3):
@@ -62,14 +65,16 @@ def test_linear_eval_of_a_run_writes_linear_acc_and_embeddings(smoke_cfg, tmp_pa
     run_dir = tmp_path / "run0"
     assert train(cfg)["linear_acc"] is None
     summary = evaluate_run(
-        run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40, "standardize": True})
+        run_dir,
+        OmegaConf.create({"epochs": 3, "optimizer": ADAM, "batch_size": 64, "embeddings": 40, "standardize": True}),
     )
     assert 0 <= summary["linear_acc"] <= 1
     assert json.loads((run_dir / "summary.json").read_text())["linear_acc"] == summary["linear_acc"]
     saved = torch.load(run_dir / EMBEDDINGS_FILE)
     assert saved["projections"].shape == (40, 32) and saved["labels"].shape == (40,)
     again = evaluate_run(
-        run_dir, OmegaConf.create({"epochs": 3, "lr": 5e-4, "batch_size": 64, "embeddings": 40, "standardize": True})
+        run_dir,
+        OmegaConf.create({"epochs": 3, "optimizer": ADAM, "batch_size": 64, "embeddings": 40, "standardize": True}),
     )
     assert again["linear_acc"] == summary["linear_acc"]  # deterministic
 
@@ -82,7 +87,8 @@ def test_eval_linear_true_runs_after_pretraining(smoke_cfg):
 def test_linear_eval_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
         evaluate_run(
-            tmp_path, OmegaConf.create({"epochs": 1, "lr": 1e-3, "batch_size": 8, "embeddings": 1, "standardize": True})
+            tmp_path,
+            OmegaConf.create({"epochs": 1, "optimizer": ADAM, "batch_size": 8, "embeddings": 1, "standardize": True}),
         )
 
 
@@ -112,3 +118,30 @@ def test_standardizing_makes_the_probe_blind_to_feature_scale():
     assert tiny < 0.9  # a fixed-lr probe cannot scale up to features a thousand times smaller ...
     scaled = [linear_accuracy(x * s, y, xt * s, yt, num_classes=5, epochs=20, lr=1e-2) for s in (1e-3, 1.0, 1e3)]
     assert min(scaled) > 0.97 and max(scaled) - min(scaled) < 1e-6  # ... a standardised one sees the same data
+
+
+@pytest.mark.parametrize(
+    ("node", "lr"), [("eval/default.yaml:optimizer", 5e-4), ("callbacks/default.yaml:probe", 1e-3)]
+)
+def test_the_configured_optimisers_are_the_adam_the_code_used_to_build(node, lr):
+    """eval.optimizer and callbacks.probe.optimizer are _partial_ nodes; built, they are Adam with
+    the learning rate and every other default the hard-coded Adam had, so the numbers are the same."""
+    from hydra.utils import instantiate
+
+    file, key = node.split(":")
+    config = OmegaConf.load(CONF / file)[key]
+    config = config.optimizer if "optimizer" in config else config
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert instantiate(config)(params).defaults == torch.optim.Adam(params, lr=lr).defaults
+
+
+def test_the_linear_evaluation_uses_its_optimizer_factory():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 6, generator=g), torch.arange(40) % 4
+    default = linear_accuracy(x, y, x, y, num_classes=4, epochs=3, lr=5e-4)
+    from hydra.utils import instantiate
+
+    configured = linear_accuracy(x, y, x, y, num_classes=4, epochs=3, optimizer=instantiate(OmegaConf.create(ADAM)))
+    assert configured == default  # bitwise: the same optimiser
+    frozen = linear_accuracy(x, y, x, y, num_classes=4, epochs=3, optimizer=lambda p: torch.optim.SGD(p, lr=0.0))
+    assert frozen == linear_accuracy(x, y, x, y, num_classes=4, epochs=0)  # lr 0: the classifier as initialised

@@ -266,3 +266,55 @@ def test_the_tan_byol_lp_note_only_with_that_row(tmp_path, cfg):
     assert "trains as BYOL-LP" in md and "docs/theory.md" in md
     marked = [line for line in rows_of(tmp_path / "table1.md") if "‡" in line]
     assert len(marked) == 1 and marked[0].startswith("| tanbyol/linear‡ |")
+
+
+def with_config(run, **keys):
+    """A config.yaml beside the run's summary: the report keys rows on it (raft_lightning.identity)."""
+    seed = json.loads((run / "summary.json").read_text())["seed"]
+    config = {
+        "seed": seed,
+        "loss": {"_target_": "raft_lightning.objectives.BYOL", "alpha": 1.0, "beta": 1.0, "tangential": False},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.0003},
+        "data": {"seed": seed, "num_workers": seed},  # ${seed}, and a key that changes no number
+        "paths": {"output_dir": str(run)},
+        "record": {"last_epochs": 10},
+    }
+    for dotted, value in keys.items():
+        node = config
+        *parents, leaf = dotted.split("__")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    OmegaConf.save(OmegaConf.create(config), run / "config.yaml")
+    return run
+
+
+def test_a_run_that_differs_only_in_a_new_config_key_is_its_own_row(tmp_path, cfg):
+    for s in range(2):
+        with_config(make_run(tmp_path, f"plain{s}", seed=s, align=0.2))
+        with_config(make_run(tmp_path, f"decay{s}", seed=s, align=0.8), optimizer__weight_decay=0.1)
+    report(tmp_path, tmp_path, cfg)
+    table = {r["model"]: r for r in csv.DictReader(open(tmp_path / "table1.csv"))}
+    assert sorted(table) == ["byol/mlp (optimizer.weight_decay=0.1)", "byol/mlp (optimizer.weight_decay=—)"]
+    assert float(table["byol/mlp (optimizer.weight_decay=0.1)"]["align_mean"]) == pytest.approx(0.8)
+    assert {r["seeds"] for r in table.values()} == {"2"}  # the seed, data.seed, paths, num_workers: one row
+
+
+def test_a_run_without_a_readable_config_is_grouped_by_its_summary_and_listed(tmp_path, cfg):
+    with_config(make_run(tmp_path, "a", seed=0))
+    make_run(tmp_path, "b", seed=1)
+    (with_config(make_run(tmp_path, "c", seed=2)) / "config.yaml").write_text("loss: ${oops}\n")
+    report(tmp_path, tmp_path, cfg)
+    md = (tmp_path / "table1.md").read_text()
+    assert len(rows_of(tmp_path / "table1.md")) == 2  # a by its config; b and c by their summaries
+    assert "config.yaml missing: grouped by summary.json's settings" in md
+    assert "interpolations at loss" in md
+
+
+def test_the_caption_names_the_window_the_runs_recorded(tmp_path, cfg):
+    make_run(tmp_path, "a", last_epochs=5)
+    report(tmp_path, tmp_path, cfg)
+    assert "means over each run's last 5 epochs;" in (tmp_path / "table1.md").read_text()
+    with_config(make_run(tmp_path, "b", seed=1), record__last_epochs=7)  # an older record: in its config only
+    report(tmp_path, tmp_path, cfg)
+    assert "means over each run's last 5 or 7 epochs;" in (tmp_path / "table1.md").read_text()

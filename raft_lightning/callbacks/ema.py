@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from raft_lightning.contracts import MeanTeacher
+from raft_lightning.measures import TAU
 
 SCHEDULES = ("constant", "cosine")
 
@@ -76,7 +77,7 @@ class EMA(L.Callback):
         self.current_tau = self.tau_at(step, int(trainer.estimated_stepping_batches))
         ema_update_(pl_module.target, pl_module.online, self.current_tau)
         # A CPU tensor: a Python float would become a device tensor, a copy that waits for the GPU.
-        pl_module.log("train/tau", torch.tensor(self.current_tau), on_step=True, on_epoch=False)
+        pl_module.log(TAU, torch.tensor(self.current_tau), on_step=True, on_epoch=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_step": self._last_step, "current_tau": self.current_tau}

@@ -10,6 +10,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from raft_lightning.contracts import PlainData
 from raft_lightning.evaluation.features import extract
 from raft_lightning.evaluation.knn import knn_accuracy
+from raft_lightning.measures import KNN_ACC
 from raft_lightning.values import integer_errors, number_errors
 
 
@@ -45,4 +46,4 @@ class KNNMonitor(L.Callback):
         bank, bank_labels = extract(backbone, datamodule.plain_train_dataloader(), pl_module.device)
         queries, labels = extract(backbone, datamodule.plain_val_dataloader(), pl_module.device)
         acc = knn_accuracy(bank, bank_labels, queries, labels, datamodule.num_classes, self.k, self.temperature)
-        pl_module.log("val/knn_acc", acc)
+        pl_module.log(KNN_ACC, acc)

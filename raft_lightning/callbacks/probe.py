@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
@@ -11,6 +13,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from raft_lightning.contracts import UNLABELLED, EvalOutput, PlainData, StepOutput
+from raft_lightning.measures import PROBE_ACC, PROBE_LOSS, step_series
 from raft_lightning.metrics import EpochMean
 from raft_lightning.values import integer_errors, number_errors
 
@@ -33,17 +36,25 @@ class OnlineProbe(L.Callback):
     on other data never pay.
     """
 
-    def __init__(self, num_classes: int | None = None, lr: float = 1e-3) -> None:
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
+        lr: float = 1e-3,
+    ) -> None:
+        """``optimizer``: a factory on the classifier's parameters (Hydra ``_partial_``,
+        ``callbacks.probe.optimizer``); without one, Adam at ``lr``."""
         errors = self.config_errors(num_classes=num_classes, lr=lr)
         if errors:
             raise ValueError("; ".join(errors))
         self.num_classes, self.lr = None if num_classes is None else int(num_classes), float(lr)
+        self.optimizer_factory = optimizer or functools.partial(torch.optim.Adam, lr=self.lr)
         self.classifier: nn.Linear | None = None
         self.partly_labelled = False
         self.logged = False  # train/probe_loss registered with Lightning in this epoch
 
     @staticmethod
-    def config_errors(lr: Any, num_classes: Any = None) -> list[str]:
+    def config_errors(lr: Any, num_classes: Any = None, **_: Any) -> list[str]:
         classes = [] if num_classes is None else integer_errors("num_classes", num_classes, 2)
         return [*classes, *number_errors("lr", lr, 0, closed_low=False)]
 
@@ -56,7 +67,7 @@ class OnlineProbe(L.Callback):
             self.num_classes = datamodule.num_classes
         device = trainer.strategy.root_device
         self.classifier = nn.Linear(pl_module.online.backbone.out_dim, self.num_classes).to(device)
-        self.optimizer = torch.optim.Adam(self.classifier.parameters(), lr=self.lr)
+        self.optimizer = self.optimizer_factory(self.classifier.parameters())
         self.accuracy = MulticlassAccuracy(self.num_classes, average="micro").to(device)
         self.loss_mean = EpochMean().to(device)  # train/probe_loss, kept in checkpoints
 
@@ -86,11 +97,9 @@ class OnlineProbe(L.Callback):
         self.optimizer.step()
         self.loss_mean.update(loss.detach(), torch.full((), len(labels), dtype=loss.dtype, device=loss.device))
         if (trainer.global_step % max(trainer.log_every_n_steps, 1)) == 0:  # the optimiser step that Lightning logs
-            pl_module.log("train_step/probe_loss", loss.detach(), on_step=True, on_epoch=False)
+            pl_module.log(step_series(PROBE_LOSS), loss.detach(), on_step=True, on_epoch=False)
         if not self.logged:  # once per epoch: Lightning computes the Metric when the epoch ends
-            pl_module.log(
-                "train/probe_loss", self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss"
-            )
+            pl_module.log(PROBE_LOSS, self.loss_mean, on_step=False, on_epoch=True, metric_attribute="probe_loss")
             self.logged = True
 
     def on_validation_batch_end(
@@ -100,7 +109,7 @@ class OnlineProbe(L.Callback):
             self.accuracy.update(self.classifier(outputs["features"].float()), outputs["labels"])
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log("val/probe_acc", self.accuracy.compute())
+        pl_module.log(PROBE_ACC, self.accuracy.compute())
         self.accuracy.reset()
 
     def state_dict(self) -> dict[str, Any]:

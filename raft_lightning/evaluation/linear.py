@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from raft_lightning.contracts import MeanTeacher, PlainData
@@ -25,9 +28,12 @@ def linear_accuracy(
     batch_size: int = 256,
     seed: int = 0,
     standardize: bool = True,
+    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
 ) -> float:
     """Appendix C's protocol on cached features: a linear classifier trained with Adam (the paper
     names only the learning rate) for ``epochs`` on all training labels; returns test accuracy.
+    ``optimizer`` (``eval.optimizer``, a Hydra ``_partial_``) builds the classifier's optimiser
+    instead; without it, Adam at ``lr``.
 
     ``standardize`` z-scores each feature with the training set's mean and std first (as the
     non-affine BatchNorm before MAE's linear probe): a fixed-lr probe otherwise measures feature
@@ -42,7 +48,15 @@ def linear_accuracy(
         train_features, test_features = (train_features - mean) * scale, (test_features - mean) * scale
     with single_thread():
         return _train_linear(
-            train_features, train_labels, test_features, test_labels, num_classes, epochs, lr, batch_size, seed
+            train_features,
+            train_labels,
+            test_features,
+            test_labels,
+            num_classes,
+            epochs,
+            batch_size,
+            seed,
+            optimizer or functools.partial(torch.optim.Adam, lr=lr),
         )
 
 
@@ -53,9 +67,9 @@ def _train_linear(
     test_labels: Tensor,
     num_classes: int,
     epochs: int,
-    lr: float,
     batch_size: int,
     seed: int,
+    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
 ) -> float:
     g = torch.Generator().manual_seed(seed)
     classifier = nn.Linear(train_features.shape[1], num_classes)
@@ -63,7 +77,7 @@ def _train_linear(
         bound = 1 / train_features.shape[1] ** 0.5
         classifier.weight.uniform_(-bound, bound, generator=g)
         classifier.bias.uniform_(-bound, bound, generator=g)
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
+    optimizer = optimizer(classifier.parameters())
     for _ in range(epochs):
         order = torch.randperm(len(train_labels), generator=g)
         for start in range(0, len(order), batch_size):
@@ -91,7 +105,7 @@ def evaluate(
         test_labels,
         num_classes=datamodule.num_classes,
         epochs=eval_cfg.epochs,
-        lr=eval_cfg.lr,
+        optimizer=instantiate(eval_cfg.optimizer),
         batch_size=eval_cfg.batch_size,
         seed=seed,
         standardize=eval_cfg.standardize,

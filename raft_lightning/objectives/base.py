@@ -18,10 +18,12 @@ from torch import Tensor, nn
 
 from raft_lightning.contracts import EvalOutput, StepOutput
 from raft_lightning.losses import alignment_loss, same_view_cross_model_loss, uniformity_loss
+from raft_lightning.measures import ALIGN, CROSS, LOSS, UNIFORM, short_name, step_series
 from raft_lightning.metrics import EpochMean
 from raft_lightning.models import Encoder
 
-EPOCH_METRICS = ("loss", "align", "cross", "uniform")  # logged as train/<name>
+EPOCH_SERIES = (LOSS, ALIGN, CROSS, UNIFORM)  # raft_lightning.measures
+EPOCH_METRICS = tuple(short_name(s) for s in EPOCH_SERIES)  # their epoch means: epoch_means[<name>]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
@@ -129,35 +131,37 @@ class SelfSupervised(L.LightningModule):
         # same-view term for every objective, so that the three objectives are comparable.
         return self._log_means(
             {
-                "loss": loss.detach(),
-                "align": alignment_loss(p1, p2),
-                "cross": same_view_cross_model_loss(p1, p2, z1, z2),
-                "uniform": uniformity_loss(f1),
+                LOSS: loss.detach(),
+                ALIGN: alignment_loss(p1, p2),
+                CROSS: same_view_cross_model_loss(p1, p2, z1, z2),
+                UNIFORM: uniformity_loss(f1),
             },
             batch_size=len(p1),
         )
 
     def _log_means(self, values: dict[str, Tensor], batch_size: int) -> dict[str, Tensor]:
-        """Accumulate batch values into the epoch means (``EpochMean``: weighted by the batch,
-        synced over devices when the epoch ends), and hand them to the loggers as step-level
-        series (``train_step/<name>``) on the steps Lightning writes its logs. Returns ``values``
-        (the step output's ``terms``: the collapse monitors' dense step rows read them)."""
+        """Accumulate batch values (by series of ``raft_lightning.measures``) into the epoch means
+        (``EpochMean``: weighted by the batch, synced over devices when the epoch ends), and hand
+        them to the loggers as step-level series (``train_step/<name>``) on the steps Lightning
+        writes its logs. Returns the values by short name (the step output's ``terms``: the
+        collapse monitors' dense step rows read them)."""
         weight = torch.full((), batch_size, dtype=torch.float32, device=self.device)  # made there: no host copy
-        for name, value in values.items():
-            self.epoch_means[name].update(value, weight)
+        for series, value in values.items():
+            self.epoch_means[short_name(series)].update(value, weight)
         if logging_step(self):
             # Only here: a log reads the value on the host when Lightning writes it, so logging on
             # other steps would cost a device sync each (and, per step, about 3 % of a demo step).
-            for name, value in values.items():
-                self.log(f"train_step/{name}", value, on_step=True, on_epoch=False, prog_bar=name == "loss")
+            for series, value in values.items():
+                self.log(step_series(series), value, on_step=True, on_epoch=False, prog_bar=series == LOSS)
         if not self._means_logged:
             # Lightning holds a logged Metric until the epoch ends and computes it then, so one
             # log per epoch is enough; a log per step cost about 3 % of a demo step (experiments/bench).
-            for name in values:
+            for series in values:
+                name = short_name(series)
                 metric = self.epoch_means[name]
-                self.log(f"train/{name}", metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
+                self.log(series, metric, on_step=False, on_epoch=True, metric_attribute=f"epoch_means.{name}")
             self._means_logged = True
-        return values
+        return {short_name(series): value for series, value in values.items()}
 
     def on_train_start(self) -> None:
         self._means_logged = False  # a run restored mid-epoch starts without on_train_epoch_start

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from raft_lightning.contracts import StepOutput
 from raft_lightning.losses import alignment_loss, uniformity_loss
+from raft_lightning.measures import ALIGN, LOSS, UNIFORM
 from raft_lightning.objectives.base import SelfSupervised
 
 
@@ -41,7 +42,7 @@ class Supervised(SelfSupervised):
         loss = F.cross_entropy(self.classifier(f1), labels)
         with torch.no_grad():  # no predictor: L_align of the projections themselves
             terms = self._log_means(
-                {"loss": loss.detach(), "align": alignment_loss(f1, f2), "uniform": uniformity_loss(f1)}, len(labels)
+                {LOSS: loss.detach(), ALIGN: alignment_loss(f1, f2), UNIFORM: uniformity_loss(f1)}, len(labels)
             )
         return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
 

@@ -21,10 +21,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from raft_lightning.files import write_atomically  # noqa: E402
+from raft_lightning.measures import ALIGN, UNIFORM  # noqa: E402
 from raft_lightning.readers import printable  # noqa: E402
 from raft_lightning.report.rows import Row, mean_std, show, varying_keys  # noqa: E402
 
-PANELS = (("train/align", "L_align(q∘f_θ)"), ("train/uniform", "L_uniform(f_θ)"))
+PANELS = ((ALIGN, "L_align(q∘f_θ)"), (UNIFORM, "L_uniform(f_θ)"))
 DPI = 150
 CLASS_NAMES = {  # the label order of the datasets' test sets
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),

@@ -1,6 +1,8 @@
-"""The report's data: runs read from their folders (files only, through ``raft_lightning.files``)
-and grouped into rows, one per setting (every key of ``SETTING_KEYS``: all but the seed), with
-mean ± sample std over seeds. Nothing here formats or draws."""
+"""The report's data: runs read from their folders (files only, through ``raft_lightning.readers``)
+and grouped into rows, one per identity (``raft_lightning.identity``: the recorded config but the
+seed and the keys that cannot change a number), with mean ± sample std over seeds. A run whose
+config.yaml is missing or damaged is grouped by its summary.json's settings (``SETTING_KEYS``)
+instead, and the notes say so. Nothing here formats or draws."""
 
 from __future__ import annotations
 
@@ -15,20 +17,16 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from raft_lightning.files import SUMMARY_FILE
+from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
+from raft_lightning.identity import run_identity
+from raft_lightning.measures import MEASURES
 from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
-METRICS = (  # (summary key, column title, shown in percent)
-    ("align", "L_align", False),
-    ("uniform", "L_uniform", False),
-    ("probe_acc", "probe acc (%)", True),
-    ("knn_acc", "kNN acc (%)", True),
-    ("linear_acc", "linear acc (%)", True),
-)
-# What makes a setting: runs that differ in any of these are never averaged together. The first
-# five name the paper's rows (the label shows objective, predictor, tangential); summaries older
-# than a key read it as None.
+METRICS = tuple((m.key, m.title, m.percent) for m in MEASURES)  # (summary key, column title, in percent)
+# The settings summary.json names (raft_lightning.summary), in the tables' column order: the first
+# five name the paper's rows (the label shows objective, predictor, tangential). They describe a
+# row; its runs share them because they share an identity. Summaries older than a key read it as None.
 SETTING_KEYS = (
     "objective",
     "predictor",
@@ -47,6 +45,28 @@ SETTING_KEYS = (
     "batch_size",
 )
 LABELLED = ("objective", "predictor", "tangential")  # in every row's label already
+# The config keys (a prefix ends in ".") that a setting of the label or the tables names: a key
+# that differs between rows is left out of the labels where it follows from one of these settings
+# (loss.alpha from α, predictor.* from the predictor's option, …). A key missing here costs only a
+# longer label, never a wrong row.
+NAMED_BY: dict[str, tuple[str, ...]] = {
+    "objective": ("loss.",),
+    "variant": ("loss.", "predictor."),
+    "predictor": ("predictor.",),
+    "negate_init": ("predictor.negate_init",),
+    "alpha": ("loss.alpha",),
+    "beta": ("loss.beta",),
+    "tangential": ("loss.tangential",),
+    "data": ("data.",),
+    "backbone": ("model.",),
+    "tau": ("callbacks.ema.tau", "teacher.tau"),
+    "tau_schedule": ("callbacks.ema.schedule", "teacher.schedule"),
+    "lr": ("optimizer.lr",),
+    "batch_size": ("data.batch_size",),
+    "max_epochs": ("trainer.max_epochs",),
+    "image_size": ("data.image_size",),
+    "pipeline": ("data.pipeline",),
+}
 FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
 
 Stat = tuple[float, float | None, int]  # mean, sample std (None for one value), n
@@ -71,6 +91,7 @@ class Run:
     summary: dict[str, Any]
     epochs: list[dict[str, float]] = field(default_factory=list)
     problem: str | None = None  # a file of the run that could not be read
+    identity: dict[str, Any] | None = None  # raft_lightning.identity of its config.yaml; None: unreadable
 
     @property
     def setting(self) -> dict[str, Any]:
@@ -84,6 +105,14 @@ class Run:
     def key(self) -> tuple:
         """The setting's values in ``SETTING_KEYS`` order (objective, predictor, α, β, tangential first)."""
         return tuple(self.setting.values())
+
+    @property
+    def group(self) -> tuple:
+        """What runs are averaged by: the config's identity, or (without a readable config.yaml)
+        the summary's settings."""
+        if self.identity is not None:
+            return ("config", *self.identity.items())
+        return ("summary", *self.setting.items())
 
 
 @dataclass
@@ -135,15 +164,25 @@ def load_runs(sweep_dir: Path) -> list[Run]:
 
 def load_run(path: Path) -> Run:
     """A run folder as the report uses it: a damaged summary.json makes the run ``unreadable``
-    (listed, never averaged); a damaged metrics.csv costs only its curves."""
+    (listed, never averaged); a damaged metrics.csv costs only its curves; a missing or damaged
+    config.yaml makes it grouped by its summary's settings (and listed)."""
     try:
         summary = read_summary(path)
     except DamagedFile as e:
         return Run(path, {"status": "unreadable", "error": str(e)}, problem=str(e))
+    run = Run(path, summary)
+    problems = []
     try:
-        return Run(path, summary, read_epochs(path))
+        run.epochs = read_epochs(path)
     except DamagedFile as e:
-        return Run(path, summary, problem=str(e))
+        problems.append(str(e))
+    try:
+        run.identity = run_identity(path)
+    except (FileNotFoundError, DamagedFile) as e:
+        reason = f"{CONFIG_FILE} missing" if isinstance(e, FileNotFoundError) else str(e)
+        problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
+    run.problem = "; ".join(problems) or None
+    return run
 
 
 def mean_std(values: list[float]) -> Stat:
@@ -164,17 +203,51 @@ def varying_keys(rows: Sequence[Row]) -> list[str]:
     return [k for k in SETTING_KEYS if len({r.setting[k] for r in rows}) > 1]
 
 
-def _label(setting: dict[str, Any], members: list[Run], extra: Sequence[str]) -> str:
-    """The variant's name (or objective/predictor), then the keys in ``extra`` that tell it apart
-    from other rows: e.g. ``byol/linear (data=cifar10)``."""
-    variants = {r.summary.get("variant") for r in members}
-    if len(variants) == 1 and None not in variants:
-        base = variants.pop()
-    else:
+def _variant(row: Row) -> str | None:
+    variants = {r.summary.get("variant") for r in row.runs}
+    return variants.pop() if len(variants) == 1 else None
+
+
+def _label(row: Row, extra: Sequence[str], config_keys: Sequence[str]) -> str:
+    """The variant's name (or objective/predictor), then the settings in ``extra`` and the config
+    keys in ``config_keys`` that tell it apart from other rows: e.g. ``byol/linear (data=cifar10)``,
+    ``raft/linear (optimizer.weight_decay=0.1)``; ``—`` for a key the row's config does not have."""
+    setting, base = row.setting, _variant(row)
+    if base is None:
         objective, predictor, tangential = (setting[k] for k in LABELLED)
         base = objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
     parts = [f"{k}={show(setting[k])}" for k in extra]
+    if row.runs[0].identity is not None:
+        parts += [f"{k}={show(row.runs[0].identity.get(k))}" for k in config_keys]
     return base + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _named(key: str, rows: Sequence[Row]) -> bool:
+    """Whether the config ``key`` follows, over ``rows``, from a setting that names it (``NAMED_BY``)."""
+    for name, keys in NAMED_BY.items():
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in keys):
+            continue
+        value_of = {}
+        for row in rows:
+            shown = _variant(row) if name == "variant" else row.setting[name]
+            if value_of.setdefault(shown, row.runs[0].identity.get(key)) != row.runs[0].identity.get(key):
+                break
+        else:
+            if name != "variant" or None not in value_of:
+                return True
+    return False
+
+
+def differing_config_keys(rows: Sequence[Row]) -> list[str]:
+    """The config keys (of rows grouped by config) whose value is not the same on every such row
+    and does not follow from a setting the label or the tables show."""
+    configured = [r for r in rows if r.runs[0].identity is not None]
+    keys = sorted({k for r in configured for k in r.runs[0].identity})
+    varying = [k for k in keys if len({r.runs[0].identity.get(k, _ABSENT) for r in configured}) > 1]
+    return [k for k in varying if not _named(k, configured)]
+
+
+_ABSENT = object()
 
 
 def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> list[Row]:
@@ -185,9 +258,10 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         if run.summary.get("status") == "ok":
-            groups[run.key].append(run)
+            groups[run.group].append(run)
     rows = []
-    for key, members in groups.items():
+    for members in groups.values():
+        key = members[0].key
         stats = {}
         for name, _, _ in METRICS:
             values = [r.summary[name] for r in members if r.summary.get(name) is not None]
@@ -198,14 +272,16 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
             row.collapsed = stats["uniform"][0] > collapse.uniform_above and stats["align"][0] < collapse.align_below
         rows.append(row)
     extra = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
+    config_keys = differing_config_keys(rows)
     for row in rows:
-        row.label = _label(row.setting, row.runs, extra)
+        row.label = _label(row, extra, config_keys)
     rank = {objective: i for i, objective in enumerate(order)}
 
     def sort_key(r: Row) -> tuple:
         s = r.setting
         rest = tuple((s[k] is not None, str(s[k])) for k in SETTING_KEYS[5:])
-        return (rank.get(s["objective"], len(rank)), s["objective"], s["predictor"], s["tangential"], *r.key[2:4], rest)
+        head = (rank.get(s["objective"], len(rank)), s["objective"], s["predictor"], s["tangential"], *r.key[2:4])
+        return (*head, rest, r.label, str(r.runs[0].group))  # the last two: rows that differ in config only
 
     return sorted(rows, key=sort_key)
 

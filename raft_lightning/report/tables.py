@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,23 @@ def paper_figure(row: Row, paper: DictConfig) -> tuple[str, str]:
         if (entry.objective, entry.predictor, entry.tangential) == (objective, predictor, tangential):
             return entry.value, entry.get("mark", "")
     return "", ""
+
+
+def last_epochs(run: Run) -> int | None:
+    """The window of the run's ``window`` measures: summary.json's ``last_epochs``, or its
+    config's ``record.last_epochs`` (records older than the field), or None: not recorded."""
+    value = run.summary.get("last_epochs")
+    if value is None and run.identity is not None:
+        value = run.identity.get("record.last_epochs")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def window_text(rows: Sequence[Row]) -> str:
+    """ "last 10 epochs", as the rows' runs recorded it ("last 5 or 10 epochs" where they differ)."""
+    windows = {last_epochs(run) for row in rows for run in row.runs}
+    known = sorted(w for w in windows if w is not None)
+    text = f"last {' or '.join(map(str, known))} epochs" if known else "last epochs"
+    return text + (" (a window some runs did not record)" if None in windows else "")
 
 
 def fmt(stat: Stat | None, percent: bool) -> str:
@@ -109,7 +127,7 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
     lines += [
         "",
         "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
-        "means over each run's last 10 epochs; accuracies are final-epoch values (nothing is selected on the "
+        f"means over each run's {window_text(rows)}; accuracies are final-epoch values (nothing is selected on the "
         "test set). Runs that differ in any setting but the seed are separate rows.",
         f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
         f"{rule.align_below} (thresholds in conf/report.yaml). Bold kNN or linear accuracy: below the random "

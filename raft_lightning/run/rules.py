@@ -16,6 +16,12 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *trainer_errors(cfg.trainer),
         *eval_errors(cfg.eval),
         *optimizer_errors(cfg.optimizer),
+        *(  # a callback's own optimiser (the probe's)
+            e
+            for name, node in (cfg.get("callbacks") or {}).items()
+            if OmegaConf.is_dict(node) and OmegaConf.is_dict(node.get("optimizer"))
+            for e in optimizer_errors(node.optimizer, f"callbacks.{name}.optimizer")
+        ),
         *predictor_errors(cfg),
         *devices_errors(cfg),
         *labels_errors(cfg),
@@ -49,25 +55,25 @@ def eval_errors(eval_cfg: DictConfig) -> list[str]:
         if not isinstance(eval_cfg[key], bool):
             errors.append(f"eval.{key}={eval_cfg[key]!r}: must be true or false")
     errors += integer_errors("eval.epochs", eval_cfg.epochs, 1)
-    errors += number_errors("eval.lr", eval_cfg.lr, 0, closed_low=False)
+    errors += optimizer_errors(eval_cfg.optimizer, "eval.optimizer")
     errors += integer_errors("eval.batch_size", eval_cfg.batch_size, 1)
     errors += integer_errors("eval.embeddings", eval_cfg.embeddings, 0)
     return errors
 
 
-def optimizer_errors(optimizer: DictConfig) -> list[str]:
+def optimizer_errors(optimizer: DictConfig, path: str = "optimizer") -> list[str]:
     """Ranges torch's optimisers only check when they are built, deep inside ``fit``."""
-    errors = number_errors("optimizer.lr", optimizer.get("lr"), 0, closed_low=False)
+    errors = number_errors(f"{path}.lr", optimizer.get("lr"), 0, closed_low=False)
     if "weight_decay" in optimizer:
-        errors += number_errors("optimizer.weight_decay", optimizer.weight_decay, 0)
+        errors += number_errors(f"{path}.weight_decay", optimizer.weight_decay, 0)
     if "momentum" in optimizer:
-        errors += number_errors("optimizer.momentum", optimizer.momentum, 0, 1)
+        errors += number_errors(f"{path}.momentum", optimizer.momentum, 0, 1)
     if "betas" in optimizer:
         betas = OmegaConf.to_container(optimizer.betas) if OmegaConf.is_config(optimizer.betas) else optimizer.betas
         if not (
             isinstance(betas, (list, tuple)) and len(betas) == 2 and all(not number_errors("b", b, 0, 1) for b in betas)
         ):
-            errors.append(f"optimizer.betas={betas!r}: two numbers in [0, 1)")
+            errors.append(f"{path}.betas={betas!r}: two numbers in [0, 1)")
     return errors
 
 

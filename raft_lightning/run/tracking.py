@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
 
 from raft_lightning.files import WANDB_ID_FILE, set_aside, write_atomically
 from raft_lightning.readers import read_wandb_id
@@ -36,8 +37,9 @@ def sweep_name() -> str:
     if not HydraConfig.initialized():
         return "run"
     hydra = HydraConfig.get()
-    path = hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else hydra.runtime.output_dir
-    return Path(str(path)).name
+    # `--cfg job --resolve` resolves before Hydra sets runtime.output_dir: no folder yet, no name.
+    path = OmegaConf.select(hydra, "sweep.dir" if hydra.mode == RunMode.MULTIRUN else "runtime.output_dir")
+    return Path(str(path)).name if path else "run"
 
 
 def run_id(output_dir: str | None) -> str | None:
