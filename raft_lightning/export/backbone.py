@@ -60,7 +60,7 @@ def build(record: dict[str, Any], source: Path) -> nn.Module:
     except RuntimeError as e:  # missing, unexpected or misshapen tensors
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         why = lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
-        raise DamagedFile(source, f"weights that do not fit the {name} backbone ({why[:200]})", BACKBONE_EXPECTED)
+        raise DamagedFile(source, f"weights that do not fit the {name} backbone ({why[:200]})", BACKBONE_EXPECTED) from None
     return net
 
 
@@ -81,9 +81,8 @@ def load_backbone(path: str | Path) -> nn.Module:
     record = read_backbone(path)
     net = build(record, path)
     if net.out_dim != record["out_dim"] or first_conv_channels(record["state_dict"]) != record["in_channels"]:
-        raise DamagedFile(
-            path, f"out_dim={record['out_dim']}, in_channels={record['in_channels']} for these weights", BACKBONE_EXPECTED
-        )
+        found = f"out_dim={record['out_dim']}, in_channels={record['in_channels']}"
+        raise DamagedFile(path, f"{found}, which these weights do not have", BACKBONE_EXPECTED)
     return net.eval()
 
 
