@@ -60,7 +60,8 @@ def build(record: dict[str, Any], source: Path) -> nn.Module:
     except RuntimeError as e:  # missing, unexpected or misshapen tensors
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         why = lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
-        raise DamagedFile(source, f"weights that do not fit the {name} backbone ({why[:200]})", BACKBONE_EXPECTED) from None
+        problem = f"weights that do not fit the {name} backbone ({why[:200]})"
+        raise DamagedFile(source, problem, BACKBONE_EXPECTED) from None
     return net
 
 
