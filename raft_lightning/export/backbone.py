@@ -55,6 +55,8 @@ def build(record: dict[str, Any], source: Path) -> nn.Module:
     if errors:
         raise DamagedFile(source, f"architecture {errors[0]}", BACKBONE_EXPECTED)
     net = build_backbone(name, **settings)
+    # The weights' own float type: a run trained in float64 (trainer.precision=64-true) stays float64.
+    net.to(next((w.dtype for w in record["state_dict"].values() if w.is_floating_point()), None))
     try:
         net.load_state_dict(record["state_dict"], strict=True)
     except RuntimeError as e:  # missing, unexpected or misshapen tensors
