@@ -33,6 +33,7 @@ DOCS = ROOT / "docs" / "export.md"
 
 
 def train_run(folder: Path, *overrides: str) -> Path:
+    """Two epochs by default: the second save makes a last.prev.ckpt."""
     summary = train(compose_run(*TINY, "trainer.max_epochs=2", *overrides, run_dir=folder))
     assert summary["status"] == "ok", summary["error"]
     return folder
@@ -40,8 +41,10 @@ def train_run(folder: Path, *overrides: str) -> Path:
 
 @pytest.fixture(scope="module")
 def resnet_run(tmp_path_factory) -> Path:
-    """``experiment=smoke model=resnet18_cifar``: the preset's width stays with the convnet."""
-    return train_run(tmp_path_factory.mktemp("resnet") / "run", "model=resnet18_cifar")
+    """``experiment=smoke model=resnet18_cifar`` (the preset's width stays with the convnet), one
+    epoch at 8×8: ~185 MB of checkpoint and a minute of CPU even so."""
+    folder = tmp_path_factory.mktemp("resnet") / "run"
+    return train_run(folder, "model=resnet18_cifar", "trainer.max_epochs=1", "data.image_size=8")
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,7 @@ def test_smoke_with_resnet18_cifar_composes_without_the_convnet_width(tmp_path):
     check_config(cfg, {})  # raises ConfigError when a width reaches the ResNet
 
 
+@pytest.mark.slow
 def test_the_documented_snippet_loads_strictly_into_torchvision(resnet_run, tmp_path, capsys):
     out = tmp_path / "encoder.pt"
     code, printed, err = export(capsys, f"run_dir={resnet_run}", f"out={out}")
@@ -104,6 +108,7 @@ def test_the_documented_snippet_loads_strictly_into_torchvision(resnet_run, tmp_
     assert torch.equal(features(net, x), features(run_backbone(resnet_run), x))
 
 
+@pytest.mark.slow
 def test_load_backbone_gives_the_runs_512_d_features(resnet_run, tmp_path, capsys):
     out = tmp_path / "backbone.pt"
     assert export(capsys, f"run_dir={resnet_run}", f"out={out}")[0] == 0
@@ -133,6 +138,7 @@ def test_the_convnet_export_round_trips(convnet_run, capsys):
     assert torch.equal(features(load_backbone(convnet_run / BACKBONE_FILE), x), features(run_backbone(convnet_run), x))
 
 
+@pytest.mark.slow
 def test_the_documented_command_writes_backbone_pt(convnet_run, tmp_path):
     (convnet_run / BACKBONE_FILE).unlink(missing_ok=True)
     command = [sys.executable, "-m", "raft_lightning.export.cli", f"run_dir={convnet_run}"]
