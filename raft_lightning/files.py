@@ -8,7 +8,9 @@ writer, named here; every reader goes through ``raft_lightning.readers``, which 
     spectra.csv             callbacks.CollapseMonitors     singular values of the held-out features, per monitored epoch
     embeddings.pt           run.record.RunRecord           test projections for the report's figures
     checkpoints/last.ckpt   Lightning, through run.checkpoints.AtomicCheckpointIO
+                            (last.prev.ckpt: the one before; a finished run drops it, record.keep_previous)
     traceback.txt           run.record.RunRecord           where a failed run raised
+    backbone.pt             export.cli (raft-export)       the online backbone, for use elsewhere (docs/export.md)
     wandb_id                run.tracking.ensure_wandb_id   the W&B run id, made once per run
     .lock                   lock.FolderLock                who holds the folder (flock)
 
@@ -33,6 +35,8 @@ METRICS_FILE = "metrics.csv"
 STEPS_FILE = "steps.csv"  # step,epoch,<series…>: loss, L_align, L_uniform, the predictor's measures
 SPECTRA_FILE = "spectra.csv"  # epoch,network,layer,index,singular_value
 EMBEDDINGS_FILE = "embeddings.pt"
+BACKBONE_FILE = "backbone.pt"  # raft-export's default output
+BACKBONE_FORMAT, BACKBONE_VERSION = "raft-lightning-backbone", 1  # what an exported file says it is (readers.backbone)
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
 LOCK_FILE = ".lock"

@@ -21,7 +21,8 @@ EPOCHS = ("trainer.max_epochs=2",)
 
 def _damage(how: str) -> Case:
     def case(d: Path) -> tuple[str, str, bool]:
-        first = run(*SMOKE, *EPOCHS, f"hydra.run.dir={d}")
+        # record.keep_previous: a finished run otherwise drops last.prev.ckpt, the copy this case needs
+        first = run(*SMOKE, *EPOCHS, "record.keep_previous=true", f"hydra.run.dir={d}")
         last = d / "checkpoints" / "last.ckpt"
         data = last.read_bytes()
         last.write_bytes(

@@ -7,6 +7,7 @@ download, a copy on a shared cluster), so what it holds is data, never code:
   saved resolved) and never instantiated here; ``untrusted_targets`` says which of its
   ``_target_``s are not the package's own, for the callers that build from it;
 - paths are taken relative to the folder: a file names nothing outside it;
+- an exported backbone (``read_backbone``) is checked key by key against its format;
 - anything that does not parse, or does not hold what its writer writes, raises ``DamagedFile``
   naming the file, what is wrong and what was expected, in one line; the caller decides whether
   to go on (the report lists the run, ``train`` falls back to the previous checkpoint).
@@ -14,6 +15,7 @@ download, a copy on a shared cluster), so what it holds is data, never code:
 Names and writers are in ``raft_lightning.files``; summary.json's schema in ``raft_lightning.summary``.
 """
 
+from raft_lightning.readers.backbone import BACKBONE_EXPECTED, read_backbone
 from raft_lightning.readers.base import DamagedFile, finite, printable
 from raft_lightning.readers.config import package_targets, portable, read_config, unrebased, untrusted_targets
 from raft_lightning.readers.records import read_epochs, read_spectra, read_summary, read_wandb_id
@@ -21,6 +23,7 @@ from raft_lightning.readers.sweep import expected_runs, sweep_jobs
 from raft_lightning.readers.tensors import CHECKPOINT_EXPECTED, read_checkpoint, read_embeddings
 
 __all__ = [
+    "BACKBONE_EXPECTED",
     "CHECKPOINT_EXPECTED",
     "DamagedFile",
     "expected_runs",
@@ -28,6 +31,7 @@ __all__ = [
     "package_targets",
     "portable",
     "printable",
+    "read_backbone",
     "read_checkpoint",
     "read_config",
     "read_embeddings",

@@ -87,6 +87,15 @@ def readable(path: Path) -> str | None:
     return None
 
 
+def drop_previous(checkpoint: Path) -> None:
+    """A finished run's ``last.prev.ckpt`` only guarded against a save cut short: once
+    ``checkpoint`` reads back whole it is the run's final state, and the copy goes
+    (``record.keep_previous: true`` keeps it)."""
+    previous = previous_of(checkpoint)
+    if previous.is_file() and checkpoint.is_file() and readable(checkpoint) is None:
+        previous.unlink()
+
+
 class NoReadableCheckpoint(RuntimeError):
     """Every checkpoint of the run is damaged: the message names them and the way out."""
 

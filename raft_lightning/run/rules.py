@@ -27,6 +27,11 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *labels_errors(cfg),
         *variant_errors(choices),
         *integer_errors("record.last_epochs", cfg.record.last_epochs, 1),
+        *(
+            []
+            if isinstance(cfg.record.get("keep_previous", False), bool)
+            else [f"record.keep_previous={cfg.record.keep_previous!r}: must be true or false"]
+        ),
         *integer_errors("seed", cfg.seed, 0),
         *([] if isinstance(cfg.resume, bool) else [f"resume={cfg.resume!r}: must be true or false"]),
     ]

@@ -25,7 +25,7 @@ from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import MEASURES
 from raft_lightning.readers import unrebased
 from raft_lightning.run.build import build
-from raft_lightning.run.checkpoints import NoReadableCheckpoint, resumable
+from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
 from raft_lightning.run.console import result_line
 from raft_lightning.run.guard import check_same_run
 from raft_lightning.run.record import RunRecord, save_config
@@ -108,6 +108,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
             record.save_linear_evaluation(run_dir, accuracy, embeddings, evaluation_settings(cfg.eval))
+    if record.status == "ok" and not cfg.record.get("keep_previous", False) and rank_zero_only.rank == 0:
+        drop_previous(Path(cfg.paths.last_checkpoint))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
     return record.as_dict()
 

@@ -1,0 +1,94 @@
+"""A run folder → the backbone record (``export.backbone``), everything read through
+``raft_lightning.readers``: the checkpoint with ``weights_only=True``, config.yaml parsed and
+never built (only its ``model.backbone`` and ``data`` values are read), summary.json checked
+against its schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from raft_lightning import data
+from raft_lightning.data.folder import FolderError, read_folder
+from raft_lightning.data.lazy import FolderImages
+from raft_lightning.data.stats import folder_statistics
+from raft_lightning.export.backbone import backbone_record, online_backbone
+from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
+from raft_lightning.models import BACKBONES
+from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, read_summary
+from raft_lightning.summary import RESULT_KEYS
+
+CHECKPOINT = Path("checkpoints") / "last.ckpt"  # the run's newest weights (paths.last_checkpoint)
+BUILD_BACKBONE = "raft_lightning.models.build_backbone"
+# The datamodules the package's data configs name, by _target_: their fixed statistics are class
+# attributes, looked up here, never by importing what a folder's config names.
+DATAMODULES = {f"raft_lightning.data.{name}": getattr(data, name) for name in data.__all__}
+
+
+class CannotExport(ValueError):
+    """The run holds nothing raft-export can write: one line says why."""
+
+
+def architecture(cfg: DictConfig) -> dict[str, Any]:
+    """``{"name": ..., settings}`` of the run's backbone: one of the package's, or ``CannotExport``."""
+    node = OmegaConf.to_container(cfg.model.backbone, resolve=False)
+    target = node.pop("_target_", None)
+    if target != BUILD_BACKBONE or node.get("name") not in BACKBONES:
+        raise CannotExport(
+            f"model.backbone={node.get('name', target)!r}: raft-export writes the package's backbones only "
+            f"({', '.join(BACKBONES)})"
+        )
+    return node
+
+
+def normalization(cfg_data: DictConfig) -> dict[str, list[float]]:
+    """The per-channel mean and std the run normalised its images with: the data config's own
+    (``data.mean`` / ``data.std``), else its datamodule's fixed ones, else (an image folder with
+    ``mean: null``) the statistics of its training images, from the cache the run filled."""
+    mean, std = cfg_data.get("mean"), cfg_data.get("std")
+    if mean is None:
+        source = DATAMODULES.get(cfg_data.get("_target_"))
+        mean, std = getattr(source, "mean", None), getattr(source, "std", None)
+    if mean is None and cfg_data.get("_target_") == "raft_lightning.data.ImageFolderDataModule":
+        root = cfg_data.get("root")
+        try:
+            folder = read_folder(root, cfg_data.val_fraction, cfg_data.split_seed)
+            mean, std = folder_statistics(FolderImages(root, folder.train_files, cfg_data.image_size))
+        except (FolderError, OSError) as e:
+            raise CannotExport(
+                f"data.root={root!r}: the run normalised with statistics of these images (data.mean: null), "
+                f"which cannot be read here ({e})"
+            ) from None
+    if mean is None:
+        raise CannotExport(f"data._target_={cfg_data.get('_target_')!r}: no normalisation known for this data")
+    return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+def export_record(run_dir: Path) -> dict[str, Any]:
+    """The backbone record of the run in ``run_dir``. Raises ``FileNotFoundError`` (no config,
+    summary or checkpoint), ``DamagedFile`` or ``CannotExport``."""
+    for name in (CONFIG_FILE, SUMMARY_FILE, CHECKPOINT):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir / name}: missing; nothing to export")
+    cfg = read_config(run_dir)
+    summary = read_summary(run_dir)
+    checkpoint = run_dir / CHECKPOINT
+    weights = online_backbone(read_checkpoint(checkpoint)["state_dict"])
+    if not weights:
+        raise DamagedFile(checkpoint, "no online.backbone.* weights", CHECKPOINT_EXPECTED)
+    image_size = cfg.data.get("image_size")
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+        raise DamagedFile(run_dir / CONFIG_FILE, f"data.image_size={image_size!r}", "an integer ≥ 1")
+    return backbone_record(
+        weights,
+        architecture(cfg),
+        checkpoint,
+        image_size=image_size,
+        normalization=normalization(cfg.data),
+        config=OmegaConf.to_container(read_config(run_dir, portable_form=True)),
+        results={key: summary.get(key) for key in RESULT_KEYS},
+        status=summary.get("status"),
+        epochs=summary.get("epochs"),
+    )
