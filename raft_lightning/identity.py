@@ -39,6 +39,10 @@ NOT_IDENTITY: dict[str, str] = {
     "data.num_workers": "views are a function of (seed, epoch, index), not of the worker that draws them",
     "eval.linear": "whether the linear evaluation ran right after training (raft-linear-eval adds it later, alike)",
     "eval.embeddings": "how many test projections are kept for the figures",
+    "record.keep_previous": "whether last.prev.ckpt is kept after a finished run",
+    "callbacks.monitors.dir": "where spectra.csv and steps.csv are written",
+    "callbacks.monitors.every_n_epochs": "how often the monitors measure; the recorded values are the last epoch's",
+    "callbacks.monitors.dense_steps": "how many steps.csv rows are dense; training is bitwise the same (tests/test_monitors.py)",
 }
 
 
