@@ -42,7 +42,7 @@ NOT_IDENTITY: dict[str, str] = {
     "record.keep_previous": "whether last.prev.ckpt is kept after a finished run",
     "callbacks.monitors.dir": "where spectra.csv and steps.csv are written",
     "callbacks.monitors.every_n_epochs": "how often the monitors measure; the recorded values are the last epoch's",
-    "callbacks.monitors.dense_steps": "how many steps.csv rows are dense; training is bitwise the same (tests/test_monitors.py)",
+    "callbacks.monitors.dense_steps": "how many steps.csv rows are dense; training is bitwise the same",
 }
 
 
