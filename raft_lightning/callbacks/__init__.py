@@ -4,11 +4,13 @@ from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
+from raft_lightning.callbacks.progress import EpochLines
 
 __all__ = [
     "EMA",
     "DivergedError",
     "DivergenceGuard",
+    "EpochLines",
     "EpochMetrics",
     "Interrupted",
     "KNNMonitor",

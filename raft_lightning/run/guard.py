@@ -33,6 +33,7 @@ RESUMABLE = (
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "callbacks.knn.every_n_epochs",  # how often the monitor reports, not what is trained
+    "callbacks.epoch_lines.",  # what the log shows
 )
 
 
