@@ -61,4 +61,3 @@ class EpochLines(L.Callback):
             pace = elapsed / max(epoch - self.first_epoch, 1)
             parts.append(f"ETA {clock(pace * (total - epoch))}")
         log.info("epoch %d/%s: %s", epoch, total if total and total > 0 else "?", ", ".join(parts))
-

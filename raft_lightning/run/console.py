@@ -84,7 +84,8 @@ def start_line(run_dir: Path, overrides: list[str], choices: dict[str, Any], see
     before it trains (a SLURM job's log shows no launch line of Hydra's)."""
     options = " ".join(f"{k}={v}" for k, v in choices.items() if v is not None and not k.startswith("hydra"))
     given = " ".join(overrides) or "none"
-    return f"run {run_dir}: overrides {given}; options {options}; seed {seed}, {epochs} epochs ({run_dir / CONFIG_FILE})"
+    where = run_dir / CONFIG_FILE
+    return f"run {run_dir}: overrides {given}; options {options}; seed {seed}, {epochs} epochs ({where})"
 
 
 def result_line(summary: dict[str, Any], run_dir: Path) -> str:

@@ -16,11 +16,18 @@ composes the configs: the tests, the theory checks, the benchmarks) before compo
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 from raft_lightning.data.folder import count_classes
 from raft_lightning.run.tracking import run_id, run_name, sweep_name, variant_tags
+
+
+def concat(*lists: Any) -> ListConfig:
+    """A ListConfig, not a list: ``OmegaConf.resolve`` (``--cfg job --resolve``) cannot put a plain
+    list where the interpolation was."""
+    return OmegaConf.create([x for items in lists for x in items])
 
 
 def register_resolvers() -> None:
@@ -30,5 +37,5 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("variant_tags", variant_tags, replace=True)
-    OmegaConf.register_new_resolver("concat", lambda *lists: [x for items in lists for x in items], replace=True)
+    OmegaConf.register_new_resolver("concat", concat, replace=True)
     OmegaConf.register_new_resolver("folder_classes", count_classes, replace=True)
