@@ -88,10 +88,16 @@ def start_line(run_dir: Path, overrides: list[str], choices: dict[str, Any], see
     return f"run {run_dir}: overrides {given}; options {options}; seed {seed}, {epochs} epochs ({where})"
 
 
+def run_what(summary: dict[str, Any]) -> str:
+    """``tanbyol_lp seed 0`` for a named row of the paper's tables, else ``byol/mlp seed 0``."""
+    what = summary.get("variant") or f"{summary.get('objective')}/{summary.get('predictor')}"
+    return f"{what} seed {summary.get('seed')}"
+
+
 def result_line(summary: dict[str, Any], run_dir: Path) -> str:
     """``run finished: byol/mlp seed 0, 30 epochs, L_align 0.111, L_uniform -1.646, probe 67.0%, kNN 75.7%,
     linear 80.3% (logs/…/summary.json)``."""
-    what = f"{summary.get('objective')}/{summary.get('predictor')} seed {summary.get('seed')}"
+    what = run_what(summary)
     status = "finished" if summary.get("status") == "ok" else summary.get("status")
     if status != "finished":
         return f"run {status}: {what}: {summary.get('error')} ({run_dir / 'summary.json'})"
@@ -131,7 +137,7 @@ def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) ->
             if outcome.run_dir and outcome.run_dir.is_relative_to(sweep_dir)
             else outcome.run_dir
         )
-        what = name or f"{summary.get('objective')}/{summary.get('predictor')} seed {summary.get('seed')}"
+        what = name or run_what(summary)
         lines.append(f"  #{outcome.job} {what}: {outcome_text(summary)}  [{folder}]")
     lines.append(f"tables and figures: raft-report {sweep_dir}")
     return lines
