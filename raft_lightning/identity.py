@@ -40,6 +40,7 @@ NOT_IDENTITY: dict[str, str] = {
     "eval.linear": "whether the linear evaluation ran right after training (raft-linear-eval adds it later, alike)",
     "eval.embeddings": "how many test projections are kept for the figures",
     "record.keep_previous": "whether last.prev.ckpt is kept after a finished run",
+    "callbacks.epoch_lines.": "what the batch log prints each epoch",
     "callbacks.monitors.dir": "where spectra.csv and steps.csv are written",
     "callbacks.monitors.every_n_epochs": "how often the monitors measure; the recorded values are the last epoch's",
     "callbacks.monitors.dense_steps": "how many steps.csv rows are dense; training is bitwise the same",

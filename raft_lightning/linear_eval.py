@@ -88,11 +88,19 @@ def _trust_errors(trust: Any) -> list[str]:
     return [f"trust={values!r}: a list of _target_ names, e.g. trust=[mypackage.MyMethod]"]
 
 
+ACCEPTED = ("run_dir", "trust", "eval")  # and eval.<key>, hydra.<key>: what --help lists
+
+
 def run_dir_error(argv: list[str]) -> str | None:
-    """One line for a missing or wrong ``run_dir``, checked before Hydra starts (it would print a
-    long traceback for the first, and create the folder for the second)."""
+    """One line for an argument it does not take, or a missing or wrong ``run_dir``, checked
+    before Hydra starts (it would print a long traceback for the first two, and create the
+    folder for the last)."""
     if any(a.startswith(("-h", "--help", "--hydra-help", "--cfg", "--info", "--shell-completion")) for a in argv):
         return None
+    for arg in argv:
+        key = arg.partition("=")[0].lstrip("+~")
+        if "=" in arg and not arg.startswith("-") and key not in ACCEPTED and not key.startswith(("eval.", "hydra.")):
+            return f"{arg}: not accepted; raft-linear-eval takes run_dir=, eval.<key>= and trust= (see --help)"
     given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
     if not given:
         return "run_dir: missing; give a run's folder: raft-linear-eval run_dir=<folder with summary.json>"

@@ -4,14 +4,19 @@ project's --help, and a linear evaluation that a constant feature cannot blow up
 from __future__ import annotations
 
 import csv
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from raft_lightning.evaluation.linear import linear_accuracy
+from raft_lightning.run.tracking import SUMMARY_KEYS
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, run_cli
 from tests.wandb_records import offline_runs
@@ -89,3 +94,112 @@ def test_a_constant_feature_is_not_blown_up_by_standardisation():
     accuracy = linear_accuracy(train_x, labels, test_x, labels, num_classes=2, epochs=30, lr=1e-2)
     clean = linear_accuracy(train_x[:, :1], labels, test_x[:, :1], labels, num_classes=2, epochs=30, lr=1e-2)
     assert accuracy > 0.8 and abs(accuracy - clean) < 0.05  # with std + 1e-6 the 0.01 became 10 000
+
+
+LOGGERS_DOC = ROOT / "docs" / "loggers.md"
+
+
+def doc_command(start: str) -> list[str]:
+    """The arguments of the command in docs/loggers.md that starts with ``start``, as a shell splits them."""
+    (line,) = [line for line in LOGGERS_DOC.read_text().splitlines() if line.startswith(start)]
+    return shlex.split(line)[1:]  # without `raft-train`
+
+
+def recipe(table: str) -> list[str]:
+    """The config fields docs/loggers.md says to group ``table``'s W&B runs by."""
+    (row,) = [line for line in LOGGERS_DOC.read_text().splitlines() if line.startswith(f"| {table} |")]
+    return re.findall(r"`([^`]+)`", row.split("|")[3])
+
+
+def field(config: dict, dotted: str):
+    for part in dotted.split("."):
+        config = config[part]
+    return config
+
+
+def tensorboard_scalars(run_dir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """Per TensorBoard run folder (its name), every scalar series as (step, value) pairs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found = {}
+    for folder in sorted((run_dir / "tensorboard").iterdir()):
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        found[folder.name] = {t: [(e.step, e.value) for e in events.Scalars(t)] for t in events.Tags()["scalars"]}
+    return found
+
+
+def check_distinct_names(sweep: Path, expected: list[str]) -> list[dict]:
+    """W&B records and TensorBoard folders of runs #0, #1, … named ``expected``; the W&B runs."""
+    runs = []
+    for num, name in enumerate(expected):
+        (run,) = offline_runs(sweep / str(num))
+        assert run["name"] == name and run["group"] == sweep.name
+        assert list(tensorboard_scalars(sweep / str(num))) == [name]
+        runs.append(run)
+    return runs
+
+
+@pytest.mark.slow
+def test_a_batch_sweep_logs_each_epoch_and_names_every_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    pytest.importorskip("tensorboard")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    sweep = tmp_path / "table1"
+    log = tmp_path / "nohup.out"
+    with open(log, "w") as out:  # as under nohup or SLURM: stdout and stderr a file, no terminal
+        done = subprocess.run(
+            [sys.executable, "-m", "raft_lightning.train", *doc_command("raft-train -m experiment=smoke variant=")]
+            + [f"hydra.sweep.dir={sweep}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    for num in ("0", "1"):  # each run: what it is, once; then one line per epoch
+        run_text = text.split(f"run {sweep / num}: overrides ")[1].split("run finished:")[0]
+        assert text.count(f"run {sweep / num}: overrides ") == 1
+        assert re.findall(r"epoch (\d)/2: loss ", run_text) == ["1", "2"], run_text
+    for banner in ("GPU available", "Seed set to", "💡 Tip", "Previous log files"):
+        assert text.count(banner) <= (banner in ("GPU available", "Seed set to")), banner
+    closing = [line for line in text.splitlines() if line.startswith("  #")]
+    assert [line.split(":")[0] for line in closing] == ["  #0 variant=byol_lp", "  #1 variant=tanbyol_lp"]
+    assert closing[0].endswith("[0]") and closing[1].endswith("[1]")
+
+    runs = check_distinct_names(sweep, ["variant=byol_lp", "variant=tanbyol_lp"])
+    assert ["variant=byol_lp" in runs[0]["tags"], "variant=tanbyol_lp" in runs[1]["tags"]] == [True, True]
+    # The dashboard recipe: Table 1 grouped by its fields puts the two rows apart; the core
+    # grid's fields (loss, predictor) would merge them, as the doc says.
+    fields = recipe("Table 1")
+    assert [tuple(field(r["config"], f) for f in fields) for r in runs] == [("byol_lp",), ("tanbyol_lp",)]
+    core = [tuple(field(r["config"], f) for f in recipe("Table 1's core grid")) for r in runs]
+    assert core[0] == core[1] == ("byol", "linear")
+    columns = re.findall(r"`final/(\w+)`", LOGGERS_DOC.read_text())
+    assert columns and set(columns) <= set(SUMMARY_KEYS)
+
+    # TensorBoard: the CSV log's step and epoch series, at the same steps.
+    (series,) = tensorboard_scalars(sweep / "0").values()
+    rows = list(csv.DictReader(open(sweep / "0" / "csv" / "metrics.csv")))
+    for key in [k for k in rows[0] if k not in ("step",)]:
+        expected = [(int(r["step"]), float(np.float32(r[key]))) for r in rows if r[key]]
+        assert series[key] == expected, key
+
+
+@pytest.mark.slow
+def test_runs_that_differ_only_in_beta_get_their_own_names(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    pytest.importorskip("tensorboard")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    sweep = tmp_path / "table3"
+    done = run_cli(*doc_command("raft-train -m experiment=smoke loss=raft loss.beta="), f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = check_distinct_names(sweep, ["loss.beta=0.1", "loss.beta=1"])
+    groups = [tuple(field(r["config"], f) for f in recipe("Table 3")) for r in runs]
+    assert groups == [("mlp", 0.1), ("mlp", 1)]  # two rows of Table 3
+    assert [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("  #")] == [
+        "  #0 loss.beta=0.1",
+        "  #1 loss.beta=1",
+    ]

@@ -25,7 +25,7 @@ def test_a_sweep_logs_one_offline_wandb_run_per_run_in_one_group(tmp_path, monke
     for num, objective in (("0", "byol"), ("1", "raft")):
         (run,) = offline_runs(sweep / num)  # finished between runs: the second did not reuse the first
         assert run["id"] == run_id(str(sweep / num)) and run["group"] == "table1"
-        assert run["name"] == f"{objective}-mlp-seed0" and run["project"] == "raft-lightning"
+        assert run["name"] == f"loss={objective}" and run["project"] == "raft-lightning"  # what the sweep varies
         assert set(run["tags"]) == {f"objective={objective}", "predictor=mlp", "seed=0", "alpha=1.0", "beta=1.0"}
         config = run["config"]  # the full resolved config, and the options it was composed from
         assert config["choices"]["loss"] == objective and config["loss"]["_target_"].endswith(("BYOL", "RAFT"))

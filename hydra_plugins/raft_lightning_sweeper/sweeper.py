@@ -3,7 +3,8 @@
 Hydra takes sweepers only from this namespace package (``hydra_plugins``); the logic is in
 ``raft_lightning.run.sweep``. A job that raises would make the basic sweeper stop after its
 batch with a traceback; here its outcome is kept as ``failed``, the sweep goes on, and it ends
-with its closing lines and an exit status that says whether every run finished.
+with its closing lines and an exit status that says whether every run finished. Every job is
+also told which of its settings tell it apart from the others (its W&B and TensorBoard name).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # the one Hydra ships; no public base
 from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
+from omegaconf import open_dict, read_write
 
-from raft_lightning.run.sweep import OUTCOMES, closing_lines, record
+from raft_lightning.run.sweep import OUTCOMES, closing_lines, record, swept_keys_override
 
 
 class RecordingLauncher(Launcher):
@@ -43,6 +45,18 @@ class RecordingSweeper(BasicSweeper):
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.launcher = RecordingLauncher(self.launcher)
+
+    def get_job_batch(self) -> Any:
+        if self.batch_index == 0:  # the whole sweep is known: every job of every batch
+            jobs = [tuple(job) for batch in self.overrides or [] for job in batch]
+            override = swept_keys_override(jobs)
+            if override is not None:
+                # Hydra composes every job (here, or in a SLURM job through submitit) from this
+                # config's hydra overrides plus the job's own: the key reaches every job, and the
+                # job's own overrides (its folder's overrides.yaml, the launch lines) stay as typed.
+                with read_write(self.config), open_dict(self.config):
+                    self.config.hydra.overrides.hydra.append(override)
+        return super().get_job_batch()
 
     def sweep(self, arguments: list[str]) -> Any:
         first = len(OUTCOMES)

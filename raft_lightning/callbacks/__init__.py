@@ -5,12 +5,14 @@ from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.monitors import CollapseMonitors
 from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
+from raft_lightning.callbacks.progress import EpochLines
 
 __all__ = [
     "CollapseMonitors",
     "EMA",
     "DivergedError",
     "DivergenceGuard",
+    "EpochLines",
     "EpochMetrics",
     "Interrupted",
     "KNNMonitor",

@@ -1,7 +1,7 @@
 """Optional parts of the install: what needs an extra, and one clear message when it is missing.
 
 ``pip install raft-lightning`` is enough to train, evaluate and report; SLURM (through
-hydra-submitit-launcher) and W&B are extras, so that a laptop or a login node does not pull
+hydra-submitit-launcher), W&B and TensorBoard are extras, so that a laptop or a login node does not pull
 them in. Without an extra, the option that needs it says so before anything starts, instead of
 Hydra's "Could not find 'hydra/launcher/submitit_slurm'" or an ImportError inside a run.
 """
@@ -14,6 +14,7 @@ import importlib.util
 EXTRAS = {
     "slurm": ("hydra_plugins.hydra_submitit_launcher", "SLURM and submitit launchers"),
     "wandb": ("wandb", "the W&B logger"),
+    "tensorboard": ("tensorboard", "the TensorBoard logger"),
 }
 LAUNCHER_KEYS = ("launcher", "hydra/launcher")  # the command-line keys that pick a launcher
 

@@ -34,6 +34,7 @@ RESUMABLE = (
     "trainer.enable_model_summary",
     "callbacks.knn.every_n_epochs",  # how often the monitor reports, not what is trained
     "record.keep_previous",  # whether a finished run keeps its second-newest checkpoint on disk
+    "callbacks.epoch_lines.",  # what the log shows
 )
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from hydra.core.utils import JobReturn, JobStatus
 
 from raft_lightning.readers import DamagedFile, read_summary
-from raft_lightning.run.console import sweep_lines
+from raft_lightning.run.console import differing_keys, sweep_lines
+from raft_lightning.run.tracking import SWEPT
 
 OK_STATUSES = ("ok", "diverged")
 
@@ -54,6 +55,14 @@ def _outcome(num: int, ret: JobReturn) -> Outcome:
     error = ret._return_value if ret.status == JobStatus.FAILED else "no status returned"
     error = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
     return Outcome(num, "failed", run_dir, error, overrides)
+
+
+def swept_keys_override(jobs: list[tuple[str, ...]]) -> str | None:
+    """The Hydra override that tells every job which of its overrides tell it apart from the
+    sweep's other jobs (``run.tracking.run_name``), or None when nothing differs. Override keys
+    are plain names (``loss.beta``, ``+callbacks.x.y``): quoted, they need no escaping."""
+    keys = differing_keys(jobs)
+    return f"++hydra.job.env_set.{SWEPT}='{' '.join(keys)}'" if keys else None
 
 
 def record(num: int, ret: JobReturn) -> None:

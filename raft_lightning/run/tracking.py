@@ -16,6 +16,7 @@ import io
 import logging
 import sys
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,50 @@ from raft_lightning.summary import RESULT_KEYS
 log = logging.getLogger(__name__)
 
 
+# The sweeper (run.sweep.swept_keys_override) hands every job of a sweep the override keys whose
+# values differ between its jobs, as this entry of ``hydra.job.env_set``: Hydra's per-job config
+# has the job's own overrides only, not the sweep's.
+SWEPT = "RAFT_SWEPT"
+
+
 def sweep_name() -> str:
     if not HydraConfig.initialized():
         return "run"
     hydra = HydraConfig.get()
-    # `--cfg job --resolve` resolves before Hydra sets runtime.output_dir: no folder yet, no name.
-    path = OmegaConf.select(hydra, "sweep.dir" if hydra.mode == RunMode.MULTIRUN else "runtime.output_dir")
-    return Path(str(path)).name if path else "run"
+    if hydra.mode == RunMode.MULTIRUN:
+        return Path(str(hydra.sweep.dir)).name
+    # --cfg prints a config before Hydra has made the run's folder: its name is the one it will have
+    output_dir = OmegaConf.select(hydra, "runtime.output_dir", throw_on_missing=False)
+    return Path(str(output_dir or hydra.run.dir)).name
+
+
+def run_name(seed: object, use: str = "name") -> str:
+    """What tells this run apart from the other runs of its sweep: its overrides of the keys the
+    sweep varies, ``variant=tanbyol_lp`` or ``loss.beta=0.1,seed=1`` (the sweep's closing lines
+    show the same); for a single run ``<variant, or loss-predictor>-seed<seed>``. ``use=folder``
+    makes it a folder name (``/`` → ``_``)."""
+    name = _swept_settings() or f"{_chosen()}-seed{seed}"
+    return name.replace("/", "_") if use == "folder" else name
+
+
+def _swept_settings() -> str:
+    if not HydraConfig.initialized():
+        return ""
+    hydra = HydraConfig.get()
+    keys = str(OmegaConf.select(hydra, f"job.env_set.{SWEPT}", default="") or "").split()
+    task = [str(o) for o in OmegaConf.select(hydra, "overrides.task", default=[]) or []]
+    return ",".join(o for o in task if o.partition("=")[0] in keys)
+
+
+def _chosen() -> str:
+    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    return choices.get("variant") or f"{choices.get('loss')}-{choices.get('predictor')}"
+
+
+def variant_tags() -> list[str]:
+    """``[variant=<name>]`` when the run is a named row of the paper's tables, else none."""
+    variant = dict(HydraConfig.get().runtime.choices).get("variant") if HydraConfig.initialized() else None
+    return [f"variant={variant}"] if variant else []
 
 
 def run_id(output_dir: str | None) -> str | None:
@@ -76,28 +114,37 @@ def finish_wandb(summary: dict[str, Any]) -> None:
 
 
 def keep_csv_logs(trainer: L.Trainer) -> None:
-    """Lightning's CSVLogger deletes its metrics.csv when it starts in a folder that has one; a
-    resumed run appends to it instead. (After an unclean death, the steps between the last
-    checkpoint and the death appear twice; a preemption checkpoint leaves no such steps.)"""
+    """Lightning's CSVLogger deletes its metrics.csv when it starts in a folder that has one, and
+    warns that it will; a resumed run appends to it instead, so the warning is silenced here.
+    (After an unclean death, the steps between the last checkpoint and the death appear twice; a
+    preemption checkpoint leaves no such steps.)"""
     for logger in trainer.loggers:
         if not isinstance(logger, CSVLogger) or rank_zero_only.rank != 0:
             continue
         path = Path(logger.log_dir) / "metrics.csv"
-        if not path.is_file():
+        header, rows = _csv_rows(path) if path.is_file() else ([], [])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*Previous log files in this directory will be deleted")
+            writer = logger.experiment  # creating it deletes the file
+        if not header:
             continue
-        try:
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                header, rows = list(reader.fieldnames or []), list(reader)
-            if any(None in row for row in rows):
-                raise csv.Error("a row with more cells than the header")
-        except (OSError, csv.Error, UnicodeDecodeError) as e:  # Lightning's log only: set aside, start anew
-            log.warning("%s cannot be read (%s); kept as %s, a new step log begins", path, e, set_aside(path).name)
-            continue
-        writer = logger.experiment  # creating it deletes the file
         text = io.StringIO(newline="")
         out = csv.DictWriter(text, fieldnames=header)
         out.writeheader()
         out.writerows(rows)
         write_atomically(path, text.getvalue())
         writer.metrics_keys = header  # new keys rewrite the header, old rows included
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of Lightning's step log; none (the file set aside) if it cannot be read."""
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        if any(None in row for row in rows):
+            raise csv.Error("a row with more cells than the header")
+    except (OSError, csv.Error, UnicodeDecodeError) as e:  # Lightning's log only: set aside, start anew
+        log.warning("%s cannot be read (%s); kept as %s, a new step log begins", path, e, set_aside(path).name)
+        return [], []
+    return header, rows

@@ -26,7 +26,7 @@ from raft_lightning.measures import MEASURES
 from raft_lightning.readers import unrebased
 from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
-from raft_lightning.run.console import result_line
+from raft_lightning.run.console import quiet_known_noise, result_line, start_line
 from raft_lightning.run.guard import check_same_run
 from raft_lightning.run.record import RunRecord, save_config
 from raft_lightning.run.tracking import ensure_wandb_id, keep_csv_logs
@@ -54,6 +54,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("run refused: %s", message)
         return {"status": "refused", "error": message}
     run_dir = Path(cfg.paths.output_dir)
+    quiet_known_noise()  # the entry points do at import; here too for a train() called in-process
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         with FolderLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
@@ -87,6 +88,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             raise unreadable
         start_over(cfg, run_dir, checkpoint)
         save_config(cfg, run_dir)
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        log.info(start_line(run_dir, overrides, choices, cfg.seed, cfg.trainer.get("max_epochs")))
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model, trainer = build(cfg, run_dir)
         epoch_metrics = next((c for c in trainer.callbacks if isinstance(c, EpochMetrics)), None)

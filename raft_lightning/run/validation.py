@@ -161,8 +161,9 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
             errors += fast_errors(get_object(cfg.loss._target_), _params(cfg.fast))
     errors += rules.run_errors(cfg, choices or {})
     for name, node in (cfg.get("logger") or {}).items():
-        if "WandbLogger" in str(node.get("_target_", "")) and not installed("wandb"):
-            errors.append(missing_message(f"logger.{name}", "WandbLogger", "wandb"))
+        for target, extra in (("WandbLogger", "wandb"), ("TensorBoardLogger", "tensorboard")):
+            if target in str(node.get("_target_", "")) and not installed(extra):
+                errors.append(missing_message(f"logger.{name}", target, extra))
     return list(dict.fromkeys(errors))
 
 
