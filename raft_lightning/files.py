@@ -4,6 +4,8 @@ writer, named here; every reader goes through ``raft_lightning.readers``, which 
     summary.json            run.record.RunRecord           the run's record (schema: raft_lightning.summary)
     config.yaml             run.record.RunRecord           the resolved config, paths inside the folder as <run_dir>/…
     metrics.csv             callbacks.EpochMetrics         one row per completed epoch
+    spectra.csv             callbacks.monitors             singular values of h and z on the held-out batch, per epoch
+    steps.csv               callbacks.monitors             loss, L_align, L_uniform (and the predictor's) per step
     embeddings.pt           run.record.RunRecord           test projections for the report's figures
     checkpoints/last.ckpt   Lightning, through run.checkpoints.AtomicCheckpointIO
     traceback.txt           run.record.RunRecord           where a failed run raised
@@ -28,6 +30,8 @@ from typing import Any
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.yaml"  # the run's config, resolved
 METRICS_FILE = "metrics.csv"
+SPECTRA_FILE = "spectra.csv"
+STEPS_FILE = "steps.csv"
 EMBEDDINGS_FILE = "embeddings.pt"
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"

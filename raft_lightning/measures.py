@@ -20,6 +20,7 @@ TAU = "train/tau"  # the EMA rate used by the last update
 PROBE_LOSS = "train/probe_loss"
 PROBE_ACC = "val/probe_acc"
 KNN_ACC = "val/knn_acc"
+MONITOR_PREFIX = "monitor/"  # + a monitor's summary key: its per-epoch value on the fixed held-out batch
 STEP_PREFIX = "train_step/"  # + the name after "train/": the same value at one optimiser step
 
 
@@ -49,5 +50,16 @@ MEASURES: tuple[Measure, ...] = (
     Measure("probe_acc", PROBE_ACC, "last", "probe acc (%)", percent=True),
     Measure("knn_acc", KNN_ACC, "last", "kNN acc (%)", percent=True),
     Measure("linear_acc", None, "set", "linear acc (%)", percent=True),
+    # The collapse monitors (callbacks.monitors), on a fixed held-out batch in eval mode: h the
+    # backbone's output, z the projector's; the predictor's only for a linear one.
+    Measure("uniform_backbone", "monitor/uniform_backbone", "set", "L_uniform h (held-out)"),
+    Measure("uniform_projector", "monitor/uniform_projector", "set", "L_uniform z (held-out)"),
+    Measure("uniform_projector_last", "monitor/uniform_projector", "set", "L_uniform z (held-out, last epochs)"),
+    Measure("rank_backbone", "monitor/rank_backbone", "set", "rank h"),
+    Measure("rank_projector", "monitor/rank_projector", "set", "rank z"),
+    Measure("std_projector", "monitor/std_projector", "set", "std n(z)"),
+    Measure("predictor_identity_distance", "monitor/predictor_identity_distance", "set", "‖W − I‖/√d"),
+    Measure("predictor_asymmetry", "monitor/predictor_asymmetry", "set", "‖W − Wᵀ‖/‖W‖"),
+    Measure("predictor_eigen_alignment", "monitor/predictor_eigen_alignment", "set", "eigen-alignment"),
 )
 BY_KEY = {m.key: m for m in MEASURES}
