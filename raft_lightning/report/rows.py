@@ -1,11 +1,11 @@
-"""The report's data: runs read from their folders (files only, through ``raft_lightning.files``)
+"""The report's data: runs read from their folders (files only, through ``raft_lightning.readers``)
 and grouped into rows, one per setting (every key of ``SETTING_KEYS``: all but the seed), with
-mean ± sample std over seeds. Nothing here formats or draws."""
+mean, sample std and 95 % interval over seeds (``stats``), and each row's collapse verdict from
+one measurement named in conf/report.yaml. Nothing here formats or draws."""
 
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,16 +16,20 @@ import torch
 from omegaconf import DictConfig
 
 from raft_lightning.files import SUMMARY_FILE
+from raft_lightning.losses import uniformity_loss
+from raft_lightning.measures import MEASURES
 from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
+from raft_lightning.report.stats import Stat, describe
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
-METRICS = (  # (summary key, column title, shown in percent)
-    ("align", "L_align", False),
-    ("uniform", "L_uniform", False),
-    ("probe_acc", "probe acc (%)", True),
-    ("knn_acc", "kNN acc (%)", True),
-    ("linear_acc", "linear acc (%)", True),
-)
+METRICS = tuple((m.key, m.title, m.percent) for m in MEASURES)  # (summary key, column title, in percent)
+# Where a row's collapse verdict can be read from (conf/report.yaml `collapse.sources` orders them):
+EMBEDDINGS_SOURCE = "embeddings"  # computed here: L_uniform of the test projections in embeddings.pt
+SOURCES = {
+    "uniform_projector": "L_uniform of z on the held-out batch (monitors)",
+    EMBEDDINGS_SOURCE: "L_uniform of z on the test set (embeddings.pt)",
+    "uniform": "L_uniform of z on training batches (last-epochs mean)",
+}
 # What makes a setting: runs that differ in any of these are never averaged together. The first
 # five name the paper's rows (the label shows objective, predictor, tangential); summaries older
 # than a key read it as None.
@@ -48,8 +52,6 @@ SETTING_KEYS = (
 )
 LABELLED = ("objective", "predictor", "tangential")  # in every row's label already
 FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
-
-Stat = tuple[float, float | None, int]  # mean, sample std (None for one value), n
 
 
 def _value(name: str, value: Any) -> Any:
@@ -92,7 +94,9 @@ class Row:
     runs: list[Run]
     label: str
     stats: dict[str, Stat]
-    collapsed: bool = False
+    collapsed: bool | None = None  # None: no source of the rule was measured on every run
+    collapse: Stat | None = None  # the L_uniform the verdict reads, over the row's runs
+    collapse_source: str | None = None  # its key in SOURCES
     embeddings: tuple[Any, Any] | None = None  # Figure 3's (projections, labels): attach_embeddings
     embeddings_from: Run | None = None  # the run they are from
 
@@ -146,8 +150,40 @@ def load_run(path: Path) -> Run:
         return Run(path, summary, problem=str(e))
 
 
-def mean_std(values: list[float]) -> Stat:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
+def mean_std(values: list[float]) -> tuple[float, float | None, int]:
+    stat = describe(values)
+    return stat.mean, stat.std, stat.n
+
+
+def embeddings_uniformity(run: Run, max_points: int) -> float | None:
+    """L_uniform (t = 2, Definition 2.2) of the run's test projections, at most ``max_points`` of
+    them (a fixed random subset); None without a readable embeddings.pt (damage is the run's problem)."""
+    try:
+        saved = read_embeddings(run.path)
+    except DamagedFile as e:
+        run.problem = run.problem or str(e)
+        return None
+    if saved is None:
+        return None
+    projections = saved[0].double()
+    if len(projections) > max_points:
+        projections = projections[torch.randperm(len(projections), generator=torch.Generator().manual_seed(0))]
+        projections = projections[:max_points]
+    return float(uniformity_loss(projections))
+
+
+def judge_collapse(row: Row, collapse: DictConfig) -> None:
+    """The verdict from the first source in ``collapse.sources`` measured on every run of the row:
+    collapsed when its mean L_uniform is above ``collapse.uniform_above``."""
+    for source in collapse.sources:
+        if source == EMBEDDINGS_SOURCE:
+            values = [embeddings_uniformity(run, collapse.embeddings_points) for run in row.runs]
+        else:
+            values = [run.summary.get(source) for run in row.runs]
+        if values and all(v is not None for v in values):
+            row.collapse, row.collapse_source = describe(values), source
+            row.collapsed = row.collapse.mean > collapse.uniform_above
+            return
 
 
 def show(value: Any) -> str:
@@ -178,8 +214,8 @@ def _label(setting: dict[str, Any], members: list[Run], extra: Sequence[str]) ->
 
 
 def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> list[Row]:
-    """The runs whose status is ok, one row per setting; collapsed by the ``collapse`` rule
-    (conf/report.yaml); sorted by objective in ``order`` (others after it, by name), then
+    """The runs whose status is ok, one row per setting; judged by the ``collapse`` rule
+    (conf/report.yaml, ``judge_collapse``); sorted by objective in ``order`` (others after it, by name), then
     predictor, tangential, α, β and the other keys. Labels name the keys (other than α, β, which
     the tables and figures show) whose value varies between rows."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
@@ -192,10 +228,9 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
         for name, _, _ in METRICS:
             values = [r.summary[name] for r in members if r.summary.get(name) is not None]
             if values:
-                stats[name] = mean_std(values)
+                stats[name] = describe(values)
         row = Row(key, members, "", stats)
-        if "align" in stats and "uniform" in stats:
-            row.collapsed = stats["uniform"][0] > collapse.uniform_above and stats["align"][0] < collapse.align_below
+        judge_collapse(row, collapse)
         rows.append(row)
     extra = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
     for row in rows:
