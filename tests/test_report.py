@@ -329,3 +329,34 @@ def test_the_tan_byol_lp_note_only_with_that_row(tmp_path, cfg):
     assert "trains as BYOL-LP" in md and "docs/theory.md" in md
     marked = [line for line in rows_of(tmp_path / "table1.md") if "‡" in line]
     assert len(marked) == 1 and marked[0].startswith("| tanbyol/linear‡ |")
+
+
+def test_compare_prints_each_difference_with_its_interval_and_welch_p(tmp_path, capsys):
+    a_linear, b_linear = [0.70, 0.74, 0.75], [0.60, 0.66]
+    for s, v in enumerate(a_linear):
+        make_run(tmp_path, f"a{s}", "byol", "mlp", seed=s, linear=v, align=0.1 * (s + 1))
+    for s, v in enumerate(b_linear):
+        make_run(tmp_path, f"b{s}", "byol", "none", seed=s, linear=v, align=0.5)
+    assert main([str(tmp_path), "--compare", "byol/mlp", "1"]) == 0  # by label, by index (table order)
+    out = capsys.readouterr().out
+    reference = scipy_stats.ttest_ind(a_linear, b_linear, equal_var=False)
+    low, high = reference.confidence_interval(0.95)
+    diff = statistics.fmean(a_linear) - statistics.fmean(b_linear)
+    assert "A = byol/mlp (3 seed(s)), B = byol/none (2 seed(s))" in out
+    assert f"= {100 * diff:+.2f}, 95 % CI [{100 * low:+.2f}, {100 * high:+.2f}], p = {reference.pvalue:.3g}" in out
+    assert "L_align: 0.200 − 0.500 = -0.300, 95 % CI [" in out  # only A's seeds vary: still an interval
+    assert "L_uniform: -2.000 − -2.000 = +0.000, no interval (no spread on either side)" in out
+    assert not list(tmp_path.glob("table*"))  # --compare writes nothing
+
+
+def test_compare_names_the_rows_when_one_is_unknown(tmp_path, capsys):
+    make_run(tmp_path, "a", "byol", "mlp")
+    for beta in (0.1, 1.0):
+        make_run(tmp_path, f"r{beta}", "raft", "linear", beta=beta)
+    assert main([str(tmp_path), "--compare", "byol/mlp", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no row 'nope'" in err
+    assert "0 = byol/mlp; 1 = raft/linear [α=1, β=0.1]; 2 = raft/linear [α=1, β=1]" in err
+    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "3"]) == 2  # index past the end
+    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "2"]) == 0
+    assert "B = raft/linear [α=1, β=1]" in capsys.readouterr().out

@@ -254,3 +254,14 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
         settings[r.key[0]].add(r.key[2:4])
     varying = [r for r in rows if r.key[0] not in BASELINES and len(settings[r.key[0]]) > 1]
     return plain, varying
+
+
+def row_names(rows: Sequence[Row]) -> list[str]:
+    """Each row's name for ``--compare``: its label, with α and β added where rows share a label
+    (Table 3's rows differ only in them)."""
+    counts = defaultdict(int)
+    for row in rows:
+        counts[row.label] += 1
+    return [
+        row.label if counts[row.label] == 1 else f"{row.label} [α={row.key[2]:g}, β={row.key[3]:g}]" for row in rows
+    ]
