@@ -18,7 +18,8 @@ from omegaconf import DictConfig
 from raft_lightning.files import SUMMARY_FILE
 from raft_lightning.losses import uniformity_loss
 from raft_lightning.measures import MEASURES
-from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
+from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_spectra, read_steps, read_summary
+from raft_lightning.readers.curves import Spectra
 from raft_lightning.report.stats import Stat, describe
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
@@ -72,6 +73,8 @@ class Run:
     path: Path
     summary: dict[str, Any]
     epochs: list[dict[str, float]] = field(default_factory=list)
+    steps: list[dict[str, float]] = field(default_factory=list)  # steps.csv (monitors)
+    spectra: Spectra = field(default_factory=dict)  # spectra.csv (monitors)
     problem: str | None = None  # a file of the run that could not be read
 
     @property
@@ -139,15 +142,19 @@ def load_runs(sweep_dir: Path) -> list[Run]:
 
 def load_run(path: Path) -> Run:
     """A run folder as the report uses it: a damaged summary.json makes the run ``unreadable``
-    (listed, never averaged); a damaged metrics.csv costs only its curves."""
+    (listed, never averaged); a damaged metrics.csv, steps.csv or spectra.csv costs only the
+    curves it holds (the first such damage is the run's ``problem``)."""
     try:
         summary = read_summary(path)
     except DamagedFile as e:
         return Run(path, {"status": "unreadable", "error": str(e)}, problem=str(e))
-    try:
-        return Run(path, summary, read_epochs(path))
-    except DamagedFile as e:
-        return Run(path, summary, problem=str(e))
+    run = Run(path, summary)
+    for name, read in (("epochs", read_epochs), ("steps", read_steps), ("spectra", read_spectra)):
+        try:
+            setattr(run, name, read(path))
+        except DamagedFile as e:
+            run.problem = run.problem or str(e)
+    return run
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None, int]:
