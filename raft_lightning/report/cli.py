@@ -55,16 +55,18 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
             sweep_note = []
         except DamagedFile as e:
             expected, sweep_note = None, [f"- the sweep's size is unknown: {e}"]
-        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows)
+        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
+        from raft_lightning.report.training import training_figures
+
+        figures = trajectories(plain, varying, out_dir) + representations(rows, out_dir, cfg.figures)
+        monitored, skipped = training_figures(plain, varying, rows, out_dir, cfg.figures)
+        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + [f"- {s}" for s in skipped]
         written = []
         if plain:
             written += write_table(plain, out_dir / "table1", cfg, notes)
         if varying:
             written += write_table(varying, out_dir / "table3", cfg, notes)
-        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
-
-        written += trajectories(plain, varying, out_dir)
-        written += representations(rows, out_dir, cfg.figures)
+        written += figures + monitored
     return written
 
 
