@@ -125,6 +125,7 @@ def draw_cosines(ax: plt.Axes, projections: torch.Tensor, bins: int) -> None:
     ax.hist(cosines, bins=bins, range=(-1, 1), density=True, color="0.35", alpha=0.8, lw=0)
     ax.axvline(float(cosines.mean()), color="black", lw=0.8, ls="--")
     ax.set_xlim(-1, 1)
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
     ax.set_yticks([])
     ax.set_xlabel("cos(z_i, z_j)", fontsize=7, labelpad=1)
     ax.tick_params(labelsize=7)
