@@ -51,6 +51,8 @@ def plain(text: str) -> str:
 def seeds_phrase(rows: Sequence[Row], what: str = "mean ± sample std") -> str:
     """ "1 seed", "mean ± sample std over 3 seeds", or "… over 1–3 seeds (n per line)"."""
     counts = sorted({row.seeds for row in rows})
+    if not counts:
+        return "no runs"
     if counts == [1]:
         return "1 seed"
     if len(counts) == 1:
