@@ -12,7 +12,7 @@ from raft_lightning.report import plot
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 from raft_lightning.report.figures import circle_points, draw_panel, pairwise_cosines, trajectories
 from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
-from raft_lightning.report.training import training_figures
+from raft_lightning.report.training import spectra, training_figures
 from tests.monitored_runs import monitored_run
 from tests.test_report import make_run
 
@@ -81,6 +81,7 @@ def test_up_to_max_points_test_images_per_panel(tmp_path, cfg):
 MONITOR_FIGURES = ("accuracy", "rank", "first_steps", "spectra")
 
 
+@pytest.mark.slow  # every figure drawn twice: ~40 s of CPU
 def test_monitor_figures_are_written_and_regenerate_byte_identical(tmp_path, cfg):
     for s in range(2):
         monitored_run(tmp_path / "runs", f"lp{s}", "byol", "linear", seed=s)
@@ -96,6 +97,18 @@ def test_monitor_figures_are_written_and_regenerate_byte_identical(tmp_path, cfg
     for a, b in zip(first, second):
         if a.suffix in (".png", ".pdf"):
             assert a.read_bytes() == b.read_bytes(), a.name  # same runs, same bytes
+
+
+def test_a_figure_regenerates_byte_identical_png_and_vector_pdf_without_a_date(tmp_path, cfg):
+    monitored_run(tmp_path, "lp", "byol", "linear")
+    (row,) = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = spectra([row], tmp_path / "a", count=2)[0]
+    second = spectra([row], tmp_path / "b", count=2)[0]
+    assert [p.name for p in first] == ["spectra.png", "spectra.pdf"]
+    assert first[1].read_bytes().startswith(b"%PDF") and b"CreationDate" not in first[1].read_bytes()
+    assert b"/Subtype /Image" not in first[1].read_bytes()  # vector
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
 
 def test_old_runs_skip_the_monitor_figures_with_one_line_each(tmp_path, cfg):
