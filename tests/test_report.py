@@ -360,3 +360,10 @@ def test_compare_names_the_rows_when_one_is_unknown(tmp_path, capsys):
     assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "3"]) == 2  # index past the end
     assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "2"]) == 0
     assert "B = raft/linear [α=1, β=1]" in capsys.readouterr().out
+
+
+def test_the_command_writes_into_out(tmp_path, capsys):
+    make_run(tmp_path / "sweep", "r0")
+    assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "table1.md").is_file() and (tmp_path / "report" / "trajectories.pdf").is_file()
+    assert "spectra.png: skipped, no run has spectra.csv" in capsys.readouterr().out
