@@ -195,6 +195,7 @@ def test_the_random_row_is_judged_from_a_measurement(tmp_path, cfg):
     old = make_run(tmp_path, "old/r0", "random", "mlp", epochs=0, align=None, uniform=None, data="cifar10")
     clustered = torch.randn(300, 8, generator=torch.Generator().manual_seed(0)) * 0.05 + 1  # near one point
     torch.save({"projections": clustered, "labels": torch.arange(300) % 10}, old / "embeddings.pt")
+    make_run(tmp_path, "old/r1", "random", "mlp", seed=1, epochs=0, align=None, uniform=None, data="cifar10")  # none
     make_run(tmp_path, "none/r0", "random", "mlp", epochs=0, align=None, uniform=None, data="stl10")  # nothing measured
     report(tmp_path, tmp_path, cfg)
     rows = {row["data"]: row for row in csv.DictReader(open(tmp_path / "table1.csv"))}
@@ -205,7 +206,7 @@ def test_the_random_row_is_judged_from_a_measurement(tmp_path, cfg):
     assert float(rows["cifar10"]["collapse_uniform"]) == pytest.approx(float(expected), rel=1e-12)
     assert rows["stl10"]["collapsed"] == "" and rows["stl10"]["collapse_source"] == ""
     md = (tmp_path / "table1.md").read_text()
-    assert "— (not measured)" in md and "test set)" in md
+    assert "— (not measured)" in md and "test set, n = 1)" in md  # one of the row's two seeds had embeddings.pt
 
 
 def test_paper_numbers_and_below_random_marking(tmp_path, cfg):

@@ -180,17 +180,24 @@ def embeddings_uniformity(run: Run, max_points: int) -> float | None:
 
 
 def judge_collapse(row: Row, collapse: DictConfig) -> None:
-    """The verdict from the first source in ``collapse.sources`` measured on every run of the row:
-    collapsed when its mean L_uniform is above ``collapse.uniform_above``."""
+    """The verdict from the first source in ``collapse.sources`` measured on every run of the row,
+    else on some of them (e.g. one seed's embeddings.pt): collapsed when its mean L_uniform is
+    above ``collapse.uniform_above``."""
+    measured = {}
     for source in collapse.sources:
         if source == EMBEDDINGS_SOURCE:
             values = [embeddings_uniformity(run, collapse.embeddings_points) for run in row.runs]
         else:
             values = [run.summary.get(source) for run in row.runs]
-        if values and all(v is not None for v in values):
-            row.collapse, row.collapse_source = describe(values), source
-            row.collapsed = row.collapse.mean > collapse.uniform_above
-            return
+        measured[source] = [v for v in values if v is not None]
+        if len(measured[source]) == len(row.runs):
+            break
+    complete = [s for s, values in measured.items() if values and len(values) == len(row.runs)]
+    partial = [s for s, values in measured.items() if values]
+    if complete or partial:
+        source = (complete or partial)[0]
+        row.collapse, row.collapse_source = describe(measured[source]), source
+        row.collapsed = row.collapse.mean > collapse.uniform_above
 
 
 def show(value: Any) -> str:

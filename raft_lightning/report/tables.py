@@ -67,7 +67,8 @@ def verdict(row: Row) -> str:
     if row.collapsed is None:
         return "— (not measured)"
     word = "**yes**" if row.collapsed else "no"
-    return f"{word} ({row.collapse.mean:.3f}, {SOURCE_NAMES[row.collapse_source]})"
+    n = f", n = {row.collapse.n}" if row.collapse.n < row.seeds else ""
+    return f"{word} ({row.collapse.mean:.3f}, {SOURCE_NAMES[row.collapse_source]}{n})"
 
 
 def header_line(rows: list[Row]) -> str:
@@ -144,7 +145,7 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
         "values (nothing is selected on the test set). Runs that differ in any setting but the seed are "
         "separate rows.",
         f"**Collapsed**: the mean L_uniform of the projections z above {rule.uniform_above} (conf/report.yaml), "
-        "read for each row from the first of these every run of the row has: "
+        "read for each row from the first of these every run of the row has (else some runs have, n = k): "
         + "; ".join(f"{SOURCE_NAMES[s]} = {SOURCES[s]}" for s in rule.sources if s in SOURCE_NAMES)
         + ". "
         + (f"Here: {', '.join(SOURCE_NAMES[s] for s in sources)}. " if sources else "No row had any. ")
