@@ -20,8 +20,8 @@ TAU = "train/tau"  # the EMA rate used by the last update
 PROBE_LOSS = "train/probe_loss"
 PROBE_ACC = "val/probe_acc"
 KNN_ACC = "val/knn_acc"
+MONITOR_PREFIX = "monitor/"  # + a monitor's summary key: its per-epoch value on the fixed held-out batch
 STEP_PREFIX = "train_step/"  # + the name after "train/": the same value at one optimiser step
-MONITOR_PREFIX = "monitor/"  # + a monitor's key: callbacks.CollapseMonitors on its held-out batch
 TARGET = "target_"  # monitor/target_<key>: the same monitor of the mean teacher f_ξ
 
 # The collapse monitors (callbacks.CollapseMonitors, formulas in evaluation.spectrum), by key:

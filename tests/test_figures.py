@@ -8,9 +8,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from raft_lightning.report import plot
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
-from raft_lightning.report.figures import circle_points, draw_panel
-from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs
+from raft_lightning.report.figures import circle_points, draw_panel, pairwise_cosines, trajectories
+from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
+from raft_lightning.report.training import spectra, training_figures
+from tests.monitored_runs import monitored_run
 from tests.test_report import make_run
 
 
@@ -71,3 +74,110 @@ def test_up_to_max_points_test_images_per_panel(tmp_path, cfg):
     projections, labels = row.embeddings
     assert len(projections) == len(labels) == cfg.figures.max_points
     assert len(labels.unique()) == 10  # a random subset, not the first classes of a sorted file
+
+
+# --- the monitors' figures ----------------------------------------------------------------------
+
+MONITOR_FIGURES = ("accuracy", "rank", "first_steps", "spectra")
+
+
+@pytest.mark.slow  # every figure drawn twice: ~40 s of CPU
+def test_monitor_figures_are_written_and_regenerate_byte_identical(tmp_path, cfg):
+    for s in range(2):
+        monitored_run(tmp_path / "runs", f"lp{s}", "byol", "linear", seed=s)
+        monitored_run(tmp_path / "runs", f"rand{s}", "random", "mlp", seed=s)
+    first = report(tmp_path / "runs", tmp_path / "a", cfg)
+    second = report(tmp_path / "runs", tmp_path / "b", cfg)
+    for name in (*MONITOR_FIGURES, "representations", "trajectories"):
+        for suffix in ("png", "pdf"):
+            assert tmp_path / "a" / f"{name}.{suffix}" in first
+        pdf = (tmp_path / "a" / f"{name}.pdf").read_bytes()
+        assert b"/Subtype /Image" not in pdf and b"CreationDate" not in pdf  # vector, no date
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first, second):
+        if a.suffix in (".png", ".pdf"):
+            assert a.read_bytes() == b.read_bytes(), a.name  # same runs, same bytes
+
+
+def test_a_figure_regenerates_byte_identical_png_and_vector_pdf_without_a_date(tmp_path, cfg):
+    monitored_run(tmp_path, "lp", "byol", "linear")
+    (row,) = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = spectra([row], tmp_path / "a", count=2)[0]
+    second = spectra([row], tmp_path / "b", count=2)[0]
+    assert [p.name for p in first] == ["spectra.png", "spectra.pdf"]
+    assert first[1].read_bytes().startswith(b"%PDF") and b"CreationDate" not in first[1].read_bytes()
+    assert b"/Subtype /Image" not in first[1].read_bytes()  # vector
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_old_runs_skip_the_monitor_figures_with_one_line_each(tmp_path, cfg):
+    make_run(tmp_path, "old", "byol", "linear")
+    written = report(tmp_path, tmp_path, cfg)
+    assert not [p for p in written if p.stem in MONITOR_FIGURES]
+    text = (tmp_path / "table1.md").read_text()
+    for name in MONITOR_FIGURES:
+        assert len([line for line in text.splitlines() if f"- {name}.png: skipped" in line]) == 1
+
+
+def captured(monkeypatch):
+    """The figures plot_groups hands to save, kept open for inspection."""
+    figures = {}
+    monkeypatch.setattr(plot, "save", lambda fig, stem: (figures.__setitem__(stem.name, fig), [stem])[1])
+    return figures
+
+
+def test_ordered_parameters_get_an_ordered_colour_scale(tmp_path, cfg, monkeypatch):
+    betas = (10.0, 0.01, 1.0, 0.1)  # written out of order
+    for beta in betas:
+        make_run(tmp_path, f"b{beta}", "raft", "linear", beta=beta)
+    rows = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    figures = captured(monkeypatch)
+    trajectories([], rows, tmp_path)
+    legend = figures["trajectories_alpha_beta"].axes[-1].get_legend()
+    by_label = {t.get_text(): h.get_color() for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    viridis = plt.get_cmap("viridis")
+    for i, beta in enumerate(sorted(betas)):  # viridis in the order of β, evenly: 0.01 is not hidden under 0.1
+        assert tuple(by_label[f"α = 1, β = {beta:g}"]) == viridis(plot.ORDERED_SPAN * i / 3)
+    assert plot.ordered_colours([3, 1, 2]) == {v: viridis(plot.ORDERED_SPAN * (v - 1) / 2) for v in (1, 2, 3)}
+
+
+def test_titles_say_how_many_seeds(tmp_path, cfg, monkeypatch):
+    for s in range(3):
+        make_run(tmp_path, f"a{s}", "byol", "mlp", seed=s)
+    make_run(tmp_path, "b0", "byol", "none")
+    rows = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    figures = captured(monkeypatch)
+    trajectories(rows[:1], [], tmp_path)
+    assert "mean ± sample std over 3 seeds" in figures["trajectories"]._suptitle.get_text()
+    trajectories(rows[1:], [], tmp_path / "one")
+    assert figures["trajectories"]._suptitle.get_text() == "Training trajectories (1 seed)"
+    assert plot.seeds_phrase(rows) == "mean ± sample std over 1–3 seeds (n per line)"
+
+
+def test_the_random_encoder_is_a_reference_line_where_a_panel_compares(tmp_path, cfg, monkeypatch):
+    monitored_run(tmp_path, "lp", "byol", "linear")
+    monitored_run(tmp_path, "rand", "random", "mlp", seed=1)
+    rows = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    plain_rows, varying = split(rows)
+    figures = captured(monkeypatch)
+    training_figures(plain_rows, varying, rows, tmp_path, cfg.figures)
+    knn, probe = figures["accuracy"].axes
+    (line,) = [line for line in knn.get_lines() if line.get_linestyle() == ":"]
+    assert line.get_ydata()[0] == pytest.approx(0.61)  # the random encoder's kNN accuracy (seed 1)
+    rank_h, _ = figures["rank"].axes
+    (line,) = [line for line in rank_h.get_lines() if line.get_linestyle() == ":"]
+    assert line.get_ydata()[0] == pytest.approx(4.0)  # its rank_backbone
+    (step_loss, *_) = figures["first_steps"].axes
+    (curve,) = step_loss.get_lines()
+    assert max(curve.get_xdata()) < cfg.figures.early_steps and len(curve.get_xdata()) > 40  # the dense window
+
+
+def test_pairwise_cosines_show_the_scale_the_circle_discards():
+    g = torch.Generator().manual_seed(0)
+    collapsed = torch.ones(50, 8) + 0.01 * torch.randn(50, 8, generator=g)
+    spread = torch.randn(50, 8, generator=g)
+    assert pairwise_cosines(collapsed).min() > 0.99 and len(pairwise_cosines(collapsed)) == 50 * 49 // 2
+    assert abs(float(pairwise_cosines(spread).mean())) < 0.1
+    x = torch.nn.functional.normalize(spread.double(), dim=1)
+    assert float(pairwise_cosines(spread)[0]) == pytest.approx(float(x[0] @ x[1]), rel=1e-14)

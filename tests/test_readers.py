@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from raft_lightning.files import EMBEDDINGS_FILE, RUN_DIR_MARK, write_atomically
+from raft_lightning.files import EMBEDDINGS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, write_atomically
 from raft_lightning.readers import (
     DamagedFile,
     expected_runs,
@@ -26,6 +26,8 @@ from raft_lightning.readers import (
     read_config,
     read_embeddings,
     read_epochs,
+    read_spectra,
+    read_steps,
     read_summary,
     untrusted_targets,
 )
@@ -136,6 +138,84 @@ def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
     ]:
         with pytest.raises(DamagedFile, match=match):
             read_epochs(write(tmp_path / name / "metrics.csv", text).parent)
+
+
+# --- spectra.csv, steps.csv (callbacks.monitors) -------------------------------------------------
+
+GOOD_SPECTRA = "epoch,network,layer,index,singular_value\n" + "".join(
+    f"{e},{n},{layer},{i},{v}\n"
+    for e in (0, 1)
+    for n in ("online", "target")
+    for layer in ("backbone", "projector")
+    for i, v in enumerate((3.0, 1.5, 0.0))
+)
+GOOD_STEPS = (
+    "step,epoch,train_step/loss,train_step/align,train_step/uniform,train_step/predictor_identity_distance\n"
+    "0,0,1.5,0.2,-0.5,0.0\n1,0,1.4,0.2,-0.6,0.01\n50,1,1.0,0.1,-1.0,\n"
+)
+
+
+@SETTINGS
+@given(text=st.text(max_size=200))
+def test_spectra_csv_of_any_text_is_read_or_named(tmp_path, text):
+    write(tmp_path / SPECTRA_FILE, text)
+    spectra = _only_damaged(read_spectra, tmp_path)
+    assert spectra is None or all(
+        network in ("online", "target") and layer in ("backbone", "projector") and all(v >= 0 for v in values)
+        for (network, layer), epochs in spectra.items()
+        for values in epochs.values()
+    )
+
+
+@SETTINGS
+@given(cut=st.integers(min_value=0, max_value=len(GOOD_SPECTRA) - 1), data=st.binary(max_size=40))
+def test_spectra_csv_cut_or_spliced_is_read_or_named(tmp_path, cut, data):
+    write(tmp_path / SPECTRA_FILE, GOOD_SPECTRA.encode()[:cut] + data)
+    _only_damaged(read_spectra, tmp_path)
+
+
+def test_spectra_csv_as_written_and_its_damage_named(tmp_path):
+    spectra = read_spectra(write(tmp_path / "a" / SPECTRA_FILE, GOOD_SPECTRA).parent)
+    assert set(spectra) == {(n, layer) for n in ("online", "target") for layer in ("backbone", "projector")}
+    assert spectra["online", "projector"] == {0: [3.0, 1.5, 0.0], 1: [3.0, 1.5, 0.0]}
+    assert read_spectra(tmp_path / "none") == {}
+    for name, text, match in [
+        ("header", GOOD_SPECTRA.replace("singular_value", "sigma"), "header"),
+        ("network", GOOD_SPECTRA.replace("target", "teacher"), "network/layer 'teacher'"),
+        ("negative", GOOD_SPECTRA.replace(",1.5", ",-1.5"), "singular_value='-1.5'"),
+        ("nan", GOOD_SPECTRA.replace(",1.5", ",nan"), "singular_value='nan'"),
+        ("index", GOOD_SPECTRA.replace("backbone,1,", "backbone,x,"), "index='x' is not an integer"),
+        ("gap", GOOD_SPECTRA.replace("projector,1,", "projector,7,"), "indices not 0..k-1"),
+        ("repeat", GOOD_SPECTRA.replace("projector,1,", "projector,0,"), "repeats index 0"),
+        ("short", GOOD_SPECTRA + "2,online\n", "has 2 cells"),
+        ("binary", b"\xff\xfe\x00", "not UTF-8"),
+    ]:
+        with pytest.raises(DamagedFile, match=match) as caught:
+            read_spectra(write(tmp_path / name / SPECTRA_FILE, text).parent)
+        assert SPECTRA_FILE in str(caught.value)
+
+
+@SETTINGS
+@given(text=st.text(max_size=200))
+def test_steps_csv_of_any_text_is_read_or_named(tmp_path, text):
+    write(tmp_path / STEPS_FILE, text)
+    rows = _only_damaged(read_steps, tmp_path)
+    assert rows is None or all(isinstance(row["step"], float) for row in rows)
+
+
+def test_steps_csv_as_written_and_its_damage_named(tmp_path):
+    rows = read_steps(write(tmp_path / "a" / STEPS_FILE, GOOD_STEPS).parent)
+    assert [row["step"] for row in rows] == [0, 1, 50] and "train_step/predictor_identity_distance" not in rows[2]
+    assert read_steps(tmp_path / "none") == []
+    for name, text, match in [
+        ("order", GOOD_STEPS.replace("\n50,", "\n1,"), "step 1 does not increase"),
+        ("nostep", GOOD_STEPS.replace("\n1,0,", "\n,0,"), "line 3 has no step"),
+        ("word", GOOD_STEPS.replace("1.4", "high"), "is not a number"),
+        ("short", GOOD_STEPS + "60,1\n", "line 5 has 2 cells"),
+    ]:
+        with pytest.raises(DamagedFile, match=match) as caught:
+            read_steps(write(tmp_path / name / STEPS_FILE, text).parent)
+        assert STEPS_FILE in str(caught.value) and "callbacks.monitors" in str(caught.value)
 
 
 # --- config.yaml --------------------------------------------------------------------------------
@@ -255,7 +335,9 @@ def _huge_sweep() -> str:
 # --- the report over damaged folders --------------------------------------------------------------
 
 
-DAMAGE = st.tuples(st.sampled_from(["summary.json", "metrics.csv", EMBEDDINGS_FILE]), st.binary(max_size=64))
+DAMAGE = st.tuples(
+    st.sampled_from(["summary.json", "metrics.csv", EMBEDDINGS_FILE, SPECTRA_FILE, STEPS_FILE]), st.binary(max_size=64)
+)
 
 
 @SETTINGS

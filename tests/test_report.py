@@ -11,9 +11,12 @@ import sys
 import pytest
 import torch
 from omegaconf import OmegaConf
+from scipy import stats as scipy_stats
 
+from raft_lightning.losses import uniformity_loss
 from raft_lightning.report.cli import DEFAULT_CONFIG, main, report
 from raft_lightning.report.figures import circle_density
+from raft_lightning.report.stats import describe, welch
 from tests.conftest import ROOT
 
 
@@ -87,9 +90,40 @@ def test_mean_and_sample_std_over_seeds(tmp_path, cfg):
     assert float(row["align_mean"]) == pytest.approx(statistics.fmean(aligns))
     assert float(row["align_std"]) == pytest.approx(statistics.stdev(aligns))  # ddof = 1
     assert float(row["linear_acc_std"]) == pytest.approx(statistics.stdev(linears))
+    # The 95 % interval of the mean, from scipy directly: t_{0.975, 2} · s / √3.
+    low, high = scipy_stats.t.interval(0.95, 2, loc=statistics.fmean(aligns), scale=scipy_stats.sem(aligns))
+    assert float(row["align_ci95"]) == pytest.approx((high - low) / 2, rel=1e-12)
+    assert row["align_seeds"] == "0.2;0.4;0.9" and row["align_n"] == "3"  # every seed's value, in path order
     (md,) = rows_of(tmp_path / "table1.md")
-    assert f"{statistics.fmean(aligns):.3f} ± {statistics.stdev(aligns):.3f}" in md
-    assert f"{100 * statistics.fmean(linears):.2f} ± {100 * statistics.stdev(linears):.2f}" in md
+    assert f"{statistics.fmean(aligns):.3f} ± {(high - low) / 2:.3f}" in md
+    linear_ci = scipy_stats.t.ppf(0.975, 2) * scipy_stats.sem(linears)
+    assert f"{100 * statistics.fmean(linears):.2f} ± {100 * linear_ci:.2f}" in md
+
+
+def test_the_interval_and_welch_against_a_hand_computation():
+    # [0.2, 0.4, 0.9]: mean 0.5, s² = (0.09 + 0.01 + 0.16) / 2 = 0.13. With 2 degrees of freedom
+    # the t quantile has a closed form, t_p = (2p − 1) √(2 / (4p(1 − p))): t_{0.975} = 0.95 √(2 / 0.0975)
+    # = 4.3027 (printed t tables: 4.303), so the half-width is t · √0.13 / √3.
+    stat = describe([0.2, 0.4, 0.9])
+    assert (stat.mean, stat.n) == (pytest.approx(0.5, abs=1e-15), 3)
+    assert stat.std == pytest.approx(0.13**0.5, rel=1e-14)
+    assert stat.ci95 == pytest.approx(0.95 * (2 / 0.0975) ** 0.5 * (0.13 / 3) ** 0.5, rel=1e-12)
+    assert describe([0.7]).ci95 is None and describe([0.7]).std is None
+    # Welch, a = [1, 2, 3], b = [2, 4, 6, 8]: s_a²/n_a = 1/3, s_b²/n_b = (20/3)/4 = 5/3, se² = 2,
+    # t = (2 − 5)/√2, df = 4 / ((1/3)²/2 + (5/3)²/3) = 216/53.
+    diff = welch([1, 2, 3], [2, 4, 6, 8])
+    assert diff.diff == -3 and diff.df == pytest.approx(216 / 53, rel=1e-13)
+    assert diff.p == pytest.approx(2 * scipy_stats.t.sf(3 / 2**0.5, 216 / 53), rel=1e-12)
+    assert diff.ci95 == pytest.approx(scipy_stats.t.ppf(0.975, 216 / 53) * 2**0.5, rel=1e-12)
+    # … and scipy's own Welch test on other data.
+    a, b = [0.61, 0.64, 0.66, 0.60], [0.70, 0.72, 0.69]
+    reference = scipy_stats.ttest_ind(a, b, equal_var=False)
+    ours = welch(a, b)
+    assert ours.p == pytest.approx(reference.pvalue, rel=1e-10) and ours.df == pytest.approx(reference.df, rel=1e-12)
+    low, high = reference.confidence_interval(0.95)
+    assert ours.diff - ours.ci95 == pytest.approx(low, rel=1e-10)
+    assert ours.diff + ours.ci95 == pytest.approx(high, rel=1e-10)
+    assert welch([1.0], [2.0, 3.0]).p is None and welch([1.0, 1.0], [2.0, 2.0]).p is None  # nothing to test
 
 
 def test_a_single_seed_shows_no_plus_minus(tmp_path, cfg):
@@ -129,20 +163,50 @@ def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_pa
 
 
 def test_collapse_is_marked_by_the_configured_rule(tmp_path, cfg):
-    make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.05)  # collapsed
-    make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-2.5)  # aligned but uniform
-    make_run(tmp_path, "raft", "raft", "none", align=0.8, uniform=-0.2)  # not over-aligned
+    make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.05, uniform_projector=-0.04)  # collapsed
+    make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-0.1, uniform_projector=-2.5)  # held-out spread
+    make_run(tmp_path, "raft", "raft", "none", align=0.8, uniform=-0.2)  # no monitors: training batches
     make_run(tmp_path, "lp", "raft", "linear", align=0.05, uniform=-0.9)  # spreading: not near 0
     report(tmp_path, tmp_path, cfg)
-    flags = {
-        row["predictor"] + row["objective"]: row["collapsed"] for row in csv.DictReader(open(tmp_path / "table1.csv"))
+    rows = {row["predictor"] + row["objective"]: row for row in csv.DictReader(open(tmp_path / "table1.csv"))}
+    assert {k: r["collapsed"] for k, r in rows.items()} == {
+        "nonebyol": "True",
+        "mlpbyol": "False",  # the held-out measurement wins over the training batches' −0.1
+        "noneraft": "True",
+        "linearraft": "False",
     }
-    assert flags == {"nonebyol": "True", "mlpbyol": "False", "noneraft": "False", "linearraft": "False"}
+    assert rows["mlpbyol"]["collapse_source"] == "uniform_projector"
+    assert rows["noneraft"]["collapse_source"] == "uniform"
     md = (tmp_path / "table1.md").read_text()
-    assert "**0.020**" in md and "mean L_uniform > -0.25 and mean L_align < 0.1" in md
+    assert "**-0.040**" in md and "**yes** (-0.040, held-out)" in md and "**yes** (-0.200, training)" in md
+    assert "above -0.25 (conf/report.yaml)" in md
     cfg.collapse.uniform_above = -0.01  # the rule lives in the config
     report(tmp_path, tmp_path, cfg)
     assert "True" not in (tmp_path / "table1.csv").read_text()
+
+
+def test_the_random_row_is_judged_from_a_measurement(tmp_path, cfg):
+    """The random encoder never trains (no training-batch L_uniform): its verdict reads the
+    monitors' held-out value, or, in runs from before them, L_uniform of its embeddings.pt."""
+    for s in range(2):
+        make_run(
+            tmp_path, f"new/r{s}", "random", "mlp", seed=s, epochs=0, align=None, uniform=None, uniform_projector=-0.09
+        )
+    old = make_run(tmp_path, "old/r0", "random", "mlp", epochs=0, align=None, uniform=None, data="cifar10")
+    clustered = torch.randn(300, 8, generator=torch.Generator().manual_seed(0)) * 0.05 + 1  # near one point
+    torch.save({"projections": clustered, "labels": torch.arange(300) % 10}, old / "embeddings.pt")
+    make_run(tmp_path, "old/r1", "random", "mlp", seed=1, epochs=0, align=None, uniform=None, data="cifar10")  # none
+    make_run(tmp_path, "none/r0", "random", "mlp", epochs=0, align=None, uniform=None, data="stl10")  # nothing measured
+    report(tmp_path, tmp_path, cfg)
+    rows = {row["data"]: row for row in csv.DictReader(open(tmp_path / "table1.csv"))}
+    assert rows["fashion_mnist"]["collapsed"] == "True"
+    assert rows["fashion_mnist"]["collapse_source"] == "uniform_projector"
+    assert rows["cifar10"]["collapse_source"] == "embeddings" and rows["cifar10"]["collapsed"] == "True"
+    expected = uniformity_loss(clustered.double())  # Definition 2.2 on every test projection (300 < max)
+    assert float(rows["cifar10"]["collapse_uniform"]) == pytest.approx(float(expected), rel=1e-12)
+    assert rows["stl10"]["collapsed"] == "" and rows["stl10"]["collapse_source"] == ""
+    md = (tmp_path / "table1.md").read_text()
+    assert "— (not measured)" in md and "test set, n = 1)" in md  # one of the row's two seeds had embeddings.pt
 
 
 def test_paper_numbers_and_below_random_marking(tmp_path, cfg):
@@ -318,3 +382,41 @@ def test_the_caption_names_the_window_the_runs_recorded(tmp_path, cfg):
     with_config(make_run(tmp_path, "b", seed=1), record__last_epochs=7)  # an older record: in its config only
     report(tmp_path, tmp_path, cfg)
     assert "means over each run's last 5 or 7 epochs;" in (tmp_path / "table1.md").read_text()
+
+
+def test_compare_prints_each_difference_with_its_interval_and_welch_p(tmp_path, capsys):
+    a_linear, b_linear = [0.70, 0.74, 0.75], [0.60, 0.66]
+    for s, v in enumerate(a_linear):
+        make_run(tmp_path, f"a{s}", "byol", "mlp", seed=s, linear=v, align=0.1 * (s + 1))
+    for s, v in enumerate(b_linear):
+        make_run(tmp_path, f"b{s}", "byol", "none", seed=s, linear=v, align=0.5)
+    assert main([str(tmp_path), "--compare", "byol/mlp", "1"]) == 0  # by label, by index (table order)
+    out = capsys.readouterr().out
+    reference = scipy_stats.ttest_ind(a_linear, b_linear, equal_var=False)
+    low, high = reference.confidence_interval(0.95)
+    diff = statistics.fmean(a_linear) - statistics.fmean(b_linear)
+    assert "A = byol/mlp (3 seed(s)), B = byol/none (2 seed(s))" in out
+    assert f"= {100 * diff:+.2f}, 95 % CI [{100 * low:+.2f}, {100 * high:+.2f}], p = {reference.pvalue:.3g}" in out
+    assert "L_align: 0.200 − 0.500 = -0.300, 95 % CI [" in out  # only A's seeds vary: still an interval
+    assert "L_uniform: -2.000 − -2.000 = +0.000, no interval (no spread on either side)" in out
+    assert not list(tmp_path.glob("table*"))  # --compare writes nothing
+
+
+def test_compare_names_the_rows_when_one_is_unknown(tmp_path, capsys):
+    make_run(tmp_path, "a", "byol", "mlp")
+    for beta in (0.1, 1.0):
+        make_run(tmp_path, f"r{beta}", "raft", "linear", beta=beta)
+    assert main([str(tmp_path), "--compare", "byol/mlp", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no row 'nope'" in err
+    assert "0 = byol/mlp; 1 = raft/linear [α=1, β=0.1]; 2 = raft/linear [α=1, β=1]" in err
+    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "3"]) == 2  # index past the end
+    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "2"]) == 0
+    assert "B = raft/linear [α=1, β=1]" in capsys.readouterr().out
+
+
+def test_the_command_writes_into_out(tmp_path, capsys):
+    make_run(tmp_path / "sweep", "r0")
+    assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "table1.md").is_file() and (tmp_path / "report" / "trajectories.pdf").is_file()
+    assert "spectra.png: skipped, no run has spectra.csv" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raft_lightning.files import METRICS_FILE, SPECTRA_FILE, SUMMARY_FILE, WANDB_ID_FILE
+from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
 from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, own_file, short, text_of
 from raft_lightning.summary import problems
 
@@ -72,35 +72,7 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     return rows
 
 
-SPECTRA_EXPECTED = "epoch,network,layer,index,singular_value rows (callbacks.CollapseMonitors)"
 NETWORKS, LAYERS = ("online", "target"), ("backbone", "projector")
-
-
-def read_spectra(run_dir: str | Path) -> dict[tuple[str, str, int], list[float]]:
-    """spectra.csv as ``{(network, layer, epoch): [σ_0, σ_1, …]}`` (descending, as measured; NaN
-    where the features were not finite); {} when there is none. Epoch 0: a random baseline."""
-    path = Path(run_dir) / SPECTRA_FILE
-    if not path.is_file():
-        return {}
-    own_file(path, run_dir, SPECTRA_EXPECTED)
-    reader = csv.reader(text_of(path, SPECTRA_EXPECTED).splitlines())
-    try:
-        if next(reader, None) != ["epoch", "network", "layer", "index", "singular_value"]:
-            raise DamagedFile(path, "its header is not epoch,network,layer,index,singular_value", SPECTRA_EXPECTED)
-        spectra: dict[tuple[str, str, int], list[float]] = {}
-        for number, cells in enumerate(reader, start=2):
-            try:
-                epoch, network, layer, index, value = cells
-                key, index, value = (network, layer, int(epoch)), int(index), float(value)
-            except ValueError:
-                raise DamagedFile(path, f"line {number}: {short(cells)} is not a row", SPECTRA_EXPECTED) from None
-            values = spectra.setdefault(key, [])
-            if network not in NETWORKS or layer not in LAYERS or key[2] < 0 or index != len(values):
-                raise DamagedFile(path, f"line {number}: {short(cells)} is out of place", SPECTRA_EXPECTED)
-            values.append(value)
-    except csv.Error as e:
-        raise DamagedFile(path, first_line(e), SPECTRA_EXPECTED) from None
-    return spectra
 
 
 def read_wandb_id(run_dir: str | Path) -> str | None:

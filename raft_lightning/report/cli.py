@@ -12,6 +12,9 @@ Reads every summary.json (and metrics.csv, embeddings.pt) under the directory an
   circle, coloured by class, with a density ring) for the rows whose runs have an embeddings.pt;
   the notes name the rows without one.
 Runs that failed, diverged, are still running or never started are listed, never averaged in.
+
+``raft-report DIR --compare A B`` instead prints, per metric, A − B with its 95 % interval and
+Welch's p-value over seeds (rows by their label as the tables print it, or by 0-based index).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile, expected_runs
+from raft_lightning.report.compare import UnknownRow, compare
 from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
-from raft_lightning.report.tables import embeddings_notes, status_notes, write_table
+from raft_lightning.report.tables import TAN_MARK, embeddings_notes, status_notes, write_table
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 
@@ -51,16 +55,18 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
             sweep_note = []
         except DamagedFile as e:
             expected, sweep_note = None, [f"- the sweep's size is unknown: {e}"]
-        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows)
+        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
+        from raft_lightning.report.training import training_figures
+
+        figures = trajectories(plain, varying, out_dir) + representations(rows, out_dir, cfg.figures)
+        monitored, skipped = training_figures(plain, varying, rows, out_dir, cfg.figures)
+        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + [f"- {s}" for s in skipped]
         written = []
         if plain:
             written += write_table(plain, out_dir / "table1", cfg, notes)
         if varying:
             written += write_table(varying, out_dir / "table3", cfg, notes)
-        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
-
-        written += trajectories(plain, varying, out_dir)
-        written += representations(rows, out_dir, cfg.figures)
+        written += figures + monitored
     return written
 
 
@@ -70,10 +76,17 @@ class NothingToReport(RuntimeError):
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 tables written (runs that could not be read are listed in them); 1 nothing
-    readable, or the output folder cannot be written (one line says why); 2 a bad command line."""
+    readable, or the output folder cannot be written (one line says why); 2 a bad command line
+    (with ``--compare``: a row no row is named, the line lists the names)."""
     parser = argparse.ArgumentParser(prog="raft-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (or any folder of runs)")
     parser.add_argument("--out", type=Path, help="where to write tables and figures (default: the sweep directory)")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("ROW_A", "ROW_B"),
+        help="print A − B per metric, its 95 %% interval and Welch p-value (rows by label or index); writes nothing",
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = OmegaConf.merge(OmegaConf.load(DEFAULT_CONFIG), OmegaConf.load(args.config))
     except Exception as e:  # a user's --config file: yaml's and omegaconf's errors have no common base
         parser.error(f"--config {args.config}: {str(e).strip().splitlines()[0]}")
+    if args.compare:
+        return _compare(args.sweep_dir, cfg, *args.compare)
     try:
         written = report(args.sweep_dir, args.out or args.sweep_dir, cfg)
     except (NothingToReport, FolderBusy, OSError) as e:
@@ -97,6 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         if path.suffix == ".md":
             print(path.read_text())
     print("written:\n  " + "\n  ".join(str(p) for p in written))
+    return 0
+
+
+def _compare(sweep_dir: Path, cfg: DictConfig, a: str, b: str) -> int:
+    rows = aggregate(load_runs(sweep_dir), cfg.collapse, cfg.objective_order)
+    if not rows:
+        print(f"raft-report: {sweep_dir}: no finished run to compare", file=sys.stderr)
+        return 1
+    try:
+        lines = compare(rows, a.removesuffix(TAN_MARK), b.removesuffix(TAN_MARK))
+    except UnknownRow as e:
+        print(f"raft-report: --compare: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 

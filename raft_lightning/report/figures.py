@@ -1,9 +1,9 @@
 """The report's figures: training trajectories (paper Figures 4, 5) and representations on the
-circle (Figure 3), each as PNG and as vector PDF. Matplotlib with the Agg backend: files only."""
+circle (Figure 3) with the histogram of their cosine similarities, each as PNG and as vector PDF
+(report.plot). Matplotlib with the Agg backend: files only. The monitors' figures are in report.training."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -17,16 +17,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from raft_lightning.files import write_atomically  # noqa: E402
 from raft_lightning.measures import ALIGN, UNIFORM  # noqa: E402
-from raft_lightning.readers import printable  # noqa: E402
-from raft_lightning.report.rows import Row, mean_std, show, varying_keys  # noqa: E402
+from raft_lightning.report.plot import Line, plain, plot_groups, save, seeds_phrase  # noqa: E402
+from raft_lightning.report.rows import Row, show, varying_keys  # noqa: E402
 
 PANELS = ((ALIGN, "L_align(q∘f_θ)"), (UNIFORM, "L_uniform(f_θ)"))
-DPI = 150
 CLASS_NAMES = {  # the label order of the datasets' test sets
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     "fashion_mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"),
@@ -34,86 +31,36 @@ CLASS_NAMES = {  # the label order of the datasets' test sets
 RING_IN, RING_PEAK = 1.08, 0.42  # the density ring starts at this radius; its widest point is this wide
 
 
-def _save(fig: plt.Figure, stem: Path) -> list[Path]:
-    """PNG and vector PDF, each drawn into memory and written atomically: a failed write (a full
-    disk) leaves the previous figure whole."""
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    try:
-        for path, options in zip(paths, ({"dpi": DPI}, {"metadata": {"CreationDate": None}})):  # same runs, same bytes
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=path.suffix[1:], bbox_inches="tight", **options)
-            write_atomically(path, buffer.getvalue())
-    finally:
-        plt.close(fig)
-    return paths
-
-
-def plain(text: str) -> str:
-    """A label from a run's files, drawn as text: matplotlib would read ``$…$`` as TeX (and fail
-    on bad TeX) and a newline as a line break."""
-    return printable(" ".join(str(text).split())).replace("$", r"\$")
-
-
-def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
-    """Per-epoch mean and sample std over the row's seeds (epochs every seed reached)."""
-    series = [[e[key] for e in run.epochs if key in e] for run in row.runs]
-    series = [s for s in series if s]
-    if not series:
-        return [], [], []
-    n = min(len(s) for s in series)
-    stats = [mean_std([s[i] for s in series]) for i in range(n)]
-    return list(range(1, n + 1)), [mean for mean, _, _ in stats], [std or 0.0 for _, std, _ in stats]
-
-
-def _plot_groups(groups: dict[str, list[tuple[str, object, Row]]], stem: Path, title: str) -> list[Path]:
-    """One row of panels (L_align, L_uniform) per group, y shared per column, and the group's legend
-    beside it. A line is (label, hue, row): one colour per hue across groups (the predictor in
-    Figure 4, (α, β) in Figure 5), so BYOL-LP and BYOL′-LP match; colouring by label ran out of
-    tab10's colours with Table 1's 14 rows, and one shared legend then named two rows per colour."""
-    groups = {g: lines for g, lines in groups.items() if any(_curves(r, PANELS[0][0])[0] for _, _, r in lines)}
-    if not groups:
-        return []
-    hues = dict.fromkeys(hue for lines in groups.values() for _, hue, _ in lines)
-    colour = {hue: plt.get_cmap("tab10")(i % 10) for i, hue in enumerate(hues)}
-    size = (10.5, 2.6 * len(groups) + 0.4)
-    fig, axes = plt.subplots(
-        len(groups), 2, figsize=size, squeeze=False, sharex=True, sharey="col", layout="constrained"
-    )
-    for (group, lines), ax_row in zip(groups.items(), axes):
-        for (key, name), ax in zip(PANELS, ax_row):
-            for label, hue, row in lines:
-                epochs, mean, std = _curves(row, key)
-                if epochs:
-                    marker = "o" if len(epochs) < 12 else None
-                    ax.plot(epochs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=plain(label))
-                    low, high = np.subtract(mean, std), np.add(mean, std)
-                    ax.fill_between(epochs, low, high, color=colour[hue], alpha=0.2, lw=0)
-            ax.set_ylabel(name)
-            ax.set_title(plain(group), fontsize=10)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3, lw=0.5)
-        ax_row[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
-    fig.suptitle(title, fontsize=11)
-    return _save(fig, stem)
+def line_groups(plain: list[Row], varying: list[Row]) -> tuple[dict[str, list[Line]], dict[str, list[Line]]]:
+    """Figure 4's grouping: per objective, a line per predictor (its hue); Figure 5's: per
+    (objective, predictor), a line per (α, β) (an ordered hue). The random encoder has no curves
+    (it never trains): it is the reference line of the panels that compare against it."""
+    by_objective: dict[str, list[Line]] = defaultdict(list)
+    for row in plain:
+        s = row.setting
+        if s["objective"] != "random":
+            by_objective[s["objective"]].append((row.label, (s["predictor"], s["tangential"]), row))
+    by_predictor: dict[str, list[Line]] = defaultdict(list)
+    for row in varying:
+        s = row.setting
+        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", (s["alpha"], s["beta"]), row))
+    return by_objective, by_predictor
 
 
 def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Path]:
     """Figure 4: per objective, one line per predictor (row). Figure 5: per (objective, predictor),
-    one line per (α, β). Lines are the mean, shaded bands ± one sample std over seeds."""
-    by_objective: dict[str, list[tuple[str, object, Row]]] = defaultdict(list)
-    for row in plain:
-        s = row.setting
-        by_objective[s["objective"]].append((row.label, (s["predictor"], s["tangential"]), row))
-    by_predictor: dict[str, list[tuple[str, object, Row]]] = defaultdict(list)
-    for row in varying:
-        s = row.setting
-        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", (s["alpha"], s["beta"]), row))
-    band = "(mean ± sample std over seeds)"
+    one line per (α, β), coloured in the order of (α, β). Lines are the mean, shaded bands ± one
+    sample std over seeds; the title says how many."""
+    by_objective, by_predictor = line_groups(plain, varying)
     return [
-        *_plot_groups(by_objective, out_dir / "trajectories", f"Training trajectories {band}"),
-        *_plot_groups(by_predictor, out_dir / "trajectories_alpha_beta", f"Trajectories over (α, β) {band}"),
+        *plot_groups(by_objective, PANELS, out_dir / "trajectories", f"Training trajectories ({seeds_phrase(plain)})"),
+        *plot_groups(
+            by_predictor,
+            PANELS,
+            out_dir / "trajectories_alpha_beta",
+            f"Trajectories over (α, β) ({seeds_phrase(varying)})",
+            ordered=True,
+        ),
     ]
 
 
@@ -166,22 +113,47 @@ def _title(row: Row, varying: list[str], seed) -> str:
     return f"{plain(row.label)}{f', {weights}' if weights else ''}\nseed {seed}"
 
 
+def pairwise_cosines(projections: torch.Tensor) -> torch.Tensor:
+    """The cosine similarity of every pair i < j of projections (N(N−1)/2,): what the circle's
+    renormalised PCA discards. All near 1: collapsed into one direction; spread around 0: spread out."""
+    x = F.normalize(projections.double(), dim=1)
+    rows, cols = torch.triu_indices(len(x), len(x), offset=1)
+    return (x @ x.T)[rows, cols]
+
+
+def draw_cosines(ax: plt.Axes, projections: torch.Tensor, bins: int) -> None:
+    cosines = pairwise_cosines(projections).numpy()
+    ax.hist(cosines, bins=bins, range=(-1, 1), density=True, color="0.35", alpha=0.8, lw=0)
+    ax.axvline(float(cosines.mean()), color="black", lw=0.8, ls="--")
+    ax.set_xlim(-1, 1)
+    ax.set_xticks([-1, -0.5, 0, 0.5, 1])
+    ax.set_yticks([])
+    ax.set_xlabel("cos(z_i, z_j)", fontsize=7, labelpad=1)
+    ax.tick_params(labelsize=7)
+    ax.text(0.02, 0.95, f"mean {cosines.mean():.2f}", transform=ax.transAxes, va="top", fontsize=7)
+
+
 def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Path]:
     """Figure 3: one polar panel per row with embeddings (tables.embeddings_notes lists the others),
-    in table order, titled with the row's label and the seed it shows; one class legend."""
+    in table order, titled with the row's label and the seed it shows, and under it the histogram
+    of pairwise cosine similarities of the same projections, which keeps the scale the circle
+    discards (a collapsed row looks spread on the circle, and a spike at 1 here); one class legend."""
     panels = [(row, row.embeddings) for row in rows if row.embeddings is not None]
     if not panels:
         return []
     varying = varying_keys([row for row, _ in panels])
     cols = min(len(panels), 4)
     rows_n = math.ceil(len(panels) / cols)
-    fig = plt.figure(figsize=(2.9 * cols, 3.0 * rows_n + 1.2), layout="constrained")
+    fig = plt.figure(figsize=(2.9 * cols, 4.0 * rows_n + 1.2), layout="constrained")
     fig.get_layout_engine().set(h_pad=0.08)  # room between the title, the panels' titles and the legend
+    grid = fig.add_gridspec(2 * rows_n, cols, height_ratios=[3, 1] * rows_n)
     classes = sorted({int(c) for _, (_, labels) in panels for c in labels})
     for i, (row, (projections, labels)) in enumerate(panels):
-        ax = fig.add_subplot(rows_n, cols, i + 1, projection="polar")
+        r, c = divmod(i, cols)
+        ax = fig.add_subplot(grid[2 * r, c], projection="polar")
         draw_panel(ax, projections, labels, cfg.representation_bins)
         ax.set_title(_title(row, varying, row.embeddings_from.summary.get("seed")), fontsize=9)
+        draw_cosines(fig.add_subplot(grid[2 * r + 1, c]), projections, cfg.cosine_bins)
     datas = {row.setting["data"] for row, _ in panels}
     names = CLASS_NAMES.get(datas.pop(), ()) if len(datas) == 1 else ()
     cmap = plt.get_cmap("tab10")
@@ -190,8 +162,9 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
     handles += [Patch(color="0.35", alpha=0.55), Line2D([], [], color="black", ls="--", lw=0.7)]
     texts += ["ring width ∝ density per angle", "ring edge for a uniform spread"]
     fig.suptitle(
-        "Test representations f_θ(x): l2-normalised, PCA to 2-D, on the unit circle",
+        "Test representations f_θ(x): l2-normalised, PCA to 2-D, on the unit circle (one seed each);\n"
+        "below, the pairwise cosine similarities of the same projections (dashed: their mean)",
         fontsize=10,
     )
     fig.legend(handles, texts, loc="outside lower center", ncol=min(len(texts), 6), frameon=False, fontsize=8)
-    return _save(fig, out_dir / "representations")
+    return save(fig, out_dir / "representations")

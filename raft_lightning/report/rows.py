@@ -1,13 +1,13 @@
 """The report's data: runs read from their folders (files only, through ``raft_lightning.readers``)
 and grouped into rows, one per identity (``raft_lightning.identity``: the recorded config but the
-seed and the keys that cannot change a number), with mean ± sample std over seeds. A run whose
-config.yaml is missing or damaged is grouped by its summary.json's settings (``SETTING_KEYS``)
+seed and the keys that cannot change a number), with mean, sample std and 95 % interval over seeds
+(``stats``), and each row's collapse verdict from one measurement named in conf/report.yaml. A run
+whose config.yaml is missing or damaged is grouped by its summary.json's settings (``SETTING_KEYS``)
 instead, and the notes say so. Nothing here formats or draws."""
 
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +19,21 @@ from omegaconf import DictConfig
 
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
 from raft_lightning.identity import run_identity
+from raft_lightning.losses import uniformity_loss
 from raft_lightning.measures import MEASURES
-from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
+from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_spectra, read_steps, read_summary
+from raft_lightning.readers.curves import Spectra
+from raft_lightning.report.stats import Stat, describe
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = tuple((m.key, m.title, m.percent) for m in MEASURES)  # (summary key, column title, in percent)
+# Where a row's collapse verdict can be read from (conf/report.yaml `collapse.sources` orders them):
+EMBEDDINGS_SOURCE = "embeddings"  # computed here: L_uniform of the test projections in embeddings.pt
+SOURCES = {
+    "uniform_projector": "L_uniform of z on the held-out batch (monitors)",
+    EMBEDDINGS_SOURCE: "L_uniform of z on the test set (embeddings.pt)",
+    "uniform": "L_uniform of z on training batches (last-epochs mean)",
+}
 # The settings summary.json names (raft_lightning.summary), in the tables' column order: the first
 # five name the paper's rows (the label shows objective, predictor, tangential). They describe a
 # row; its runs share them because they share an identity. Summaries older than a key read it as None.
@@ -69,8 +79,6 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
 }
 FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
 
-Stat = tuple[float, float | None, int]  # mean, sample std (None for one value), n
-
 
 def _value(name: str, value: Any) -> Any:
     """A summary's value as a hashable, comparable setting value (None when missing)."""
@@ -90,6 +98,8 @@ class Run:
     path: Path
     summary: dict[str, Any]
     epochs: list[dict[str, float]] = field(default_factory=list)
+    steps: list[dict[str, float]] = field(default_factory=list)  # steps.csv (monitors)
+    spectra: Spectra = field(default_factory=dict)  # spectra.csv (monitors)
     problem: str | None = None  # a file of the run that could not be read
     identity: dict[str, Any] | None = None  # raft_lightning.identity of its config.yaml; None: unreadable
 
@@ -121,7 +131,9 @@ class Row:
     runs: list[Run]
     label: str
     stats: dict[str, Stat]
-    collapsed: bool = False
+    collapsed: bool | None = None  # None: no source of the rule was measured on every run
+    collapse: Stat | None = None  # the L_uniform the verdict reads, over the row's runs
+    collapse_source: str | None = None  # its key in SOURCES
     embeddings: tuple[Any, Any] | None = None  # Figure 3's (projections, labels): attach_embeddings
     embeddings_from: Run | None = None  # the run they are from
 
@@ -164,18 +176,20 @@ def load_runs(sweep_dir: Path) -> list[Run]:
 
 def load_run(path: Path) -> Run:
     """A run folder as the report uses it: a damaged summary.json makes the run ``unreadable``
-    (listed, never averaged); a damaged metrics.csv costs only its curves; a missing or damaged
-    config.yaml makes it grouped by its summary's settings (and listed)."""
+    (listed, never averaged); a damaged metrics.csv, steps.csv or spectra.csv costs only the
+    curves it holds; a missing or damaged config.yaml makes it grouped by its summary's settings
+    (and listed)."""
     try:
         summary = read_summary(path)
     except DamagedFile as e:
         return Run(path, {"status": "unreadable", "error": str(e)}, problem=str(e))
     run = Run(path, summary)
     problems = []
-    try:
-        run.epochs = read_epochs(path)
-    except DamagedFile as e:
-        problems.append(str(e))
+    for name, read in (("epochs", read_epochs), ("steps", read_steps), ("spectra", read_spectra)):
+        try:
+            setattr(run, name, read(path))
+        except DamagedFile as e:
+            problems.append(str(e))
     try:
         run.identity = run_identity(path)
     except (FileNotFoundError, DamagedFile) as e:
@@ -185,8 +199,47 @@ def load_run(path: Path) -> Run:
     return run
 
 
-def mean_std(values: list[float]) -> Stat:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
+def mean_std(values: list[float]) -> tuple[float, float | None, int]:
+    stat = describe(values)
+    return stat.mean, stat.std, stat.n
+
+
+def embeddings_uniformity(run: Run, max_points: int) -> float | None:
+    """L_uniform (t = 2, Definition 2.2) of the run's test projections, at most ``max_points`` of
+    them (a fixed random subset); None without a readable embeddings.pt (damage is the run's problem)."""
+    try:
+        saved = read_embeddings(run.path)
+    except DamagedFile as e:
+        run.problem = run.problem or str(e)
+        return None
+    if saved is None:
+        return None
+    projections = saved[0].double()
+    if len(projections) > max_points:
+        projections = projections[torch.randperm(len(projections), generator=torch.Generator().manual_seed(0))]
+        projections = projections[:max_points]
+    return float(uniformity_loss(projections))
+
+
+def judge_collapse(row: Row, collapse: DictConfig) -> None:
+    """The verdict from the first source in ``collapse.sources`` measured on every run of the row,
+    else on some of them (e.g. one seed's embeddings.pt): collapsed when its mean L_uniform is
+    above ``collapse.uniform_above``."""
+    measured = {}
+    for source in collapse.sources:
+        if source == EMBEDDINGS_SOURCE:
+            values = [embeddings_uniformity(run, collapse.embeddings_points) for run in row.runs]
+        else:
+            values = [run.summary.get(source) for run in row.runs]
+        measured[source] = [v for v in values if v is not None]
+        if len(measured[source]) == len(row.runs):
+            break
+    complete = [s for s, values in measured.items() if values and len(values) == len(row.runs)]
+    partial = [s for s, values in measured.items() if values]
+    if complete or partial:
+        source = (complete or partial)[0]
+        row.collapse, row.collapse_source = describe(measured[source]), source
+        row.collapsed = row.collapse.mean > collapse.uniform_above
 
 
 def show(value: Any) -> str:
@@ -251,8 +304,8 @@ _ABSENT = object()
 
 
 def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> list[Row]:
-    """The runs whose status is ok, one row per setting; collapsed by the ``collapse`` rule
-    (conf/report.yaml); sorted by objective in ``order`` (others after it, by name), then
+    """The runs whose status is ok, one row per setting; judged by the ``collapse`` rule
+    (conf/report.yaml, ``judge_collapse``); sorted by objective in ``order`` (others after it, by name), then
     predictor, tangential, α, β and the other keys. Labels name the keys (other than α, β, which
     the tables and figures show) whose value varies between rows."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
@@ -266,10 +319,9 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
         for name, _, _ in METRICS:
             values = [r.summary[name] for r in members if r.summary.get(name) is not None]
             if values:
-                stats[name] = mean_std(values)
+                stats[name] = describe(values)
         row = Row(key, members, "", stats)
-        if "align" in stats and "uniform" in stats:
-            row.collapsed = stats["uniform"][0] > collapse.uniform_above and stats["align"][0] < collapse.align_below
+        judge_collapse(row, collapse)
         rows.append(row)
     extra = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
     config_keys = differing_config_keys(rows)
@@ -295,3 +347,14 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
         settings[r.key[0]].add(r.key[2:4])
     varying = [r for r in rows if r.key[0] not in BASELINES and len(settings[r.key[0]]) > 1]
     return plain, varying
+
+
+def row_names(rows: Sequence[Row]) -> list[str]:
+    """Each row's name for ``--compare``: its label, with α and β added where rows share a label
+    (Table 3's rows differ only in them)."""
+    counts = defaultdict(int)
+    for row in rows:
+        counts[row.label] += 1
+    return [
+        row.label if counts[row.label] == 1 else f"{row.label} [α={row.key[2]:g}, β={row.key[3]:g}]" for row in rows
+    ]

@@ -1,7 +1,8 @@
 """The report's tables: table1/table3 as markdown (a header line with the settings every row
-shares, columns for the ones that vary, collapsed and below-random cells in bold, the paper's
-figure, notes) and csv (raw numbers, every setting key a column), and the notes under them:
-which runs are not averaged in, which rows have no embeddings for the figures."""
+shares, columns for the ones that vary, mean ± 95 % interval over seeds, collapsed and
+below-random cells in bold, the paper's figure, the collapse verdict and what it read, notes) and
+csv (every measure's mean, std, interval, n and per-seed values; every setting key a column), and
+the notes under them: which runs are not averaged in, which rows have no embeddings for the figures."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from typing import Any
 from omegaconf import DictConfig
 
 from raft_lightning.files import write_atomically
-from raft_lightning.report.rows import METRICS, SETTING_KEYS, Row, Run, Stat, show, varying_keys
+from raft_lightning.report.rows import METRICS, SETTING_KEYS, SOURCES, Row, Run, show, varying_keys
+from raft_lightning.report.stats import Stat
 
 TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
 COMPARED_TO_RANDOM = ("knn_acc", "linear_acc")  # the paper highlights accuracies below the random baseline
+SOURCE_NAMES = {"uniform_projector": "held-out", "embeddings": "test set", "uniform": "training"}  # in the cells
+METRIC = {key: (title, percent) for key, title, percent in METRICS}
 TAN_MARK = "‡"
 TAN_NOTE = (
     f"{TAN_MARK} TanBYOL-LP (objective byol, linear predictor, tangential = yes): by the project's own theory "
@@ -67,12 +71,22 @@ def window_text(rows: Sequence[Row]) -> str:
     return text + (" (a window some runs did not record)" if None in windows else "")
 
 
-def fmt(stat: Stat | None, percent: bool) -> str:
+def fmt(stat: Stat | None, percent: bool, seeds: int | None = None) -> str:
+    """``mean ± ci95`` (the interval's half-width), ``(n = k)`` when fewer than the row's seeds have it."""
     if stat is None:
         return "—"
     scale, digits = (100, 2) if percent else (1, 3)
-    mean, std, _ = stat
-    return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
+    text = f"{stat.mean * scale:.{digits}f}" + (f" ± {stat.ci95 * scale:.{digits}f}" if stat.ci95 is not None else "")
+    return text + (f" (n = {stat.n})" if seeds is not None and stat.n < seeds else "")
+
+
+def verdict(row: Row) -> str:
+    """The collapse cell: yes/no, the L_uniform it read and where, or — when nothing was measured."""
+    if row.collapsed is None:
+        return "— (not measured)"
+    word = "**yes**" if row.collapsed else "no"
+    n = f", n = {row.collapse.n}" if row.collapse.n < row.seeds else ""
+    return f"{word} ({row.collapse.mean:.3f}, {SOURCE_NAMES[row.collapse_source]}{n})"
 
 
 def header_line(rows: list[Row]) -> str:
@@ -84,30 +98,43 @@ def header_line(rows: list[Row]) -> str:
     return "All rows: " + ", ".join(shared) + (f" (not recorded: {', '.join(missing)})" if missing else "") + "."
 
 
-def _markdown_row(row: Row, columns: list[str], random: Row | None, paper: DictConfig | None) -> str:
+def _markdown_row(
+    row: Row, columns: list[str], metrics: list[str], random: Row | None, paper: DictConfig | None
+) -> str:
     cells = [md(row.label) + (TAN_MARK if is_tan_byol_lp(row) else "")]
     cells += [md(show(row.setting[k])) for k in columns] + [str(row.seeds)]
-    for name, _, percent in METRICS:
-        cell = fmt(row.stats.get(name), percent)
-        over_aligned = row.collapsed and name in ("align", "uniform")
+    for name in metrics:
+        cell = fmt(row.stats.get(name), METRIC[name][1], row.seeds)
+        over_aligned = row.collapsed and name == row.collapse_source
         below_random = (
             name in COMPARED_TO_RANDOM
             and random is not None
             and row is not random
             and name in row.stats
             and name in random.stats
-            and row.stats[name][0] < random.stats[name][0]
+            and row.stats[name].mean < random.stats[name].mean
         )
         cells.append(f"**{cell}**" if over_aligned or below_random else cell)
     if paper is not None:
         cells.append("".join(paper_figure(row, paper)))
-    cells.append("**yes**" if row.collapsed else "no")
+    cells.append(verdict(row))
     return "| " + " | ".join(cells) + " |"
 
 
+STAT_COLUMNS = ("mean", "std", "ci95", "n", "seeds")
+
+
+def _stat_cells(stat: Stat | None) -> list[Any]:
+    """mean, std, ci95, n, and the per-seed values as ``v1;v2;v3`` (in the runs' path order)."""
+    if stat is None:
+        return [None, None, None, 0, ""]
+    return [stat.mean, stat.std, stat.ci95, stat.n, ";".join(repr(v) for v in stat.values)]
+
+
 def _csv_row(row: Row, paper: DictConfig) -> list[Any]:
-    stats = [v for name, _, _ in METRICS for v in row.stats.get(name, (None, None, 0))[:2]]
-    return [row.label, *row.key, row.seeds, *stats, paper_figure(row, paper)[0], row.collapsed]
+    stats = [v for name, _, _ in METRICS for v in _stat_cells(row.stats.get(name))]
+    collapse = [row.collapsed, row.collapse.mean if row.collapse else None, row.collapse_source]
+    return [row.label, *row.key, row.seeds, *stats, paper_figure(row, paper)[0], *collapse]
 
 
 def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) -> list[Path]:
@@ -120,18 +147,28 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
     figures = [paper_figure(row, paper) for row in rows]
     marks = {mark for _, mark in figures if mark}
     with_paper = paper if any(value for value, _ in figures) else None
-    header = ["model", *(TITLES.get(k, k) for k in columns), "seeds", *(t for _, t, _ in METRICS)]
-    header += ["paper (CIFAR-10, %)"] * (with_paper is not None) + ["collapsed"]
+    metrics = [k for k in cfg.table.columns if any(k in row.stats for row in rows)]  # none measured: no column
+    header = ["model", *(TITLES.get(k, k) for k in columns), "seeds", *(METRIC[k][0] for k in metrics)]
+    header += ["paper (CIFAR-10, %)"] * (with_paper is not None) + ["collapsed (L_uniform of z, from)"]
     lines = [header_line(rows), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [_markdown_row(row, columns, random, with_paper) for row in rows]
+    lines += [_markdown_row(row, columns, metrics, random, with_paper) for row in rows]
+    sources = dict.fromkeys(row.collapse_source for row in rows if row.collapse_source)
     lines += [
         "",
-        "Mean ± sample standard deviation (ddof = 1) over seeds; one seed shows no ±. L_align and L_uniform are "
-        f"means over each run's {window_text(rows)}; accuracies are final-epoch values (nothing is selected on the "
-        "test set). Runs that differ in any setting but the seed are separate rows.",
-        f"**Collapsed** (bold L_align, L_uniform): mean L_uniform > {rule.uniform_above} and mean L_align < "
-        f"{rule.align_below} (thresholds in conf/report.yaml). Bold kNN or linear accuracy: below the random "
-        "baseline's mean.",
+        "Mean ± half-width of the 95 % confidence interval of the mean over seeds (Student t, n − 1 degrees of "
+        "freedom); one seed shows no ±, (n = k) marks a value fewer seeds have. The standard deviations and every "
+        "seed's value are in the csv; `raft-report DIR --compare A B` tests a difference. L_align and L_uniform "
+        f"are means over each run's {window_text(rows)} of training batches; the held-out monitors and ranks (h: "
+        "backbone, z: projector) are end-of-training values on a fixed held-out batch; accuracies are final-epoch "
+        "values (nothing is selected on the test set). Runs that differ in any setting but the seed are "
+        "separate rows.",
+        f"**Collapsed**: the mean L_uniform of the projections z above {rule.uniform_above} (conf/report.yaml), "
+        "read for each row from the first of these every run of the row has (else some runs have, n = k): "
+        + "; ".join(f"{SOURCE_NAMES[s]} = {SOURCES[s]}" for s in rule.sources if s in SOURCE_NAMES)
+        + ". "
+        + (f"Here: {', '.join(SOURCE_NAMES[s] for s in sources)}. " if sources else "No row had any. ")
+        + "Bold L_uniform: the value the verdict read, when collapsed. Bold kNN or linear accuracy: below the "
+        "random baseline's mean.",
         *(f"{mark} {text}" for mark, text in paper.footnotes.items() if mark in marks),
         *([TAN_NOTE] if any(is_tan_byol_lp(row) for row in rows) else []),
         *notes,
@@ -139,8 +176,9 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
     markdown, table = stem.with_suffix(".md"), stem.with_suffix(".csv")
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    stat_columns = [f"{k}_{s}" for k, _, _ in METRICS for s in ("mean", "std")]
-    writer.writerow(["model", *SETTING_KEYS, "seeds", *stat_columns, "paper", "collapsed"])
+    stat_columns = [f"{k}_{s}" for k, _, _ in METRICS for s in STAT_COLUMNS]
+    header = ["model", *SETTING_KEYS, "seeds", *stat_columns, "paper", "collapsed", "collapse_uniform"]
+    writer.writerow([*header, "collapse_source"])
     writer.writerows(_csv_row(row, paper) for row in rows)
     write_atomically(markdown, "\n".join(lines) + "\n")
     write_atomically(table, text.getvalue())
