@@ -1,12 +1,10 @@
 from raft_lightning.callbacks.divergence import DivergedError, DivergenceGuard
-from raft_lightning.callbacks.ema import EMA, ema_update_
 from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.preemption import Interrupted, Preemption
 from raft_lightning.callbacks.probe import OnlineProbe
 
 __all__ = [
-    "EMA",
     "DivergedError",
     "DivergenceGuard",
     "EpochMetrics",
@@ -14,5 +12,4 @@ __all__ = [
     "KNNMonitor",
     "OnlineProbe",
     "Preemption",
-    "ema_update_",
 ]
