@@ -31,7 +31,7 @@ def test_defaults_are_the_papers_setting(tmp_path):
     assert cfg.model.backbone.name == "resnet18" and cfg.data._target_.endswith("CIFAR10DataModule")
     assert cfg.data.image_size == 96 and cfg.data.batch_size == 128
     assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 3e-4 and cfg.optimizer.weight_decay == 0
-    assert cfg.trainer.max_epochs == 300 and cfg.callbacks.ema.tau == 0.996 and cfg.callbacks.ema.schedule == "constant"
+    assert cfg.trainer.max_epochs == 300 and cfg.teacher.tau == 0.996 and cfg.teacher.schedule == "constant"
     assert cfg.model.projector.hidden_dim == 512 and cfg.model.projector.output_dim == 128
     assert cfg.predictor.batch_norm is False and cfg.predictor.hidden_dim == 512
     paper = compose_run("experiment=paper", run_dir=tmp_path)
@@ -102,8 +102,8 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("loss.alpha=-1", "loss.alpha=-1: must be a finite number ≥ 0"),
         ("loss.beta=nan", "loss.beta=nan: must be a finite number ≥ 0"),
         ("loss.alpha=2", "loss.alpha=2, beta=1.0: BYOL's loss has no weights"),
-        ("callbacks.ema.tau=1.0", "callbacks.ema.tau=1.0: must be in [0, 1)"),
-        ("callbacks.ema.tau=-0.5", "callbacks.ema.tau=-0.5: must be in [0, 1)"),
+        ("teacher.tau=1.0", "teacher.tau=1.0: must be in [0, 1)"),
+        ("teacher.tau=-0.5", "teacher.tau=-0.5: must be in [0, 1)"),
         ("data.batch_size=1", "data.batch_size=1: must be an integer ≥ 2"),
         ("model.backbone.name=vgg", "model.backbone.name='vgg': unknown backbone; choose one of resnet18"),
         ("data.root=/nonexistent", "data.root='/nonexistent': CIFAR-10 not found there"),

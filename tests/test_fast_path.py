@@ -113,7 +113,7 @@ def test_paper_gpu_is_the_paper_plus_speed_settings(tmp_path):
     fast = compose_run("experiment=paper_gpu", run_dir=tmp_path)
     assert fast.model == paper.model and fast.predictor == paper.predictor
     assert fast.data.image_size == 96 and fast.data.batch_size == 128 and fast.trainer.max_epochs == 300
-    assert fast.optimizer.lr == paper.optimizer.lr and fast.callbacks.ema == paper.callbacks.ema
+    assert fast.optimizer.lr == paper.optimizer.lr and fast.teacher == paper.teacher
     assert (fast.data.pipeline, fast.fast.channels_last, fast.optimizer.fused) == ("batched", True, True)
     assert (fast.trainer.accelerator, fast.trainer.precision) == ("gpu", "bf16-mixed")
     assert fast.callbacks.divergence.check_every_n_steps == 100

@@ -64,12 +64,12 @@ def equal(a, b) -> bool:
 
 def assert_same_state(a: dict, b: dict) -> None:
     """Every tensor of the final checkpoints: weights and BatchNorm buffers (online, target,
-    predictor), epoch accumulators, optimiser, probe (classifier, optimiser), EMA, metric rows."""
+    predictor), epoch accumulators, optimiser, probe (classifier, optimiser), metric rows."""
     assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"]
     for key in ("state_dict", "optimizer_states"):
         assert equal(a[key], b[key]), key
     for name in a["callbacks"]:
-        if name.startswith(("OnlineProbe", "EMA", "EpochMetrics")):
+        if name.startswith(("OnlineProbe", "EpochMetrics")):
             assert equal(a["callbacks"][name], b["callbacks"][name]), name
 
 

@@ -21,9 +21,7 @@ class SimSiam(SelfSupervised):
     """
 
     @classmethod
-    def config_errors(
-        cls, alpha: Any = 1.0, beta: Any = 1.0, tangential: Any = False, **kwargs: Any
-    ) -> list[str]:
+    def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, tangential: Any = False, **kwargs: Any) -> list[str]:
         errors = super().config_errors(alpha=alpha, beta=beta, **kwargs)
         if not errors and (alpha != 1 or beta != 1):
             errors.append(f"alpha={alpha!r}, beta={beta!r}: SimSiam's loss has no weights, both must be 1")

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_object
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, Interrupted

@@ -127,7 +127,10 @@ def directpred_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
     directpred = str(cfg.loss.get("_target_", "")).endswith(".DirectPred")
     if directpred and not str(cfg.predictor.get("_target_", "")).endswith(".LinearPredictor"):
         name = choices.get("predictor") or cfg.predictor.get("_target_")
-        return [f"predictor={name}: loss=directpred sets a linear predictor from its input's correlation; use predictor=linear"]
+        return [
+            f"predictor={name}: loss=directpred sets a linear predictor from its input's correlation; "
+            "use predictor=linear"
+        ]
     return []
 
 
