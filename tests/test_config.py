@@ -134,6 +134,18 @@ TABLE1_ROWS = {
 }
 
 
+# Table 1's extra rows: the later methods on the paper's question (docs/methods.md).
+EXTRA_ROWS = {"simsiam": ("simsiam", "mlp_bn"), "directpred": ("directpred", "linear")}
+
+
+@pytest.mark.parametrize("variant", sorted(EXTRA_ROWS))
+def test_each_extra_table1_row_is_one_override(variant, tmp_path):
+    for base in ([], ["experiment=table1"], ["experiment=smoke"]):
+        compose_run(*base, f"variant={variant}", run_dir=tmp_path)
+        choices = HydraConfig.get().runtime.choices
+        assert (choices["loss"], choices["predictor"]) == EXTRA_ROWS[variant]
+
+
 @pytest.mark.parametrize("variant", sorted(TABLE1_ROWS))
 def test_each_table1_row_is_one_override(variant, tmp_path):
     for base in ([], ["experiment=table1"], ["experiment=smoke"]):  # the variant wins over presets
@@ -152,7 +164,7 @@ def test_table_presets_sweep_the_papers_grids(tmp_path):
             "train", overrides=["experiment=table3", "data=fashion_mnist", "model=convnet"], return_hydra_config=True
         )
     jobs = sweep_jobs(table1)
-    assert len(jobs) == 13 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | {"random"}
+    assert len(jobs) == 15 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | set(EXTRA_ROWS) | {"random"}
     assert table1.eval.linear and table1.trainer.max_epochs == 300 and table1.data.image_size == 96
     jobs3 = sweep_jobs(table3)
     betas = {float(o.split("=")[1]) for j in jobs3 for o in j if o.startswith("loss.beta=")}
