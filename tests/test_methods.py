@@ -166,3 +166,40 @@ def test_directpred_refuses_other_predictors_and_bad_constants():
         make(DirectPred, predictor=MLPHead(DIM, 16, DIM))
     assert DirectPred.config_errors(rho=1.5) == ["rho=1.5: must be a finite number ≥ 0 and ≤ 1"]
     assert DirectPred.config_errors(eps=-0.1) == ["eps=-0.1: must be a finite number ≥ 0"]
+
+
+# --- The command line ---------------------------------------------------------------------------
+
+
+def test_directpred_with_another_predictor_is_refused_in_one_line():
+    from raft_lightning.run.command_line import problems
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()
+    assert problems(["experiment=smoke", "loss=directpred"]) == [
+        "predictor=mlp: loss=directpred sets a linear predictor from its input's correlation; use predictor=linear"
+    ]
+    assert problems(["experiment=smoke", "loss=directpred", "predictor=linear"]) == []
+
+
+@pytest.mark.slow
+def test_smoke_runs_of_simsiam_and_directpred(tmp_path):
+    """docs/methods.md's commands: both run, SimSiam's checkpoint holds no target network and its
+    record no τ; DirectPred's holds the teacher, W_p and F."""
+    import json
+
+    from tests.conftest import run_cli
+
+    for name, overrides in (("simsiam", ["loss=simsiam"]), ("directpred", ["loss=directpred", "predictor=linear"])):
+        result = run_cli("experiment=smoke", *overrides, f"hydra.run.dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["status"] == "ok" and summary["objective"] == name
+        checkpoint = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+        state = checkpoint["state_dict"]
+        targets = [k for k in state if k.startswith("target.")]
+        if name == "simsiam":
+            assert targets == [] and summary["tau"] is None
+        else:
+            assert targets and summary["tau"] == 0.99 and "correlation" in state
+            assert int(state["correlation_updates"]) == checkpoint["global_step"] > 0  # one F update a step
