@@ -14,12 +14,24 @@ from tests.conftest import CONF, compose_run
 
 OPTIONS = {
     group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-    for group in ("model", "predictor", "loss", "optimizer", "data", "trainer", "callbacks", "logger", "experiment")
+    for group in (
+        "model",
+        "predictor",
+        "loss",
+        "teacher",
+        "optimizer",
+        "data",
+        "trainer",
+        "callbacks",
+        "logger",
+        "experiment",
+    )
 }
 
 
 def test_the_groups_have_the_options_the_paper_needs():
-    assert OPTIONS["loss"] == ["byol", "byol_prime", "raft", "random", "supervised"]
+    assert OPTIONS["loss"] == ["byol", "byol_prime", "directpred", "raft", "random", "simsiam", "supervised"]
+    assert OPTIONS["teacher"] == ["ema"]
     assert OPTIONS["predictor"] == ["linear", "linear_identity", "mlp", "mlp_bn", "none"]
     assert OPTIONS["model"] == ["convnet", "convnet_tiny", "resnet18", "resnet18_cifar"]
     assert {"cifar10", "fashion_mnist", "synthetic"} <= set(OPTIONS["data"])
@@ -53,13 +65,16 @@ def test_model_and_predictor_options_build(model, predictor, tmp_path):
 
 @pytest.mark.parametrize("loss", OPTIONS["loss"])
 def test_loss_options_pick_their_module(loss, tmp_path):
-    cfg = compose_run(f"loss={loss}", "model=convnet", run_dir=tmp_path)
+    predictor = ["predictor=linear"] if loss == "directpred" else []  # the only predictor it accepts
+    cfg = compose_run(f"loss={loss}", "model=convnet", *predictor, run_dir=tmp_path)
     module = build_objective(cfg)
     names = {
         "byol": "BYOL",
         "byol_prime": "BYOLPrime",
+        "directpred": "DirectPred",
         "raft": "RAFT",
         "random": "RandomEncoder",
+        "simsiam": "SimSiam",
         "supervised": "Supervised",
     }
     assert type(module).__name__ == names[loss]
@@ -92,6 +107,12 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
     for loss in OPTIONS["loss"]:
         for predictor in OPTIONS["predictor"]:
             cfg = compose_run("experiment=smoke", f"loss={loss}", f"predictor={predictor}", run_dir=tmp_path)
+            if loss == "directpred" and not predictor.startswith("linear"):  # it sets a linear W_p
+                assert config_errors(cfg, dict(HydraConfig.get().runtime.choices)) == [
+                    f"predictor={predictor}: loss=directpred sets a linear predictor from its input's correlation; "
+                    "use predictor=linear"
+                ]
+                continue
             assert config_errors(cfg) == []
             build_objective(cfg)
 
