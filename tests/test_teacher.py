@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from raft_lightning.losses import byol_loss, byol_prime_loss, raft_loss
-from raft_lightning.objectives import EMA, SimSiam, ema_update_
+from raft_lightning.objectives import EMA, ema_update_
 from raft_lightning.run.build import build
 from raft_lightning.theory.harness import build_module, fit, smoke_batches
 
@@ -184,9 +184,3 @@ def test_teacher_methods_give_the_numbers_of_the_old_path_bitwise(loss):
     assert state.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(state[key], value), key
-
-
-def test_simsiam_has_no_target_network():
-    module = build_module("simsiam", "mlp", dtype=torch.float32)
-    assert isinstance(module, SimSiam) and not hasattr(module, "target")
-    assert not any(k.startswith("target.") for k in module.state_dict())
