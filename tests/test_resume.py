@@ -84,8 +84,16 @@ def test_sampler_resumes_mid_epoch_once():
     assert len(list(sampler)) == 10
 
 
-def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
-    smoke = (*SMOKE, "logger=csv")  # Lightning's step-level log must survive the resume too
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "loss=raft",
+        # DirectPred's running correlation F (a buffer) and W_p must come back with the checkpoint.
+        pytest.param("loss=directpred", marks=pytest.mark.slow),
+    ],
+)
+def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, loss):
+    smoke = (*SMOKE, loss, "logger=csv")  # Lightning's step-level log must survive the resume too
     reference = train(compose_run(*smoke, run_dir=tmp_path / "reference"))
     assert reference["status"] == "ok"
 

@@ -184,3 +184,18 @@ def test_teacher_methods_give_the_numbers_of_the_old_path_bitwise(loss):
     assert state.keys() == expected.keys()
     for key, value in expected.items():
         assert torch.equal(state[key], value), key
+
+
+def test_an_old_callbacks_ema_override_names_its_new_key():
+    from raft_lightning.run.command_line import problems
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()
+    assert problems(["experiment=smoke", "callbacks.ema.tau=0.9"]) == [
+        "callbacks.ema.tau=0.9: callbacks.ema is now the teacher group; use teacher.tau=0.9"
+    ]
+    assert problems(["-m", "experiment=smoke", "callbacks.ema.schedule=cosine,constant"]) == [
+        "callbacks.ema.schedule=cosine,constant: callbacks.ema is now the teacher group; "
+        "use teacher.schedule=cosine,constant"
+    ]
+    assert problems(["experiment=smoke", "teacher=null"]) == ["teacher=null: a run needs a teacher; choose one of ema"]
