@@ -93,7 +93,8 @@ def test_sampler_resumes_mid_epoch_once():
     ],
 )
 def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, loss):
-    smoke = (*[o for o in SMOKE if not o.startswith("loss=")], loss, "logger=csv")  # Lightning's step-level log must survive the resume too
+    # Lightning's step-level log (logger=csv) must survive the resume too.
+    smoke = (*[o for o in SMOKE if not o.startswith("loss=")], loss, "logger=csv")
     reference = train(compose_run(*smoke, run_dir=tmp_path / "reference"))
     assert reference["status"] == "ok"
 
