@@ -98,6 +98,10 @@ def test_compile_wraps_the_networks_and_keeps_their_names(smoke_cfg):
     x = torch.randn(4, 3, 16, 16)
     compiled.eval(), plain.eval()
     assert torch.allclose(compiled.online(x)[1], plain.online(x)[1], atol=1e-6)
+    with torch.no_grad():  # the compiled teacher runs its own weights, not the online network's
+        for p in compiled.target.parameters():
+            p.add_(1.0)
+        assert not torch.allclose(compiled.target(x)[1], compiled.online(x)[1])
 
 
 def test_bad_fast_path_values_are_named(tmp_path):

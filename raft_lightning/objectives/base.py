@@ -75,6 +75,7 @@ class SelfSupervised(L.LightningModule):
             raise ValueError("; ".join(errors))
         self.online = Encoder(backbone, projector(input_dim=backbone.out_dim))
         self.predictor = predictor
+        self.add_networks()  # WithTeacher: the mean teacher f_ξ, a copy of f_θ as initialised
         self.optimizer_factory = optimizer
         self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
         # Epoch means of the Table 1 columns, kept as persistent state: a run restored from a
@@ -85,11 +86,18 @@ class SelfSupervised(L.LightningModule):
         self._means_logged = False
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
-        # Module.compile keeps parameter names and objects: checkpoints and the EMA see no change.
-        self.compile_backend = ("inductor" if compile is True else compile) or None
-        if self.compile_backend:
-            for net in (self.online, self.predictor):
-                net.compile(backend=self.compile_backend)
+        if compile:
+            # Module.compile keeps parameter names and objects: checkpoints and the EMA see no change.
+            backend = "inductor" if compile is True else compile
+            for net in self.networks():
+                net.compile(backend=backend)
+
+    def add_networks(self) -> None:
+        """Networks beyond f_θ and q_w, made before anything is cast or compiled. None here."""
+
+    def networks(self) -> list[nn.Module]:
+        """The networks a forward pass runs (those ``compile`` compiles)."""
+        return [self.online, self.predictor]
 
     @classmethod
     def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, compile: Any = False, **_: Any) -> list[str]:

@@ -85,11 +85,15 @@ class WithTeacher(SelfSupervised):
     def __init__(self, teacher: EMA | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.teacher = teacher if teacher is not None else EMA()
-        # f_ξ starts as a copy of f_θ (memory format and all) and is never optimised.
-        self.target = copy.deepcopy(self.online).requires_grad_(False)
-        if self.compile_backend:
-            self.target.compile(backend=self.compile_backend)
         self.current_tau = self.teacher.tau
+
+    def add_networks(self) -> None:
+        # f_ξ starts as a copy of f_θ and only ever changes through the EMA update. Made where the
+        # code before the teacher moved here made it (before the cast and compile): same numbers.
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+
+    def networks(self) -> list[nn.Module]:
+        return [*super().networks(), self.target]
 
     def targets(self, x1: Tensor, x2: Tensor, f1: Tensor, f2: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
