@@ -4,8 +4,10 @@
   ``on_train_batch_end`` as ``outputs`` (the divergence guard reads ``loss``, the online probe
   ``features`` and ``labels``, the collapse monitors' step rows ``terms``).
 - ``EvalOutput``: what ``validation_step`` returns (the probe's validation features).
-- ``MeanTeacher``: what the EMA callback needs of a module: the online network f_θ and its mean
-  teacher f_ξ, with the same parameters in the same order.
+- ``Online``: what the linear evaluation needs of a module: its online network f_θ.
+- ``MeanTeacher``: a module with a mean teacher (``objectives.teacher.WithTeacher``): the online
+  network f_θ and its mean teacher f_ξ, with the same parameters in the same order (the theory
+  checks replay the EMA from them).
 - ``PlainData``: what the kNN monitor, the online probe and the linear evaluation need of a
   datamodule: its class count, and the un-augmented training and test images, in order, as
   (x, y) batches.
@@ -40,6 +42,11 @@ class StepOutput(TypedDict):
 class EvalOutput(TypedDict):
     features: Tensor  # (B, D_h) backbone features of the un-augmented image
     labels: Tensor  # (B,)
+
+
+@runtime_checkable
+class Online(Protocol):
+    online: nn.Module  # f_θ: backbone and projector
 
 
 @runtime_checkable

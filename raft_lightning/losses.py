@@ -1,4 +1,4 @@
-"""Loss terms of BYOL, BYOL' and RAFT (Shi et al., "Run Away From your Teacher").
+"""Loss terms of BYOL, BYOL' and RAFT (Shi et al., "Run Away From your Teacher"), and SimSiam's.
 
 Every function takes (B, D) batches and l2-normalises them itself, n(v) = v / ||v||,
 because the paper's representation space is the unit hypersphere (Section 2.1).
@@ -129,3 +129,20 @@ def raft_loss(
     """L_RAFT = α·L_align(p1, p2) − β·½ [L_cross-model(p1, z1) + L_cross-model(p2, z2)]
     (Definition 4.3): align the two views, run away from the mean teacher."""
     return alpha * alignment_loss(p1, p2) - beta * same_view_cross_model_loss(p1, p2, z1, z2, tangential)
+
+
+def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+    """D(p, z) = −mean_i <n(p_i), n(z_i)>   (SimSiam, Chen & He 2021, Eq. 1); z is detached
+    (the stop-gradient of their Eq. 3). Equals ½ L_cross-model(p, z) − 1.
+
+    Shapes: p, z (B, D) → scalar in [−1, 1].
+    """
+    _check_pair("p,z", p, z)
+    return -(F.normalize(p, dim=-1) * F.normalize(z.detach(), dim=-1)).sum(dim=-1).mean()
+
+
+def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
+    """L_SimSiam = ½ D(p1, sg(z2)) + ½ D(p2, sg(z1))   (Chen & He 2021, Eq. 3), where z1, z2 are
+    the online projections f_θ(t1(x)), f_θ(t2(x)) themselves and sg the stop-gradient: no mean
+    teacher, no EMA. Shapes: (B, D) each → scalar in [−1, 1]."""
+    return 0.5 * (negative_cosine(p1, z2) + negative_cosine(p2, z1))

@@ -69,24 +69,25 @@ def test_train_step_entry_runs_on_the_cpu_too(one_thread):
 
 def test_plain_step_is_the_real_step(one_thread, tmp_path):
     """The overhead benchmark's plain step runs the objective's own training_step and the real
-    divergence guard, EMA and probe: the epoch means, the teacher and the probe all move."""
+    divergence guard and probe, and the module's own EMA: the epoch means, the teacher and the
+    probe all move."""
     import warnings
 
     from experiments.bench.harness import compose
     from experiments.bench.overhead import PlainStep, demo_batches
-    from raft_lightning.callbacks import EMA, DivergenceGuard, OnlineProbe
+    from raft_lightning.callbacks import DivergenceGuard, OnlineProbe
 
     cfg = compose(["experiment=demo", "model.backbone.width=4", "data.batch_size=8"], str(tmp_path))
     plain = PlainStep(cfg, demo_batches(cfg, 2))
-    assert [type(c) for c in plain.callbacks] == [DivergenceGuard, EMA, OnlineProbe]
-    ema, probe = plain.callbacks[1], plain.callbacks[2]
+    assert [type(c) for c in plain.callbacks] == [DivergenceGuard, OnlineProbe]
+    probe = plain.callbacks[1]
     target = [p.clone() for p in plain.module.target.parameters()]
     classifier = probe.classifier.weight.clone()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the only warning, self.log outside a Trainer, is silenced
         plain()
         plain()
-    assert plain.loop.global_step == 2 and ema.current_tau == cfg.callbacks.ema.tau
+    assert plain.loop.global_step == 2 and plain.module.current_tau == cfg.teacher.tau
     assert plain.module.epoch_means["loss"].weight == 2 * cfg.data.batch_size
     assert probe.loss_mean.weight == 2 * cfg.data.batch_size
     assert any(not torch.equal(a, b) for a, b in zip(target, plain.module.target.parameters()))

@@ -77,10 +77,10 @@ def test_a_diverged_run_is_a_result_not_an_error(tmp_path):
 
 def test_invalid_values_in_a_sweep_are_reported_before_anything_starts(tmp_path):
     result = run_cli(
-        "-m", "experiment=smoke", "callbacks.ema.tau=0.9,1.5", "data.batch_size=1", f"hydra.sweep.dir={tmp_path}"
+        "-m", "experiment=smoke", "teacher.tau=0.9,1.5", "data.batch_size=1", f"hydra.sweep.dir={tmp_path}"
     )
     assert result.returncode == 2
-    assert "callbacks.ema.tau=1.5: must be in [0, 1)   (runs #1)" in result.stderr
+    assert "teacher.tau=1.5: must be in [0, 1)   (runs #1)" in result.stderr
     assert "data.batch_size=1: must be an integer ≥ 2" in result.stderr and "(every run)" in result.stderr
     assert not summaries(tmp_path)
 

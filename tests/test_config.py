@@ -14,12 +14,24 @@ from tests.conftest import CONF, compose_run
 
 OPTIONS = {
     group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-    for group in ("model", "predictor", "loss", "optimizer", "data", "trainer", "callbacks", "logger", "experiment")
+    for group in (
+        "model",
+        "predictor",
+        "loss",
+        "teacher",
+        "optimizer",
+        "data",
+        "trainer",
+        "callbacks",
+        "logger",
+        "experiment",
+    )
 }
 
 
 def test_the_groups_have_the_options_the_paper_needs():
-    assert OPTIONS["loss"] == ["byol", "byol_prime", "raft", "random", "supervised"]
+    assert OPTIONS["loss"] == ["byol", "byol_prime", "directpred", "raft", "random", "simsiam", "supervised"]
+    assert OPTIONS["teacher"] == ["ema"]
     assert OPTIONS["predictor"] == ["linear", "linear_identity", "mlp", "mlp_bn", "none"]
     assert OPTIONS["model"] == ["convnet", "convnet_tiny", "resnet18", "resnet18_cifar"]
     assert {"cifar10", "fashion_mnist", "synthetic"} <= set(OPTIONS["data"])
@@ -31,7 +43,7 @@ def test_defaults_are_the_papers_setting(tmp_path):
     assert cfg.model.backbone.name == "resnet18" and cfg.data._target_.endswith("CIFAR10DataModule")
     assert cfg.data.image_size == 96 and cfg.data.batch_size == 128
     assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 3e-4 and cfg.optimizer.weight_decay == 0
-    assert cfg.trainer.max_epochs == 300 and cfg.callbacks.ema.tau == 0.996 and cfg.callbacks.ema.schedule == "constant"
+    assert cfg.trainer.max_epochs == 300 and cfg.teacher.tau == 0.996 and cfg.teacher.schedule == "constant"
     assert cfg.model.projector.hidden_dim == 512 and cfg.model.projector.output_dim == 128
     assert cfg.predictor.batch_norm is False and cfg.predictor.hidden_dim == 512
     paper = compose_run("experiment=paper", run_dir=tmp_path)
@@ -53,13 +65,16 @@ def test_model_and_predictor_options_build(model, predictor, tmp_path):
 
 @pytest.mark.parametrize("loss", OPTIONS["loss"])
 def test_loss_options_pick_their_module(loss, tmp_path):
-    cfg = compose_run(f"loss={loss}", "model=convnet", run_dir=tmp_path)
+    predictor = ["predictor=linear"] if loss == "directpred" else []  # the only predictor it accepts
+    cfg = compose_run(f"loss={loss}", "model=convnet", *predictor, run_dir=tmp_path)
     module = build_objective(cfg)
     names = {
         "byol": "BYOL",
         "byol_prime": "BYOLPrime",
+        "directpred": "DirectPred",
         "raft": "RAFT",
         "random": "RandomEncoder",
+        "simsiam": "SimSiam",
         "supervised": "Supervised",
     }
     assert type(module).__name__ == names[loss]
@@ -92,6 +107,12 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
     for loss in OPTIONS["loss"]:
         for predictor in OPTIONS["predictor"]:
             cfg = compose_run("experiment=smoke", f"loss={loss}", f"predictor={predictor}", run_dir=tmp_path)
+            if loss == "directpred" and not predictor.startswith("linear"):  # it sets a linear W_p
+                assert config_errors(cfg, dict(HydraConfig.get().runtime.choices)) == [
+                    f"predictor={predictor}: loss=directpred sets a linear predictor from its input's correlation; "
+                    "use predictor=linear"
+                ]
+                continue
             assert config_errors(cfg) == []
             build_objective(cfg)
 
@@ -102,8 +123,8 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("loss.alpha=-1", "loss.alpha=-1: must be a finite number ≥ 0"),
         ("loss.beta=nan", "loss.beta=nan: must be a finite number ≥ 0"),
         ("loss.alpha=2", "loss.alpha=2, beta=1.0: BYOL's loss has no weights"),
-        ("callbacks.ema.tau=1.0", "callbacks.ema.tau=1.0: must be in [0, 1)"),
-        ("callbacks.ema.tau=-0.5", "callbacks.ema.tau=-0.5: must be in [0, 1)"),
+        ("teacher.tau=1.0", "teacher.tau=1.0: must be in [0, 1)"),
+        ("teacher.tau=-0.5", "teacher.tau=-0.5: must be in [0, 1)"),
         ("data.batch_size=1", "data.batch_size=1: must be an integer ≥ 2"),
         ("model.backbone.name=vgg", "model.backbone.name='vgg': unknown backbone; choose one of resnet18"),
         ("data.root=/nonexistent", "data.root='/nonexistent': CIFAR-10 not found there"),
@@ -134,6 +155,18 @@ TABLE1_ROWS = {
 }
 
 
+# Table 1's extra rows: the later methods on the paper's question (docs/methods.md).
+EXTRA_ROWS = {"simsiam": ("simsiam", "mlp_bn"), "directpred": ("directpred", "linear")}
+
+
+@pytest.mark.parametrize("variant", sorted(EXTRA_ROWS))
+def test_each_extra_table1_row_is_one_override(variant, tmp_path):
+    for base in ([], ["experiment=table1"], ["experiment=smoke"]):
+        compose_run(*base, f"variant={variant}", run_dir=tmp_path)
+        choices = HydraConfig.get().runtime.choices
+        assert (choices["loss"], choices["predictor"]) == EXTRA_ROWS[variant]
+
+
 @pytest.mark.parametrize("variant", sorted(TABLE1_ROWS))
 def test_each_table1_row_is_one_override(variant, tmp_path):
     for base in ([], ["experiment=table1"], ["experiment=smoke"]):  # the variant wins over presets
@@ -152,7 +185,7 @@ def test_table_presets_sweep_the_papers_grids(tmp_path):
             "train", overrides=["experiment=table3", "data=fashion_mnist", "model=convnet"], return_hydra_config=True
         )
     jobs = sweep_jobs(table1)
-    assert len(jobs) == 13 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | {"random"}
+    assert len(jobs) == 15 * 3 and {j[0].split("=")[1] for j in jobs} == set(TABLE1_ROWS) | set(EXTRA_ROWS) | {"random"}
     assert table1.eval.linear and table1.trainer.max_epochs == 300 and table1.data.image_size == 96
     jobs3 = sweep_jobs(table3)
     betas = {float(o.split("=")[1]) for j in jobs3 for o in j if o.startswith("loss.beta=")}

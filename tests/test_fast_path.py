@@ -98,6 +98,10 @@ def test_compile_wraps_the_networks_and_keeps_their_names(smoke_cfg):
     x = torch.randn(4, 3, 16, 16)
     compiled.eval(), plain.eval()
     assert torch.allclose(compiled.online(x)[1], plain.online(x)[1], atol=1e-6)
+    with torch.no_grad():  # the compiled teacher runs its own weights, not the online network's
+        for p in compiled.target.parameters():
+            p.add_(1.0)
+        assert not torch.allclose(compiled.target(x)[1], compiled.online(x)[1])
 
 
 def test_bad_fast_path_values_are_named(tmp_path):
@@ -113,7 +117,7 @@ def test_paper_gpu_is_the_paper_plus_speed_settings(tmp_path):
     fast = compose_run("experiment=paper_gpu", run_dir=tmp_path)
     assert fast.model == paper.model and fast.predictor == paper.predictor
     assert fast.data.image_size == 96 and fast.data.batch_size == 128 and fast.trainer.max_epochs == 300
-    assert fast.optimizer.lr == paper.optimizer.lr and fast.callbacks.ema == paper.callbacks.ema
+    assert fast.optimizer.lr == paper.optimizer.lr and fast.teacher == paper.teacher
     assert (fast.data.pipeline, fast.fast.channels_last, fast.optimizer.fused) == ("batched", True, True)
     assert (fast.trainer.accelerator, fast.trainer.precision) == ("gpu", "bf16-mixed")
     assert fast.callbacks.divergence.check_every_n_steps == 100

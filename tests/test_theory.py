@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from raft_lightning import losses
-from raft_lightning.callbacks import EMA
 from raft_lightning.contracts import StepOutput
-from raft_lightning.objectives import SelfSupervised
+from raft_lightning.objectives import SelfSupervised, WithTeacher
 from raft_lightning.run.build import build
 from raft_lightning.run.train import train
 from raft_lightning.theory import bound, cli, harness
@@ -160,7 +159,7 @@ def test_theorem_5_1_check_rejects_wrong_losses(monkeypatch, target, mutant):
     assert run.max_diff > 1e-6 or run.loss_diff > 1e-6, run
 
 
-# --- Theorem 5.1 against broken training code (the Trainer, training_step, the EMA callback) -----
+# --- Theorem 5.1 against broken training code (the Trainer, training_step, the module's EMA) -----
 
 
 def _training_step(predict_view_1: bool = True, predict_view_2: bool = True):
@@ -217,9 +216,9 @@ def test_theorem_5_1_check_rejects_a_wrong_ema_update(monkeypatch, breakage):
     """A target updated the same wrong way in both runs keeps θ in step, but it is not Algorithm
     1's mean teacher, so the check must not pass: its |ΔEMA| column sees it."""
     if breakage == "no-op":
-        monkeypatch.setattr(EMA, "on_train_batch_end", lambda self, trainer, pl_module, *args: None)
+        monkeypatch.setattr(WithTeacher, "after_optimizer_step", lambda self, step, total_steps: None)
     elif breakage == "wrong-sign":
-        monkeypatch.setattr("raft_lightning.callbacks.ema.ema_update_", _ema_with_the_wrong_sign)
+        monkeypatch.setattr("raft_lightning.objectives.teacher.ema_update_", _ema_with_the_wrong_sign)
     result = _small_theorem_5_1()
     (run,) = result.runs
     assert run.max_diff <= result.tolerance, run  # the correspondence itself survives either breakage

@@ -114,9 +114,9 @@ def test_fewer_images_than_one_batch_is_caught_before_training(smoke_cfg):
 
 
 def test_invalid_config_fails_before_training(smoke_cfg):
-    cfg = smoke_cfg("callbacks.ema.tau=2")
+    cfg = smoke_cfg("teacher.tau=2")
     summary = train(cfg)
-    assert summary["status"] == "failed" and "callbacks.ema.tau=2: must be in [0, 1)" in summary["error"]
+    assert summary["status"] == "failed" and "teacher.tau=2: must be in [0, 1)" in summary["error"]
     assert summary["epochs"] == 0 and summary["checkpoint"] is None
     assert not (run_dir(cfg) / "traceback.txt").exists()
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from experiments.bench.harness import entry, synchronize
-from raft_lightning.callbacks import ema_update_
+from raft_lightning.objectives import ema_update_
 
 
 def bench_ema(updates: int, repeats: int, device: torch.device, tau: float = 0.996) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import torch
 from experiments.bench.harness import compose, entry, logging_outside_a_trainer
 
 # The callbacks that act on every training step, run by the plain step too (in the config's order:
-# the divergence guard looks at the loss before the EMA and the probe act).
-STEP_CALLBACKS = ("divergence", "ema", "probe")
+# the divergence guard looks at the loss before the probe acts). The EMA is the module's own.
+STEP_CALLBACKS = ("divergence", "probe")
 
 
 def demo_batches(cfg: Any, steps: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -35,7 +35,7 @@ def demo_batches(cfg: Any, steps: int) -> list[tuple[torch.Tensor, torch.Tensor,
 
 class PlainLoop(SimpleNamespace):
     """What the per-step callbacks read of a Trainer, kept by the plain loop: the optimiser steps
-    taken, their planned total (the EMA's τ schedule), the epoch, one process on the CPU. A
+    taken, their planned total (the τ schedule), the epoch, one process on the CPU. A
     callback that reads anything else fails here with an AttributeError, loudly."""
 
     def __init__(self, total_steps: int) -> None:
@@ -54,9 +54,10 @@ class PlainStep:
     """Algorithm 1's step in plain PyTorch, on the real objects, so that it cannot drift from the
     step Lightning runs: the next batch from its own DataLoader, the objective's own
     ``training_step`` (both views through the online network and predictor, the target without
-    gradient, the loss, the epoch means), backward, the configured optimiser's step, then the
-    per-step work of the real divergence guard, EMA (its τ, its ``ema_update_``) and online probe
-    (its classifier's own step), each through its own ``on_train_batch_end``.
+    gradient, the loss, the epoch means), backward, the configured optimiser's step, the module's
+    own ``after_optimizer_step`` (the EMA: its τ, its ``ema_update_``), then the per-step work of
+    the real divergence guard and online probe (its classifier's own step), each through its own
+    ``on_train_batch_end``.
 
     Left out on purpose, as what the benchmark charges to Lightning: its fit loop (fetcher,
     progress tracking, the automatic-optimisation closure, the dispatch of every hook to every
@@ -86,6 +87,7 @@ class PlainStep:
             self.optimizer.zero_grad(set_to_none=True)
             outputs["loss"].backward()
             self.optimizer.step()
+            module.after_optimizer_step(loop.global_step + 1, loop.estimated_stepping_batches)
             loop.global_step += 1
             for callback in self.callbacks:
                 callback.on_train_batch_end(loop, module, outputs, batch, self.batch_idx)

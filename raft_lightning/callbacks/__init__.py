@@ -1,5 +1,4 @@
 from raft_lightning.callbacks.divergence import DivergedError, DivergenceGuard
-from raft_lightning.callbacks.ema import EMA, ema_update_
 from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.monitors import CollapseMonitors
@@ -9,7 +8,6 @@ from raft_lightning.callbacks.progress import EpochLines
 
 __all__ = [
     "CollapseMonitors",
-    "EMA",
     "DivergedError",
     "DivergenceGuard",
     "EpochLines",
@@ -18,5 +16,4 @@ __all__ = [
     "KNNMonitor",
     "OnlineProbe",
     "Preemption",
-    "ema_update_",
 ]

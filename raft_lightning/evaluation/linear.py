@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from raft_lightning.contracts import MeanTeacher, PlainData
+from raft_lightning.contracts import Online, PlainData
 from raft_lightning.evaluation.features import extract, single_thread
 
 STD_EPS = 1e-6  # BatchNorm's variance floor (MAE's non-affine BatchNorm before its probe)
@@ -91,7 +91,7 @@ def _train_linear(
 
 
 def evaluate(
-    model: MeanTeacher, datamodule: PlainData, eval_cfg: Any, seed: int = 0
+    model: Online, datamodule: PlainData, eval_cfg: Any, seed: int = 0
 ) -> tuple[float, dict[str, torch.Tensor]]:
     """Linear accuracy of the frozen online backbone, and the test embeddings for the figures."""
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,13 +1,13 @@
-"""What BYOL, BYOL' and RAFT share: the online network, the predictor and the mean teacher.
+"""What every objective shares: the online network, the predictor and Algorithm 1's step.
 
-An objective subclasses ``SelfSupervised`` and defines ``objective`` — its loss — and nothing
-else. The EMA update of the teacher lives in ``raft_lightning.callbacks.EMA`` and the linear
-probe in ``raft_lightning.callbacks.OnlineProbe``; the optimiser arrives as a factory.
+An objective subclasses ``SelfSupervised`` (no teacher: SimSiam, the baselines) or
+``objectives.teacher.WithTeacher`` (a mean teacher f_ξ: BYOL, BYOL', RAFT, DirectPred) and
+defines ``objective`` — its loss — and, where they differ, ``targets``. The linear probe lives
+in ``raft_lightning.callbacks.OnlineProbe``; the optimiser arrives as a factory.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -42,7 +42,8 @@ def logging_step(module: L.LightningModule) -> bool:
 
 
 class SelfSupervised(L.LightningModule):
-    """Online network f_θ = projector ∘ backbone, predictor q_w, mean teacher f_ξ (Figure 1).
+    """Online network f_θ = projector ∘ backbone and predictor q_w (Figure 1); the targets the
+    predictions are compared with come from ``targets`` (a mean teacher in ``WithTeacher``).
 
     Args:
         backbone: encoder without classifier, with an ``out_dim`` attribute.
@@ -52,7 +53,7 @@ class SelfSupervised(L.LightningModule):
         alpha, beta: weights of L_align and L_cross-model.
         tangential: keep only the tangential gradient of L_cross-model (Section 5).
         channels_last: NHWC weights and inputs (faster convolutions on tensor-core GPUs).
-        compile: ``torch.compile`` the online, target and predictor networks (``True``:
+        compile: ``torch.compile`` the online, predictor (and target) networks (``True``:
             inductor; a string names another backend, e.g. ``"eager"`` to check the wiring).
     """
 
@@ -71,13 +72,12 @@ class SelfSupervised(L.LightningModule):
         compile: bool | str = False,
     ) -> None:
         super().__init__()
-        errors = self.config_errors(alpha=alpha, beta=beta, compile=compile)
+        errors = self.config_errors(alpha=alpha, beta=beta, tangential=tangential, compile=compile)
         if errors:
             raise ValueError("; ".join(errors))
         self.online = Encoder(backbone, projector(input_dim=backbone.out_dim))
         self.predictor = predictor
-        # f_ξ starts as a copy of f_θ and only ever changes through the EMA callback.
-        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.add_networks()  # WithTeacher: the mean teacher f_ξ, a copy of f_θ as initialised
         self.optimizer_factory = optimizer
         self.alpha, self.beta, self.tangential = float(alpha), float(beta), bool(tangential)
         # Epoch means of the Table 1 columns, kept as persistent state: a run restored from a
@@ -91,8 +91,15 @@ class SelfSupervised(L.LightningModule):
         if compile:
             # Module.compile keeps parameter names and objects: checkpoints and the EMA see no change.
             backend = "inductor" if compile is True else compile
-            for net in (self.online, self.target, self.predictor):
+            for net in self.networks():
                 net.compile(backend=backend)
+
+    def add_networks(self) -> None:
+        """Networks beyond f_θ and q_w, made before anything is cast or compiled. None here."""
+
+    def networks(self) -> list[nn.Module]:
+        """The networks a forward pass runs (those ``compile`` compiles)."""
+        return [self.online, self.predictor]
 
     @classmethod
     def config_errors(cls, alpha: Any = 1.0, beta: Any = 1.0, compile: Any = False, **_: Any) -> list[str]:
@@ -107,7 +114,17 @@ class SelfSupervised(L.LightningModule):
         return errors
 
     def objective(self, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
-        """The objective's loss of online predictions p and target projections z."""
+        """The objective's loss of online predictions p and targets z."""
+        raise NotImplementedError
+
+    def predict(self, f1: Tensor, f2: Tensor) -> tuple[Tensor, Tensor]:
+        """p = q_w(f_θ(·)) of each view."""
+        return self.predictor(f1), self.predictor(f2)
+
+    def targets(self, x1: Tensor, x2: Tensor, f1: Tensor, f2: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """What the predictions of the views are compared with, without gradient: the mean
+        teacher's projections (``WithTeacher``), the online projections under stop-gradient
+        (SimSiam) or the labels (the supervised baseline)."""
         raise NotImplementedError
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> StepOutput:
@@ -115,29 +132,33 @@ class SelfSupervised(L.LightningModule):
         x1, x2 = x1.contiguous(memory_format=self.memory_format), x2.contiguous(memory_format=self.memory_format)
         h1, f1 = self.online(x1)  # f_θ(t1(x)); the backbone features h1 feed the probe
         _, f2 = self.online(x2)  # views pass separately: BatchNorm statistics per view
-        p1, p2 = self.predictor(f1), self.predictor(f2)  # z_1, z_2 = q_w(f_θ(·))
-        with torch.no_grad():
-            _, z1 = self.target(x1)  # z'_1 = f_ξ(t1(x))
-            _, z2 = self.target(x2)  # z'_2 = f_ξ(t2(x))
+        p1, p2 = self.predict(f1, f2)  # z_1, z_2 = q_w(f_θ(·))
+        z1, z2 = self.targets(x1, x2, f1, f2, labels)  # z'_1, z'_2 = f_ξ(t1(x)), f_ξ(t2(x)): no gradient
         loss = self.objective(p1, p2, z1, z2)
-        terms = self._log_epoch_metrics(loss, p1, p2, z1, z2, f1)
+        with torch.no_grad():
+            terms = self._log_means(self.measures(loss, p1, p2, z1, z2, f1), batch_size=len(p1))
         return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
 
-    @torch.no_grad()
-    def _log_epoch_metrics(
-        self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor
-    ) -> dict[str, Tensor]:
-        # The paper's Table 1 columns: L_align(q_w∘f_θ) and L_uniform(f_θ). train/cross is the
-        # same-view term for every objective, so that the three objectives are comparable.
-        return self._log_means(
-            {
-                LOSS: loss.detach(),
-                ALIGN: alignment_loss(p1, p2),
-                CROSS: same_view_cross_model_loss(p1, p2, z1, z2),
-                UNIFORM: uniformity_loss(f1),
-            },
-            batch_size=len(p1),
-        )
+    def measures(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> dict[str, Tensor]:
+        """The paper's Table 1 columns, by series of ``raft_lightning.measures``: L_align(q_w∘f_θ)
+        and L_uniform(f_θ). train/cross is the same-view term for every objective, so that the
+        objectives are comparable."""
+        return {
+            LOSS: loss.detach(),
+            ALIGN: alignment_loss(p1, p2),
+            CROSS: same_view_cross_model_loss(p1, p2, z1, z2),
+            UNIFORM: uniformity_loss(f1),
+        }
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # Called once per optimiser step (never on a batch that only accumulates gradients);
+        # Lightning counts the step as completed after this hook returns, hence the + 1.
+        self.after_optimizer_step(self.trainer.global_step + 1, int(self.trainer.estimated_stepping_batches))
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """What changes after optimiser step ``step`` (1-based) of ``total_steps`` besides θ and
+        w: the mean teacher (``WithTeacher``), DirectPred's predictor. Nothing here."""
 
     def _log_means(self, values: dict[str, Tensor], batch_size: int) -> dict[str, Tensor]:
         """Accumulate batch values (by series of ``raft_lightning.measures``) into the epoch means

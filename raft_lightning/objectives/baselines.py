@@ -1,4 +1,5 @@
-"""The two baselines of Table 1 and Figure 3a, built on the same encoder as the objectives."""
+"""The two baselines of Table 1 and Figure 3a, built on the same encoder as the objectives.
+Neither has a teacher: no copy of f_θ, no EMA."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from raft_lightning.contracts import StepOutput
 from raft_lightning.losses import alignment_loss, uniformity_loss
 from raft_lightning.measures import ALIGN, LOSS, UNIFORM
 from raft_lightning.objectives.base import SelfSupervised
@@ -29,22 +29,22 @@ class RandomEncoder(SelfSupervised):
 
 class Supervised(SelfSupervised):
     """The same encoder f_θ trained with cross-entropy on the labels (Figure 3a): a linear
-    classifier on the projection f_θ(t1(x)). The predictor and the mean teacher are unused."""
+    classifier on the projection f_θ(t1(x)). Algorithm 1's step with the labels as targets and
+    no predictor (the configured one is dropped: q_w = identity)."""
 
     def __init__(self, num_classes: int, projection_dim: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.predictor = nn.Identity()  # p = f_θ(·): L_align of the projections themselves
         self.classifier = nn.Linear(projection_dim, num_classes)
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> StepOutput:
-        x1, x2, labels = batch
-        h1, f1 = self.online(x1)
-        _, f2 = self.online(x2)
-        loss = F.cross_entropy(self.classifier(f1), labels)
-        with torch.no_grad():  # no predictor: L_align of the projections themselves
-            terms = self._log_means(
-                {LOSS: loss.detach(), ALIGN: alignment_loss(f1, f2), UNIFORM: uniformity_loss(f1)}, len(labels)
-            )
-        return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
+    def targets(self, x1: Tensor, x2: Tensor, f1: Tensor, f2: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return labels, labels
+
+    def objective(self, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) -> Tensor:
+        return F.cross_entropy(self.classifier(p1), z1)  # view 1 only, as the reference
+
+    def measures(self, loss: Tensor, p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor, f1: Tensor) -> dict[str, Tensor]:
+        return {LOSS: loss.detach(), ALIGN: alignment_loss(p1, p2), UNIFORM: uniformity_loss(f1)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory([*self.online.parameters(), *self.classifier.parameters()])

@@ -5,10 +5,10 @@ from typing import Any
 from torch import Tensor
 
 from raft_lightning.losses import byol_loss
-from raft_lightning.objectives.base import SelfSupervised
+from raft_lightning.objectives.teacher import WithTeacher
 
 
-class BYOL(SelfSupervised):
+class BYOL(WithTeacher):
     """Bootstrap Your Own Latent: predict the teacher's projection of the other view (Section 2.2).
 
     L = ½ [L_cross-model(p1, z2) + L_cross-model(p2, z1)]. The loss has no α, β: they must stay 1.

@@ -3,10 +3,10 @@ from __future__ import annotations
 from torch import Tensor
 
 from raft_lightning.losses import byol_prime_loss
-from raft_lightning.objectives.base import SelfSupervised
+from raft_lightning.objectives.teacher import WithTeacher
 
 
-class BYOLPrime(SelfSupervised):
+class BYOLPrime(WithTeacher):
     """BYOL', the upper bound of BYOL (Definition 4.2, Theorem 4.1):
     L = α·L_align(p1, p2) + β·½ [L_cross-model(p1, z1) + L_cross-model(p2, z2)]."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.files import CONFIG_FILE
-from raft_lightning.objectives import SelfSupervised
+from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, resumable
 from raft_lightning.run.guard import portable_config
@@ -18,13 +18,17 @@ from raft_lightning.run.validation import check_config
 
 def build_objective(cfg: DictConfig) -> SelfSupervised:
     """The LightningModule of ``cfg.loss``, handed a ready backbone, projector factory,
-    predictor, optimiser factory and the speed settings of ``cfg.fast``."""
+    predictor, optimiser factory, the speed settings of ``cfg.fast`` and, for an objective with a
+    mean teacher, its EMA rule ``cfg.teacher`` (a teacher-free objective gets none)."""
+    with_teacher = has_teacher(get_object(cfg.loss._target_)) and cfg.get("teacher") is not None
+    teacher = {"teacher": instantiate(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
     return instantiate(
         cfg.loss,
         backbone=instantiate(cfg.model.backbone),
         projector=instantiate(cfg.model.projector),
         predictor=instantiate(cfg.predictor),
         optimizer=instantiate(cfg.optimizer),
+        **teacher,
         **cfg.get("fast", {}),  # run folders from before the fast group have none
     )
 

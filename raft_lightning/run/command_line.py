@@ -24,7 +24,12 @@ from raft_lightning.readers import sweep_jobs
 from raft_lightning.run.validation import config_errors
 
 # Groups every run needs: `group=null` (or `~group`) leaves the run without one.
-REQUIRED_GROUPS = ("model", "predictor", "loss", "optimizer", "data", "trainer", "callbacks", "eval", "paths", "fast")
+REQUIRED_GROUPS = (
+    "model", "predictor", "loss", "teacher", "optimizer", "data", "trainer", "callbacks", "eval", "paths", "fast"
+)  # fmt: skip
+# Keys that moved: an old override names where its setting lives now (the mean teacher's EMA was
+# a callback, `callbacks.ema`, until it became the objective's own, conf/teacher/).
+MOVED = {"callbacks.ema": "teacher"}
 NAME_MAX = 255  # bytes in one path component (Linux)
 
 
@@ -72,6 +77,19 @@ def null_groups(overrides: list[Any]) -> list[str]:
     return errors
 
 
+def moved_keys(texts: list[str], overrides: list[Any]) -> list[str]:
+    """``callbacks.ema.tau=0.9: moved: use teacher.tau=0.9`` for an override of a moved key."""
+    errors = []
+    for text, o in zip(texts, overrides):
+        key = o.key_or_group
+        for old, new in MOVED.items():
+            if key == old or key.startswith(old + "."):
+                now = new + key[len(old) :]
+                value = text.split("=", 1)[1] if "=" in text else ""
+                errors.append(f"{text}: {old} is now the {new} group; use {now}={value}".rstrip("="))
+    return errors
+
+
 def folder_errors(path: str, key: str) -> list[str]:
     """The output folder can be made: each name within NAME_MAX bytes, its nearest existing
     parent a writable folder."""
@@ -107,7 +125,7 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
     except Exception as e:  # Hydra's OverrideParseException, with a caret diagram under it
         return [f"cannot read the overrides: {_one_line(e)}"]
-    errors = null_groups(parsed)
+    errors = moved_keys(args.overrides, parsed) + null_groups(parsed)
     if errors:
         return errors
     overrides = list(args.overrides)

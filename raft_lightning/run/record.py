@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_object
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -37,6 +38,7 @@ from raft_lightning.files import (
     write_atomically,
 )
 from raft_lightning.measures import MEASURES
+from raft_lightning.objectives import has_teacher
 from raft_lightning.readers import DamagedFile, portable, read_summary
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
@@ -56,8 +58,8 @@ class RunRecord(Summary):
     @classmethod
     def from_config(cls, cfg: DictConfig, choices: dict[str, str]) -> RunRecord:
         """The fields known before training, from a validated config."""
-        teacher = cfg.get("teacher") if "teacher" in cfg else (cfg.get("callbacks") or {}).get("ema")
-        uses_teacher = teacher is not None and cfg.loss.get("_target_") not in NO_TEACHER
+        teacher = cfg.get("teacher")
+        uses_teacher = teacher is not None and _has_teacher(cfg.loss.get("_target_"))
         return cls(
             objective=choices.get("loss"),
             variant=choices.get("variant"),
@@ -213,7 +215,13 @@ def _fit(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
-NO_TEACHER: tuple[str, ...] = ()  # loss targets without a mean teacher (none record a τ)
+def _has_teacher(target: Any) -> bool:
+    """Whether the objective ``target`` names has a mean teacher (SimSiam and the baselines have
+    none: their record holds no τ)."""
+    try:
+        return has_teacher(get_object(str(target)))
+    except Exception:  # validation names a target that cannot be imported
+        return False
 
 
 def log_warning(message: str) -> None:

@@ -5,9 +5,11 @@ groups it sets)."""
 
 from __future__ import annotations
 
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
+from raft_lightning.objectives import has_teacher
 from raft_lightning.values import integer_errors, number_errors
 
 
@@ -25,6 +27,8 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *predictor_errors(cfg),
         *devices_errors(cfg),
         *labels_errors(cfg),
+        *teacher_errors(cfg),
+        *directpred_errors(cfg, choices),
         *variant_errors(choices),
         *integer_errors("record.last_epochs", cfg.record.last_epochs, 1),
         *(
@@ -112,6 +116,31 @@ def labels_errors(cfg: DictConfig) -> list[str]:
         return [
             "data.unlabeled=True: loss=supervised trains on labels, and the unlabelled images have none; "
             "set data.unlabeled=false (the labelled images only)"
+        ]
+    return []
+
+
+def teacher_errors(cfg: DictConfig) -> list[str]:
+    """An objective with a mean teacher needs the teacher group (its EMA rule)."""
+    target = cfg.loss.get("_target_")
+    try:
+        with_teacher = has_teacher(get_object(str(target)))
+    except Exception:  # named by validation as a _target_ that cannot be imported
+        return []
+    if with_teacher and cfg.get("teacher") is None:
+        options = ", ".join(sorted(p.stem for p in (CONF_DIR / "teacher").glob("*.yaml")))
+        return [f"teacher=null: {target.rsplit('.', 1)[-1]} has a mean teacher; choose one of {options}"]
+    return []
+
+
+def directpred_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
+    """DirectPred sets a linear predictor W_p from its input's correlation; another q_w has no W."""
+    directpred = str(cfg.loss.get("_target_", "")).endswith(".DirectPred")
+    if directpred and not str(cfg.predictor.get("_target_", "")).endswith(".LinearPredictor"):
+        name = choices.get("predictor") or cfg.predictor.get("_target_")
+        return [
+            f"predictor={name}: loss=directpred sets a linear predictor from its input's correlation; "
+            "use predictor=linear"
         ]
     return []
 

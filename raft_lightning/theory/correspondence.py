@@ -2,7 +2,7 @@
 every step, with W of opposite sign.
 
 Each objective is trained by its own ``lightning.Trainer`` (``harness.fit``: the module's
-optimiser, the EMA callback) over the same fixed batches; the per-step snapshots of the two runs
+optimiser, the module's EMA) over the same fixed batches; the per-step snapshots of the two runs
 are compared afterwards. The theorem is about Algorithm 1, so the check also confirms that the
 targets it compares are that algorithm's mean teachers: a target updated any other way leaves the
 correspondence intact, and must not pass for it.

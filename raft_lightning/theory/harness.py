@@ -1,7 +1,7 @@
 """The real model, data and training loop the checks run, as the smoke preset composes them.
 
-A check never re-does a training step by hand: ``fit`` hands the module to a ``lightning.Trainer``
-with the real EMA callback, over fixed batches, and a ``Recorder`` callback snapshots what a check
+A check never re-does a training step by hand: ``fit`` hands the module (its EMA update included)
+to a ``lightning.Trainer`` over fixed batches, and a ``Recorder`` callback snapshots what a check
 measures after every step. The module, its optimiser (``configure_optimizers``), its
 ``training_step`` and the EMA update are all the ones ``python -m raft_lightning.train`` runs.
 """
@@ -27,7 +27,6 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from raft_lightning.callbacks import EMA
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.contracts import StepOutput
 from raft_lightning.objectives import SelfSupervised
@@ -47,8 +46,8 @@ def smoke_config(*overrides: str) -> DictConfig:
 
 
 def ema_tau() -> float:
-    """The smoke preset's τ of the EMA callback."""
-    return float(smoke_config().callbacks.ema.tau)
+    """The smoke preset's τ of the mean teacher's EMA (``teacher.tau``)."""
+    return float(smoke_config().teacher.tau)
 
 
 def build_module(
@@ -136,8 +135,8 @@ def snapshot(module: SelfSupervised, loss: float = math.nan) -> Snapshot:
 class Recorder(L.Callback):
     """Snapshots the module at the start and after every training batch.
 
-    Listed after the EMA callback, so a snapshot sees ξ after its update: the state Algorithm 1
-    has at the end of the step."""
+    A callback's batch end comes after the optimiser step and the module's EMA update, so a
+    snapshot sees ξ after its update: the state Algorithm 1 has at the end of the step."""
 
     def __init__(self) -> None:
         self.snapshots: list[Snapshot] = []
@@ -174,8 +173,8 @@ def _quiet() -> Iterator[None]:
 
 def fit(module: SelfSupervised, batches: Sequence[Batch], *callbacks: L.Callback) -> None:
     """Algorithm 1 as ``train`` runs it: ``len(batches)`` steps of a ``lightning.Trainer`` with the
-    module's own optimiser and the EMA callback (the smoke preset's τ), one batch per step, in
-    order; ``callbacks`` run after the EMA update."""
+    module's own optimiser and mean teacher (the smoke preset's τ), one batch per step, in
+    order; ``callbacks`` run after the EMA update (the module's, after each optimiser step)."""
     dtype = module_dtype(module)
     # batch_size=None: the loader hands over each stored batch as it is, never re-batched.
     loader = DataLoader([_cast(batch, dtype) for batch in batches], batch_size=None)
@@ -185,7 +184,7 @@ def fit(module: SelfSupervised, batches: Sequence[Batch], *callbacks: L.Callback
             precision=PRECISION[dtype],
             accelerator="cpu",
             devices=1,
-            callbacks=[EMA(tau=ema_tau()), *callbacks],
+            callbacks=list(callbacks),
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,

@@ -41,7 +41,7 @@ def correspondence_report(result: CorrespondenceResult) -> list[str]:
         f"{_verdict(result.holds)} Theorem 5.1: BYOL' from (θ0, W0) and RAFT from (θ0, −W0) share θ at every "
         f"step, W opposite",
         f"  smoke convnet, same seed, same {steps} augmented batches, one Trainer per run (module's optimiser,",
-        "  EMA callback); max over all steps of |Δθ| (online and target parameters), |ΔBN| (their BatchNorm",
+        "  module's EMA); max over all steps of |Δθ| (online and target parameters), |ΔBN| (their BatchNorm",
         "  statistics), |ΔW| (predictor, output layer negated), |ΔL| = |L_BYOL' − L_RAFT − 4β|, |ΔEMA| =",
         "  |ξ_k − τξ_{k−1} − (1−τ)θ_k| (both runs: the targets are mean teachers); θ moved: how far BYOL' moved θ",
         "  pred    opt   tang   dtype       |Δθ|     |ΔBN|      |ΔW|      |ΔL|    |ΔEMA|  θ moved",

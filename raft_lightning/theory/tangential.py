@@ -58,7 +58,7 @@ def tangential_on_module(loss: str, dtype: torch.dtype = torch.float64, seed: in
     augmented batch, after 3 training steps so the target lags), with and without ``tangential``."""
     module = build_module(loss, "mlp", "adam", seed=seed, dtype=dtype)
     *warmup, batch = smoke_batches(4, seed)
-    fit(module, warmup)  # the real Trainer and EMA callback: θ and ξ have moved apart
+    fit(module, warmup)  # the real Trainer and EMA update: θ and ξ have moved apart
     grads = {}
     for tangential in (False, True):
         module.tangential = tangential  # the attribute the objective reads; weights unchanged
