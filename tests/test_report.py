@@ -378,10 +378,10 @@ def test_a_run_without_a_readable_config_is_grouped_by_its_summary_and_listed(tm
 def test_the_caption_names_the_window_the_runs_recorded(tmp_path, cfg):
     make_run(tmp_path, "a", last_epochs=5)
     report(tmp_path, tmp_path, cfg)
-    assert "means over each run's last 5 epochs;" in (tmp_path / "table1.md").read_text()
+    assert "means over each run's last 5 epochs of training batches;" in (tmp_path / "table1.md").read_text()
     with_config(make_run(tmp_path, "b", seed=1), record__last_epochs=7)  # an older record: in its config only
     report(tmp_path, tmp_path, cfg)
-    assert "means over each run's last 5 or 7 epochs;" in (tmp_path / "table1.md").read_text()
+    assert "means over each run's last 5 or 7 epochs of training batches;" in (tmp_path / "table1.md").read_text()
 
 
 def test_compare_prints_each_difference_with_its_interval_and_welch_p(tmp_path, capsys):
