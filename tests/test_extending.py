@@ -110,7 +110,8 @@ def extended(tmp_path_factory):
             state=torch.load(path.parent / "checkpoints" / "last.ckpt", weights_only=True),
         )
     with open(home / "sweep" / "table1.csv", newline="") as f:
-        table = {row["model"]: row for row in csv.DictReader(f)}
+        # by the label's method/predictor: the settings the rows differ in (τ) follow it in brackets
+        table = {row["model"].split(" ")[0]: row for row in csv.DictReader(f)}
     return SimpleNamespace(home=home, env=env, runs=runs, table=table)
 
 
@@ -154,8 +155,8 @@ def test_a_new_dataset_trains_and_is_checked_first(extended):
         assert r.summary["data"] == "mine" and r.summary["status"] == "ok"
         probes = [v for k, v in r.state["callbacks"].items() if k.startswith("OnlineProbe")]
         assert len(probes) == 1
-        weights = [v for k, v in probes[0].items() if k.endswith("weight") and v.ndim == 2]
-        assert [w.shape[0] for w in weights] == [CLASSES], list(probes[0])
+        weights = [v for k, v in probes[0]["classifier"].items() if k.endswith("weight") and v.ndim == 2]
+        assert [w.shape[0] for w in weights] == [CLASSES], list(probes[0]["classifier"])
     (extended.home / "EMPTY").mkdir()
     (command,) = [c for c in commands("raft-train") if "data=mine" in c]
     args = [a.replace("data.root=DIR", "data.root=EMPTY") for a in command[1:]]
