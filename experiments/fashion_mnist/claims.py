@@ -21,7 +21,7 @@ FIT_FROM = 11
 
 def pm(row: Row, name: str, scale: float = 1.0, digits: int = 3) -> str:
     """The row's mean ± sample std of ``name`` over its seeds (the report's, ``Row.stats``) × ``scale``."""
-    mean, std, _ = row.stats[name]
+    mean, std = row.stats[name].mean, row.stats[name].std
     return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 

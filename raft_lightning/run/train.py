@@ -22,7 +22,7 @@ from raft_lightning.callbacks import EpochMetrics
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
-from raft_lightning.measures import MEASURES
+from raft_lightning.measures import MEASURES, PROBE_ACC
 from raft_lightning.readers import unrebased
 from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
@@ -106,7 +106,9 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             trainer.validate(model, datamodule=datamodule, verbose=False)
             trainer.save_checkpoint(cfg.paths.last_checkpoint)
             # What the monitors measured once (kNN, collapse monitors): its final value and window.
-            record.set_results(**{m.key: metric(trainer, m.series) for m in MEASURES if m.series is not None})
+            # Not the online probe's accuracy: an untrained probe on untrained features says nothing.
+            measured = [m for m in MEASURES if m.series is not None and m.series != PROBE_ACC]
+            record.set_results(**{m.key: metric(trainer, m.series) for m in measured})
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
             accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
