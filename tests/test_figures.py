@@ -9,8 +9,9 @@ import torch
 from omegaconf import OmegaConf
 
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
+from raft_lightning.report.embeddings import attach_embeddings
 from raft_lightning.report.figures import circle_points, draw_panel
-from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs
+from raft_lightning.report.rows import aggregate, load_runs
 from tests.test_report import make_run
 
 

@@ -26,8 +26,9 @@ from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile, expected_runs
-from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
-from raft_lightning.report.tables import embeddings_notes, status_notes, write_table
+from raft_lightning.report.embeddings import attach_embeddings
+from raft_lightning.report.rows import aggregate, load_runs, split
+from raft_lightning.report.tables import curve_notes, embeddings_notes, status_notes, write_table
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 
@@ -51,16 +52,16 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
             sweep_note = []
         except DamagedFile as e:
             expected, sweep_note = None, [f"- the sweep's size is unknown: {e}"]
-        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows)
+        from raft_lightning.report.figures import draw  # matplotlib only when needed
+
+        figures, figure_notes = draw(plain, varying, rows, out_dir, cfg.figures)
+        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + curve_notes(rows) + figure_notes
         written = []
         if plain:
             written += write_table(plain, out_dir / "table1", cfg, notes)
         if varying:
             written += write_table(varying, out_dir / "table3", cfg, notes)
-        from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
-
-        written += trajectories(plain, varying, out_dir)
-        written += representations(rows, out_dir, cfg.figures)
+        written += figures
     return written
 
 

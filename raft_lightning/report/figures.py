@@ -21,11 +21,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from raft_lightning.files import write_atomically  # noqa: E402
-from raft_lightning.measures import ALIGN, UNIFORM  # noqa: E402
 from raft_lightning.readers import printable  # noqa: E402
-from raft_lightning.report.rows import Row, mean_std, show, varying_keys  # noqa: E402
+from raft_lightning.report.rows import Row, show, varying_keys  # noqa: E402
+from raft_lightning.report.stats import CURVES, runs_curve  # noqa: E402
 
-PANELS = ((ALIGN, "L_align(q∘f_θ)"), (UNIFORM, "L_uniform(f_θ)"))
+PANELS = tuple(zip(CURVES, ("L_align(q∘f_θ)", "L_uniform(f_θ)")))
 DPI = 150
 CLASS_NAMES = {  # the label order of the datasets' test sets
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
@@ -55,14 +55,9 @@ def plain(text: str) -> str:
 
 
 def _curves(row: Row, key: str) -> tuple[list[int], list[float], list[float]]:
-    """Per-epoch mean and sample std over the row's seeds (epochs every seed reached)."""
-    series = [[e[key] for e in run.epochs if key in e] for run in row.runs]
-    series = [s for s in series if s]
-    if not series:
-        return [], [], []
-    n = min(len(s) for s in series)
-    stats = [mean_std([s[i] for s in series]) for i in range(n)]
-    return list(range(1, n + 1)), [mean for mean, _, _ in stats], [std or 0.0 for _, std, _ in stats]
+    """Per-epoch mean and sample std over the row's seeds (epochs every seed reached, where every
+    seed's value is finite: tables.curve_notes names the rows that lose points)."""
+    return runs_curve(row.runs, key)[:3]
 
 
 def _plot_groups(groups: dict[str, list[tuple[str, object, Row]]], stem: Path, title: str) -> list[Path]:
@@ -86,7 +81,8 @@ def _plot_groups(groups: dict[str, list[tuple[str, object, Row]]], stem: Path, t
                 if epochs:
                     marker = "o" if len(epochs) < 12 else None
                     ax.plot(epochs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=plain(label))
-                    low, high = np.subtract(mean, std), np.add(mean, std)
+                    with np.errstate(over="ignore"):  # a band beyond the float range: draw() notes it
+                        low, high = np.subtract(mean, std), np.add(mean, std)
                     ax.fill_between(epochs, low, high, color=colour[hue], alpha=0.2, lw=0)
             ax.set_ylabel(name)
             ax.set_title(plain(group), fontsize=10)
@@ -109,7 +105,7 @@ def trajectories(plain: list[Row], varying: list[Row], out_dir: Path) -> list[Pa
     by_predictor: dict[str, list[tuple[str, object, Row]]] = defaultdict(list)
     for row in varying:
         s = row.setting
-        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", (s["alpha"], s["beta"]), row))
+        by_predictor[row.label].append((f"α = {show(s['alpha'])}, β = {show(s['beta'])}", (s["alpha"], s["beta"]), row))
     band = "(mean ± sample std over seeds)"
     return [
         *_plot_groups(by_objective, out_dir / "trajectories", f"Training trajectories {band}"),
@@ -195,3 +191,21 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
     )
     fig.legend(handles, texts, loc="outside lower center", ncol=min(len(texts), 6), frameon=False, fontsize=8)
     return _save(fig, out_dir / "representations")
+
+
+def draw(plain: list[Row], varying: list[Row], rows: list[Row], out_dir: Path, cfg: DictConfig):
+    """The figures (drawn before the tables, so that their notes can say what was not drawn) and
+    a note line for each that could not be: numbers a run's files may hold but matplotlib cannot
+    lay out (finite values near the float maximum overflow its axis limits). The tables hold them."""
+    written, notes = [], []
+    for name, figure in (
+        ("trajectories", lambda: trajectories(plain, varying, out_dir)),
+        ("representations", lambda: representations(rows, out_dir, cfg)),
+    ):
+        try:
+            written += figure()
+        except (ValueError, OverflowError, FloatingPointError) as e:
+            plt.close("all")
+            reason = printable(str(e).strip().splitlines()[0] if str(e).strip() else "")
+            notes.append(f"- {name}.png was not drawn: its numbers cannot be plotted ({type(e).__name__}: {reason})")
+    return written, notes

@@ -7,20 +7,20 @@ instead, and the notes say so. Nothing here formats or draws."""
 from __future__ import annotations
 
 import json
-import statistics
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
 from raft_lightning.identity import run_identity
 from raft_lightning.measures import MEASURES
-from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_summary
+from raft_lightning.readers import DamagedFile, read_epochs, read_summary
+from raft_lightning.report.stats import Stat, mean_std
 
 BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = tuple((m.key, m.title, m.percent) for m in MEASURES)  # (summary key, column title, in percent)
@@ -68,8 +68,6 @@ NAMED_BY: dict[str, tuple[str, ...]] = {
     "pipeline": ("data.pipeline",),
 }
 FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
-
-Stat = tuple[float, float | None, int]  # mean, sample std (None for one value), n
 
 
 def _value(name: str, value: Any) -> Any:
@@ -124,6 +122,7 @@ class Row:
     collapsed: bool = False
     embeddings: tuple[Any, Any] | None = None  # Figure 3's (projections, labels): attach_embeddings
     embeddings_from: Run | None = None  # the run they are from
+    no_panel: str | None = None  # why its runs' embeddings.pt give no Figure 3 panel (too few points)
 
     @property
     def setting(self) -> dict[str, Any]:
@@ -132,27 +131,6 @@ class Row:
     @property
     def seeds(self) -> int:
         return len({r.summary.get("seed") for r in self.runs})
-
-
-def attach_embeddings(rows: list[Row], max_points: int) -> None:
-    """Each row's test projections and labels for Figure 3, from its first run with a readable
-    embeddings.pt (saved by the linear evaluation), at most ``max_points`` of them (a fixed
-    random subset). A damaged file is the run's ``problem`` (the notes list it), never a stop."""
-    for row in rows:
-        for run in row.runs:
-            try:
-                saved = read_embeddings(run.path)
-            except DamagedFile as e:
-                run.problem = run.problem or str(e)
-                continue
-            if saved is None:
-                continue
-            projections, labels = saved
-            if len(labels) > max_points:
-                keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:max_points]
-                projections, labels = projections[keep], labels[keep]
-            row.embeddings, row.embeddings_from = (projections, labels), run
-            break
 
 
 def load_runs(sweep_dir: Path) -> list[Run]:
@@ -183,10 +161,6 @@ def load_run(path: Path) -> Run:
         problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
     run.problem = "; ".join(problems) or None
     return run
-
-
-def mean_std(values: list[float]) -> Stat:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
 
 
 def show(value: Any) -> str:
@@ -280,10 +254,21 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
     def sort_key(r: Row) -> tuple:
         s = r.setting
         rest = tuple((s[k] is not None, str(s[k])) for k in SETTING_KEYS[5:])
-        head = (rank.get(s["objective"], len(rank)), s["objective"], s["predictor"], s["tangential"], *r.key[2:4])
+        head = (rank.get(s["objective"], len(rank)), *(ordered(s[k]) for k in LABELLED), *map(ordered, r.key[2:4]))
         return (*head, rest, r.label, str(r.runs[0].group))  # the last two: rows that differ in config only
 
     return sorted(rows, key=sort_key)
+
+
+def ordered(value: Any) -> tuple:
+    """A setting value as a sort key that compares with any other: a summary may hold null for
+    any setting (one an older version did not record), so None sorts first, then numbers
+    (booleans among them; NaN after them), then text."""
+    if value is None:
+        return (0, 0.0, "")
+    if isinstance(value, (int, float)):
+        return (2, 0.0, "") if math.isnan(value) else (1, float(value), "")
+    return (3, 0.0, str(value))
 
 
 def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
