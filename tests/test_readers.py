@@ -129,6 +129,7 @@ def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
     ]
     for name, text, match in [
         ("short", good + "3,12\n", "line 4 has 2 cells"),
+        ("cut", good[:-3], "cut off mid-row"),  # "2,8,0" would parse: 0.4 read as 0
         ("word", good.replace("0.4", "zero"), "line 3, train/align='zero' is not a number"),
         ("nul", good.replace("0.4", "0\0"), "metrics.csv"),
         ("header", "epoch,epoch\n1,2\n", "distinct names"),
