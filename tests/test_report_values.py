@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from omegaconf import OmegaConf
 
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 from raft_lightning.report.stats import curve, mean_std
+from tests.conftest import ROOT
 from tests.test_report import make_run
 
 
@@ -68,3 +71,23 @@ def test_too_few_points_for_a_panel_give_a_note(tmp_path, cfg):
     assert tmp_path / "representations.png" in written  # the other row's panel
     md = (tmp_path / "table1.md").read_text()
     assert f"no panel in representations.png for byol/mlp: {one / 'embeddings.pt'} holds 1 point(s)" in md
+
+
+def test_a_write_that_fails_names_its_file(tmp_path):
+    """A full disk or a quota (here a file-size limit, EFBIG as a quota gives) while the report
+    writes: one line naming the file. The lock's own note of its holder failing to be written
+    must not surface at close as an OSError that names nothing (red team B10)."""
+    make_run(tmp_path / "sweep", "0")
+    limit = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1])); "
+        "from raft_lightning.report.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", limit, str(tmp_path / "sweep"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"raft-report: cannot write {out}/") and "File too large" in lines[0], lines

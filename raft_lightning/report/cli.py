@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = report(args.sweep_dir, args.out or args.sweep_dir, cfg)
     except (NothingToReport, FolderBusy, OSError) as e:
-        reason = e if not isinstance(e, OSError) or isinstance(e, NotWritten) else f"{e.filename or ''}: {e.strerror}"
+        out = args.out or args.sweep_dir  # an OSError that names no file (none should): the folder written to
+        reason = e if not isinstance(e, OSError) or isinstance(e, NotWritten) else f"{e.filename or out}: {e.strerror}"
         print(f"raft-report: {reason}", file=sys.stderr)
         return 1
     for path in written:
