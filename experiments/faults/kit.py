@@ -112,11 +112,10 @@ def remount_read_only(d: Path) -> bool:
 
 def fill(d: Path) -> None:
     """Fill the file system of ``d`` to the last byte."""
-    with open(d / "filler", "wb") as f:
+    with open(d / "filler", "wb", buffering=0) as f:  # unbuffered: closing has nothing left to fail on
         try:
             while True:
                 f.write(b"\0" * 4096)
-                f.flush()
         except OSError:
             pass
     with open(d / "filler-small", "wb", buffering=0) as f:
