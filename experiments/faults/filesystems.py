@@ -103,8 +103,8 @@ def _read_only(command: str) -> Case:
             s = sweep_copy(mount / "sweep")
             if not remount_read_only(mount):
                 return "a read-only mount", "not run: remount refused", False
-            if command == "train":
-                done, want = run(*RESUME, "trainer.max_epochs=3", f"hydra.run.dir={s / '0'}"), 1
+            if command == "train":  # hydra.run.dir is checked with the command line: refused before Hydra, exit 2
+                done, want = run(*RESUME, "trainer.max_epochs=3", f"hydra.run.dir={s / '0'}"), 2
             elif command == "linear_eval":
                 done, want = linear_eval(s / "0"), 1
             elif command == "report":
@@ -114,7 +114,7 @@ def _read_only(command: str) -> Case:
             if want == 0:
                 return "the report written elsewhere", f"rc {done.returncode}", done.returncode == 0
             clear, line = one_line(done.stdout, "read-only")
-            return "exit 1, one line: read-only", line, done.returncode == want and clear
+            return f"exit {want}, one line: read-only", line, done.returncode == want and clear
 
     return case
 
