@@ -48,6 +48,9 @@ CHECKPOINT_CONFIG = "raft_config"  # the key under which a checkpoint carries it
 class NotWritten(OSError):
     """A write failed (full disk, read-only folder, permissions); the previous file is intact."""
 
+    def __str__(self) -> str:  # the one line (names the file), without OSError's "[Errno n]"
+        return self.strerror or super().__str__()
+
 
 def _reason(e: OSError) -> str:
     if e.errno == errno.ENOSPC:

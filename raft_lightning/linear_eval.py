@@ -36,6 +36,7 @@ from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile
 from raft_lightning.run.build import UntrustedConfig, build_data, load_run
 from raft_lightning.run.checkpoints import NoReadableCheckpoint
+from raft_lightning.run.command_line import compose_problems
 from raft_lightning.run.record import RunRecord
 from raft_lightning.run.resolvers import register_resolvers
 from raft_lightning.run.rules import eval_errors
@@ -112,7 +113,7 @@ def run_dir_error(argv: list[str]) -> str | None:
 
 def main() -> None:
     """``raft-linear-eval``: Hydra's command line over conf/linear_eval.yaml."""
-    error = run_dir_error(sys.argv[1:])
+    error = run_dir_error(sys.argv[1:]) or "\n  ".join(compose_problems(sys.argv[1:], "linear_eval"))
     if error:
         print(f"raft-linear-eval: {error}", file=sys.stderr)
         raise SystemExit(2)

@@ -55,10 +55,9 @@ class FolderLock:
             self.file.close()
             raise FolderBusy(f"{self.folder} is in use by {holder}: wait for it, or choose a new folder") from None
         try:  # who holds it, for the message above; on a full disk the lock holds without it
-            self.file.seek(0)
-            self.file.truncate()
-            self.file.write(f"pid {os.getpid()} on {socket.gethostname()}")
-            self.file.flush()
+            fd = self.file.fileno()  # unbuffered: a failed write leaves nothing for close() to raise later
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         except OSError:
             pass
         return self

@@ -90,3 +90,12 @@ def test_unknown_option_lists_the_choices(tmp_path):
     assert result.returncode == 2  # a bad command line: nothing was started
     assert "Could not find 'loss/simclr'" in result.stderr and "byol, byol_prime, raft" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_linear_eval_command_line_is_composed_first(tmp_path):
+    """A key linear_eval's config does not have is one line (exit 2 in main), not Hydra's error."""
+    from raft_lightning.run.command_line import compose_problems
+
+    assert compose_problems([f"run_dir={tmp_path}", "eval.epochs=5", "trust=[a.B]"], "linear_eval") == []
+    (line,) = compose_problems([f"run_dir={tmp_path}", "eval.lr=-1"], "linear_eval")
+    assert "eval.lr" in line and "\n" not in line

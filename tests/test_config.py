@@ -129,6 +129,9 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("model.backbone.name=vgg", "model.backbone.name='vgg': unknown backbone; choose one of resnet18"),
         ("data.root=/nonexistent", "data.root='/nonexistent': CIFAR-10 not found there"),
         ("trainer.max_epochs=-1", "trainer.max_epochs=-1: must be an integer ≥ 0"),
+        # one bad key, one line: not once more for every key that refers to it or that it cannot take
+        ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
+        ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
     ],
 )
 def test_bad_values_get_one_clear_message(override, message, tmp_path):

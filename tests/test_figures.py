@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 
 from raft_lightning.report import plot
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
+from raft_lightning.report.embeddings import attach_embeddings
 from raft_lightning.report.figures import circle_points, draw_panel, pairwise_cosines, trajectories
-from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
+from raft_lightning.report.rows import aggregate, load_runs, split
 from raft_lightning.report.training import spectra, training_figures
 from tests.monitored_runs import monitored_run
 from tests.test_report import make_run

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -131,6 +132,7 @@ def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
     ]
     for name, text, match in [
         ("short", good + "3,12\n", "line 4 has 2 cells"),
+        ("cut", good[:-3], "cut off mid-row"),  # "2,8,0" would parse: 0.4 read as 0
         ("word", good.replace("0.4", "zero"), "line 3, train/align='zero' is not a number"),
         ("nul", good.replace("0.4", "0\0"), "metrics.csv"),
         ("header", "epoch,epoch\n1,2\n", "distinct names"),
@@ -255,6 +257,16 @@ def test_targets_outside_the_package_are_named_at_any_depth():
     assert found == ["data.augment.x[0]._target_='os.system'", "data.augment.x[0]._args_=['id']",
                      "model.backbone._target_='builtins.eval'"]  # fmt: skip
     assert untrusted_targets(cfg, {"os.system", "builtins.eval"}) == ["data.augment.x[0]._args_=['id']"]
+
+
+@pytest.mark.parametrize("target", ["[os.system]", "{a: os.system}"])
+def test_a_target_that_is_not_a_name_is_damage_never_a_traceback(tmp_path, target):
+    """A list or mapping cannot be hashed against the trusted names: one line, config.yaml named."""
+    write(tmp_path / "config.yaml", f"loss:\n  _target_: {target}\n  alpha: 1.0\n")
+    with pytest.raises(DamagedFile, match=r"config.yaml: loss._target_=.* a dotted name"):
+        read_config(tmp_path)
+    value = yaml.safe_load(target)
+    assert untrusted_targets({"loss": {"_target_": value}}) == [f"loss._target_={value!r}"]
 
 
 # --- tensor files -------------------------------------------------------------------------------

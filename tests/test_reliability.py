@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.hydra_config import HydraConfig
 
 from raft_lightning.lock import FolderLock as RunLock
 from raft_lightning.run import checkpoints
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, NoReadableCheckpoint, previous_of, resumable
 from raft_lightning.run.guard import config_changes
+from raft_lightning.run.record import RunRecord
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, compose_run
 
@@ -201,6 +203,25 @@ def test_a_changed_config_is_refused_with_the_keys_and_the_record_stays(tmp_path
     assert longer["status"] == "ok" and longer["epochs"] == 2
     over = run(tmp_path, "loss=byol_prime", "trainer.max_epochs=1", "resume=false")
     assert over["status"] == "ok" and over["objective"] == "byol_prime"
+
+
+def test_a_folder_with_only_its_record_is_finished_for_its_own_setting_only(tmp_path):
+    """config.yaml and checkpoints/ deleted (say, to save space): summary.json still says what
+    run the folder holds, so another config is refused, not told "already finished" (red team X1)."""
+    folder = tmp_path / "run"
+    cfg = compose_run(*SMOKE, "loss=byol", "trainer.max_epochs=1", run_dir=folder)
+    record = RunRecord.from_config(cfg, dict(HydraConfig.get().runtime.choices))
+    record.status, record.epochs, record.results["linear_acc"] = "ok", 1, 0.5
+    folder.mkdir()
+    record.save(folder)  # what a finished run leaves, less config.yaml and checkpoints/
+    kept = (folder / "summary.json").read_text()
+    for other, change in [("loss=raft", "objective: byol → raft"), ("seed=1", "seed: 0 → 1"),
+                          ("optimizer.lr=0.5", "lr: ")]:  # fmt: skip
+        refused = run(tmp_path, "loss=byol", "trainer.max_epochs=1", other)
+        assert refused["status"] == "refused" and change in refused["error"], refused
+        assert "summary.json records it" in refused["error"] and (folder / "summary.json").read_text() == kept
+    assert run(tmp_path, "loss=byol", "trainer.max_epochs=1")["status"] == "ok"  # its own: finished, not trained
+    assert (folder / "summary.json").read_text() == kept and not (folder / "checkpoints").exists()
 
 
 def test_keys_a_continued_run_may_change_are_not_differences():

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from experiments.faults.harness import ROOT, SMOKE, run
+from experiments.faults.harness import ROOT, SMOKE, run, summary
 
 _made = threading.Lock()
 home: list[Path] = []  # the matrix's temp folder, where the template sweep is made once (set by __main__)
@@ -44,7 +44,12 @@ def template() -> Path:
 
 @functools.cache
 def _sweep(root: Path) -> Path:
-    sweep = root / "template"
+    """Made under the matrix's temp folder, or once in ``$RAFT_FAULTS_TEMPLATE`` and reused from
+    there by later matrix runs (running the families one at a time trains it once, not per family)."""
+    kept = os.environ.get("RAFT_FAULTS_TEMPLATE")
+    sweep = Path(kept) if kept else root / "template"
+    if kept and all(summary(sweep / seed).get("status") == "ok" for seed in ("0", "1")):
+        return sweep
     done = run(
         "-m", *SMOKE, "trainer.max_epochs=2", "eval.linear=true", "seed=0,1", f"hydra.sweep.dir={sweep}", timeout=1800
     )
@@ -107,11 +112,10 @@ def remount_read_only(d: Path) -> bool:
 
 def fill(d: Path) -> None:
     """Fill the file system of ``d`` to the last byte."""
-    with open(d / "filler", "wb") as f:
+    with open(d / "filler", "wb", buffering=0) as f:  # unbuffered: closing has nothing left to fail on
         try:
             while True:
                 f.write(b"\0" * 4096)
-                f.flush()
         except OSError:
             pass
     with open(d / "filler-small", "wb", buffering=0) as f:

@@ -93,7 +93,24 @@ def read_config(run_dir: str | Path, portable_form: bool = False) -> DictConfig:
     if found:
         raise DamagedFile(path, f"interpolations at {', '.join(found[:3])}", CONFIG_EXPECTED)
     container = OmegaConf.to_container(cfg, resolve=False)
+    found = _unnamed_targets(container)
+    if found:
+        raise DamagedFile(path, f"{', '.join(found[:3])}: a _target_ is a dotted name", CONFIG_EXPECTED)
     return OmegaConf.create(container if portable_form else _rebase(container, Path(run_dir)))
+
+
+def _unnamed_targets(node: Any, path: str = "") -> list[str]:
+    """``key._target_=value (a list)`` for every ``_target_`` (at any depth) that is not a string:
+    no config raft-lightning writes holds one, and no reader may hash or import it."""
+    found = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}" if path else str(key)
+        if key == "_target_" and not isinstance(value, str):
+            found.append(f"{where}={short(value)} (a {type(value).__name__})")
+        else:
+            found += _unnamed_targets(value, where)
+    return found
 
 
 @functools.cache
@@ -114,7 +131,8 @@ def untrusted_targets(node: Any, trusted: frozenset[str] | set[str] = frozenset(
     if isinstance(node, dict):
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
-            if key in ("_target_", "_args_") and not (key == "_target_" and value in package_targets() | set(trusted)):
+            named = isinstance(value, str) and value in package_targets() | set(trusted)  # a list is no name
+            if key in ("_target_", "_args_") and not (key == "_target_" and named):
                 found.append(f"{where}={short(value)}")
             else:
                 found += untrusted_targets(value, trusted, where)

@@ -45,7 +45,10 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     if not path.is_file():
         return []
     own_file(path, run_dir, EPOCHS_EXPECTED)
-    lines = text_of(path, EPOCHS_EXPECTED).splitlines()
+    text = text_of(path, EPOCHS_EXPECTED)
+    if text and not text.endswith("\n"):  # its writers end every row with one; a cut one may still parse
+        raise DamagedFile(path, "its last line has no line break: the file was cut off mid-row", EPOCHS_EXPECTED)
+    lines = text.splitlines()
     try:
         reader = csv.reader(lines)
         header = next(reader, None)

@@ -30,8 +30,9 @@ from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile, expected_runs
 from raft_lightning.report.compare import UnknownRow, compare
-from raft_lightning.report.rows import aggregate, attach_embeddings, load_runs, split
-from raft_lightning.report.tables import TAN_MARK, embeddings_notes, status_notes, write_table
+from raft_lightning.report.embeddings import attach_embeddings
+from raft_lightning.report.rows import aggregate, load_runs, split
+from raft_lightning.report.tables import TAN_MARK, curve_notes, embeddings_notes, status_notes, write_table
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 
@@ -58,15 +59,35 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
         from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
         from raft_lightning.report.training import training_figures
 
-        figures = trajectories(plain, varying, out_dir) + representations(rows, out_dir, cfg.figures)
-        monitored, skipped = training_figures(plain, varying, rows, out_dir, cfg.figures)
-        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + [f"- {s}" for s in skipped]
+        figures, skipped = [], []
+        for name, draw in (
+            ("trajectories", lambda: trajectories(plain, varying, out_dir)),
+            ("representations", lambda: representations(rows, out_dir, cfg.figures)),
+            (
+                "the monitors' figures (accuracy, rank, first_steps, spectra)",
+                lambda: training_figures(plain, varying, rows, out_dir, cfg.figures),
+            ),
+        ):
+            try:
+                drawn = draw()
+            except (ValueError, OverflowError, FloatingPointError) as e:
+                # Numbers a run's files may hold that matplotlib cannot lay out (finite values
+                # near the float maximum overflow its axis limits): the tables hold them.
+                what = f"{name}.png was" if " " not in name else f"{name} were"
+                skipped.append(f"{what} not drawn: its numbers cannot be plotted ({type(e).__name__})")
+                continue
+            if isinstance(drawn, tuple):  # the monitors' figures say which they skipped
+                drawn, missing = drawn
+                skipped += missing
+            figures += drawn
+        notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + curve_notes(rows)
+        notes += [f"- {s}" for s in skipped]
         written = []
         if plain:
             written += write_table(plain, out_dir / "table1", cfg, notes)
         if varying:
             written += write_table(varying, out_dir / "table3", cfg, notes)
-        written += figures + monitored
+        written += figures
     return written
 
 
@@ -105,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = report(args.sweep_dir, args.out or args.sweep_dir, cfg)
     except (NothingToReport, FolderBusy, OSError) as e:
-        reason = e if not isinstance(e, OSError) or isinstance(e, NotWritten) else f"{e.filename or ''}: {e.strerror}"
+        out = args.out or args.sweep_dir  # an OSError that names no file (none should): the folder written to
+        reason = e if not isinstance(e, OSError) or isinstance(e, NotWritten) else f"{e.filename or out}: {e.strerror}"
         print(f"raft-report: {reason}", file=sys.stderr)
         return 1
     for path in written:

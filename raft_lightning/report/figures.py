@@ -43,7 +43,7 @@ def line_groups(plain: list[Row], varying: list[Row]) -> tuple[dict[str, list[Li
     by_predictor: dict[str, list[Line]] = defaultdict(list)
     for row in varying:
         s = row.setting
-        by_predictor[row.label].append((f"α = {s['alpha']:g}, β = {s['beta']:g}", (s["alpha"], s["beta"]), row))
+        by_predictor[row.label].append((f"α = {show(s['alpha'])}, β = {show(s['beta'])}", (s["alpha"], s["beta"]), row))
     return by_objective, by_predictor
 
 

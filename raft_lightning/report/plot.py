@@ -5,8 +5,10 @@ many seeds, and the panel grid of curves over training with reference lines."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,7 +19,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from raft_lightning.files import write_atomically  # noqa: E402
 from raft_lightning.readers import printable  # noqa: E402
-from raft_lightning.report.rows import Row, Run, mean_std  # noqa: E402
+from raft_lightning.report.rows import Row, Run, ordered  # noqa: E402
+from raft_lightning.report.stats import mean_std  # noqa: E402
 
 DPI = 150
 ORDERED = "viridis"  # ordered values (β, τ, epochs): dark → light in the order of the value
@@ -63,10 +66,18 @@ def seeds_phrase(rows: Sequence[Row], what: str = "mean ± sample std") -> str:
 def ordered_colours(values: Sequence) -> dict:
     """One colour per distinct value, along viridis in sorted order (rank, not magnitude: β = 0.01
     and 0.1 are as far apart as 1 and 10)."""
-    distinct = sorted(set(values))
+    distinct = sorted(set(values), key=sort_key)
     cmap = plt.get_cmap(ORDERED)
     span = max(len(distinct) - 1, 1)
     return {v: cmap(ORDERED_SPAN * i / span) for i, v in enumerate(distinct)}
+
+
+def sort_key(value: Any) -> Any:
+    """Values (or tuples of them, as (α, β)) in an order total over what a summary may hold: a
+    setting an older version did not record is None, first."""
+    if isinstance(value, tuple):
+        return tuple(sort_key(v) for v in value)
+    return ordered(value)
 
 
 def colours(hues: Sequence, ordered: bool) -> dict:
@@ -89,6 +100,9 @@ def curves(
     if not series:
         return [], [], []
     xs = sorted(set.intersection(*(set(s) for s in series)))
+    # A point where a seed's value is not finite (a run that diverged) is no number to draw:
+    # left out (tables.curve_notes names the rows that lose points).
+    xs = [x for x in xs if all(math.isfinite(s[x]) for s in series)]
     stats = [mean_std([s[x] for s in series]) for x in xs]
     return xs, [m for m, _, _ in stats], [std or 0.0 for _, std, _ in stats]
 

@@ -8,6 +8,7 @@ instead, and the notes say so. Nothing here formats or draws."""
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,9 +24,18 @@ from raft_lightning.losses import uniformity_loss
 from raft_lightning.measures import MEASURES
 from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_spectra, read_steps, read_summary
 from raft_lightning.readers.curves import Spectra
+from raft_lightning.report.labels import (  # noqa: F401 (re-exported: the tables and figures name them here)
+    BASELINES,
+    LABELLED,
+    NAMED_BY,
+    SETTING_KEYS,
+    _label,
+    differing_config_keys,
+    show,
+    varying_keys,
+)
 from raft_lightning.report.stats import Stat, describe
 
-BASELINES = ("random", "supervised")  # objectives for which the predictor means nothing
 METRICS = tuple((m.key, m.title, m.percent) for m in MEASURES)  # (summary key, column title, in percent)
 # Where a row's collapse verdict can be read from (conf/report.yaml `collapse.sources` orders them):
 EMBEDDINGS_SOURCE = "embeddings"  # computed here: L_uniform of the test projections in embeddings.pt
@@ -33,49 +43,6 @@ SOURCES = {
     "uniform_projector": "L_uniform of z on the held-out batch (monitors)",
     EMBEDDINGS_SOURCE: "L_uniform of z on the test set (embeddings.pt)",
     "uniform": "L_uniform of z on training batches (last-epochs mean)",
-}
-# The settings summary.json names (raft_lightning.summary), in the tables' column order: the first
-# five name the paper's rows (the label shows objective, predictor, tangential). They describe a
-# row; its runs share them because they share an identity. Summaries older than a key read it as None.
-SETTING_KEYS = (
-    "objective",
-    "predictor",
-    "alpha",
-    "beta",
-    "tangential",
-    "data",
-    "backbone",
-    "max_epochs",
-    "tau",
-    "tau_schedule",
-    "negate_init",
-    "pipeline",
-    "image_size",
-    "lr",
-    "batch_size",
-)
-LABELLED = ("objective", "predictor", "tangential")  # in every row's label already
-# The config keys (a prefix ends in ".") that a setting of the label or the tables names: a key
-# that differs between rows is left out of the labels where it follows from one of these settings
-# (loss.alpha from α, predictor.* from the predictor's option, …). A key missing here costs only a
-# longer label, never a wrong row.
-NAMED_BY: dict[str, tuple[str, ...]] = {
-    "objective": ("loss.",),
-    "variant": ("loss.", "predictor."),
-    "predictor": ("predictor.",),
-    "negate_init": ("predictor.negate_init",),
-    "alpha": ("loss.alpha",),
-    "beta": ("loss.beta",),
-    "tangential": ("loss.tangential",),
-    "data": ("data.",),
-    "backbone": ("model.",),
-    "tau": ("callbacks.ema.tau", "teacher.tau"),
-    "tau_schedule": ("callbacks.ema.schedule", "teacher.schedule"),
-    "lr": ("optimizer.lr",),
-    "batch_size": ("data.batch_size",),
-    "max_epochs": ("trainer.max_epochs",),
-    "image_size": ("data.image_size",),
-    "pipeline": ("data.pipeline",),
 }
 FLOATS, INTS, BOOLS = ("alpha", "beta", "tau", "lr"), ("max_epochs", "image_size", "batch_size"), ("tangential",)
 
@@ -136,6 +103,7 @@ class Row:
     collapse_source: str | None = None  # its key in SOURCES
     embeddings: tuple[Any, Any] | None = None  # Figure 3's (projections, labels): attach_embeddings
     embeddings_from: Run | None = None  # the run they are from
+    no_panel: str | None = None  # why its runs' embeddings.pt give no Figure 3 panel (too few points)
 
     @property
     def setting(self) -> dict[str, Any]:
@@ -144,27 +112,6 @@ class Row:
     @property
     def seeds(self) -> int:
         return len({r.summary.get("seed") for r in self.runs})
-
-
-def attach_embeddings(rows: list[Row], max_points: int) -> None:
-    """Each row's test projections and labels for Figure 3, from its first run with a readable
-    embeddings.pt (saved by the linear evaluation), at most ``max_points`` of them (a fixed
-    random subset). A damaged file is the run's ``problem`` (the notes list it), never a stop."""
-    for row in rows:
-        for run in row.runs:
-            try:
-                saved = read_embeddings(run.path)
-            except DamagedFile as e:
-                run.problem = run.problem or str(e)
-                continue
-            if saved is None:
-                continue
-            projections, labels = saved
-            if len(labels) > max_points:
-                keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:max_points]
-                projections, labels = projections[keep], labels[keep]
-            row.embeddings, row.embeddings_from = (projections, labels), run
-            break
 
 
 def load_runs(sweep_dir: Path) -> list[Run]:
@@ -199,11 +146,6 @@ def load_run(path: Path) -> Run:
     return run
 
 
-def mean_std(values: list[float]) -> tuple[float, float | None, int]:
-    stat = describe(values)
-    return stat.mean, stat.std, stat.n
-
-
 def embeddings_uniformity(run: Run, max_points: int) -> float | None:
     """L_uniform (t = 2, Definition 2.2) of the run's test projections, at most ``max_points`` of
     them (a fixed random subset); None without a readable embeddings.pt (damage is the run's problem)."""
@@ -215,6 +157,8 @@ def embeddings_uniformity(run: Run, max_points: int) -> float | None:
     if saved is None:
         return None
     projections = saved[0].double()
+    if len(projections) < 2:  # L_uniform is over pairs: one point measures nothing
+        return None
     if len(projections) > max_points:
         projections = projections[torch.randperm(len(projections), generator=torch.Generator().manual_seed(0))]
         projections = projections[:max_points]
@@ -240,67 +184,6 @@ def judge_collapse(row: Row, collapse: DictConfig) -> None:
         source = (complete or partial)[0]
         row.collapse, row.collapse_source = describe(measured[source]), source
         row.collapsed = row.collapse.mean > collapse.uniform_above
-
-
-def show(value: Any) -> str:
-    """A setting value as the tables and figures print it."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def varying_keys(rows: Sequence[Row]) -> list[str]:
-    """The setting keys whose value is not the same on every row, in ``SETTING_KEYS`` order."""
-    return [k for k in SETTING_KEYS if len({r.setting[k] for r in rows}) > 1]
-
-
-def _variant(row: Row) -> str | None:
-    variants = {r.summary.get("variant") for r in row.runs}
-    return variants.pop() if len(variants) == 1 else None
-
-
-def _label(row: Row, extra: Sequence[str], config_keys: Sequence[str]) -> str:
-    """The variant's name (or objective/predictor), then the settings in ``extra`` and the config
-    keys in ``config_keys`` that tell it apart from other rows: e.g. ``byol/linear (data=cifar10)``,
-    ``raft/linear (optimizer.weight_decay=0.1)``; ``—`` for a key the row's config does not have."""
-    setting, base = row.setting, _variant(row)
-    if base is None:
-        objective, predictor, tangential = (setting[k] for k in LABELLED)
-        base = objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
-    parts = [f"{k}={show(setting[k])}" for k in extra]
-    if row.runs[0].identity is not None:
-        parts += [f"{k}={show(row.runs[0].identity.get(k))}" for k in config_keys]
-    return base + (f" ({', '.join(parts)})" if parts else "")
-
-
-def _named(key: str, rows: Sequence[Row]) -> bool:
-    """Whether the config ``key`` follows, over ``rows``, from a setting that names it (``NAMED_BY``)."""
-    for name, keys in NAMED_BY.items():
-        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in keys):
-            continue
-        value_of = {}
-        for row in rows:
-            shown = _variant(row) if name == "variant" else row.setting[name]
-            if value_of.setdefault(shown, row.runs[0].identity.get(key)) != row.runs[0].identity.get(key):
-                break
-        else:
-            if name != "variant" or None not in value_of:
-                return True
-    return False
-
-
-def differing_config_keys(rows: Sequence[Row]) -> list[str]:
-    """The config keys (of rows grouped by config) whose value is not the same on every such row
-    and does not follow from a setting the label or the tables show."""
-    configured = [r for r in rows if r.runs[0].identity is not None]
-    keys = sorted({k for r in configured for k in r.runs[0].identity})
-    varying = [k for k in keys if len({r.runs[0].identity.get(k, _ABSENT) for r in configured}) > 1]
-    return [k for k in varying if not _named(k, configured)]
-
-
-_ABSENT = object()
 
 
 def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> list[Row]:
@@ -332,10 +215,21 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
     def sort_key(r: Row) -> tuple:
         s = r.setting
         rest = tuple((s[k] is not None, str(s[k])) for k in SETTING_KEYS[5:])
-        head = (rank.get(s["objective"], len(rank)), s["objective"], s["predictor"], s["tangential"], *r.key[2:4])
+        head = (rank.get(s["objective"], len(rank)), *(ordered(s[k]) for k in LABELLED), *map(ordered, r.key[2:4]))
         return (*head, rest, r.label, str(r.runs[0].group))  # the last two: rows that differ in config only
 
     return sorted(rows, key=sort_key)
+
+
+def ordered(value: Any) -> tuple:
+    """A setting value as a sort key that compares with any other: a summary may hold null for
+    any setting (one an older version did not record), so None sorts first, then numbers
+    (booleans among them; NaN after them), then text."""
+    if value is None:
+        return (0, 0.0, "")
+    if isinstance(value, (int, float)):
+        return (2, 0.0, "") if math.isnan(value) else (1, float(value), "")
+    return (3, 0.0, str(value))
 
 
 def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
@@ -356,5 +250,6 @@ def row_names(rows: Sequence[Row]) -> list[str]:
     for row in rows:
         counts[row.label] += 1
     return [
-        row.label if counts[row.label] == 1 else f"{row.label} [α={row.key[2]:g}, β={row.key[3]:g}]" for row in rows
+        row.label if counts[row.label] == 1 else f"{row.label} [α={show(row.key[2])}, β={show(row.key[3])}]"
+        for row in rows
     ]

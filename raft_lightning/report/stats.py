@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from scipy import stats as scipy_stats
 
+from raft_lightning.measures import ALIGN, UNIFORM
+
 LEVEL = 0.95
+CURVES = (ALIGN, UNIFORM)  # the series the trajectory figures draw (Figures 4, 5)
 
 
 class Stat(NamedTuple):
@@ -26,16 +29,65 @@ class Stat(NamedTuple):
 
 
 def describe(values: Sequence[float]) -> Stat:
-    """Mean, sample std, n, and t_{0.975, n−1} · std / √n."""
+    """Mean, sample std, n, and t_{0.975, n−1} · std / √n; never raises on numbers a run's files
+    may hold (``mean_std``: near the float maximum, inf, nan)."""
     values = tuple(float(v) for v in values)
     n = len(values)
     if n == 0:
         raise ValueError("describe needs at least one value")
-    mean = statistics.fmean(values)
-    if n == 1:
+    mean, std, _ = mean_std(values)
+    if std is None:
         return Stat(mean, None, 1, None, values)
-    std = statistics.stdev(values)
     return Stat(mean, std, n, float(scipy_stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * std / math.sqrt(n), values)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None, int]:
+    """Mean and sample std (None for one value). Finite values near the float maximum (a crafted
+    summary.json may hold 1.7e308) would overflow ``fsum``'s intermediate sums: they are averaged
+    at a power-of-two scale instead, which is exact, so a mean of finite values is finite and a
+    std too large for a float is ``inf``. A non-finite value (a diverged run's ``nan``) makes both
+    ``nan``: no number describes it."""
+    n = len(values)
+    if not all(math.isfinite(v) for v in values):
+        return math.nan, math.nan if n > 1 else None, n
+    try:
+        return statistics.fmean(values), statistics.stdev(values) if n > 1 else None, n
+    except OverflowError:
+        exponent = math.frexp(max(abs(v) for v in values))[1]
+        scaled = [math.ldexp(v, -exponent) for v in values]
+        mean = math.ldexp(statistics.fmean(scaled), exponent)
+        if n == 1:
+            return mean, None, n
+        try:
+            std = math.ldexp(statistics.stdev(scaled), exponent)
+        except OverflowError:
+            std = math.inf
+        return mean, std, n
+
+
+def curve(series: Sequence[Sequence[float]]) -> tuple[list[int], list[float], list[float], int]:
+    """Per-epoch mean and sample std (0 for one seed) over the seeds' ``series`` (epochs every
+    seed reached), and how many epochs were left out because a seed's value there is not finite
+    (inf, nan: a run that diverged; the mean of such a point is no number to draw)."""
+    series = [s for s in series if s]
+    if not series:
+        return [], [], [], 0
+    epochs, means, stds, dropped = [], [], [], 0
+    for i in range(min(len(s) for s in series)):
+        values = [s[i] for s in series]
+        if not all(math.isfinite(v) for v in values):
+            dropped += 1
+            continue
+        mean, std, _ = mean_std(values)
+        epochs.append(i + 1)
+        means.append(mean)
+        stds.append(std or 0.0)
+    return epochs, means, stds, dropped
+
+
+def runs_curve(runs: Sequence[Any], key: str) -> tuple[list[int], list[float], list[float], int]:
+    """``curve`` of the ``key`` series of ``runs`` (each with its ``epochs`` rows of metrics.csv)."""
+    return curve([[e[key] for e in run.epochs if key in e] for run in runs])
 
 
 class Difference(NamedTuple):

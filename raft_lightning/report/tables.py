@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from raft_lightning.files import write_atomically
 from raft_lightning.report.rows import METRICS, SETTING_KEYS, SOURCES, Row, Run, show, varying_keys
-from raft_lightning.report.stats import Stat
+from raft_lightning.report.stats import CURVES, Stat, runs_curve
 
 TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
 COMPARED_TO_RANDOM = ("knn_acc", "linear_acc")  # the paper highlights accuracies below the random baseline
@@ -210,15 +210,31 @@ def status_notes(runs: list[Run], expected: int | None) -> list[str]:
 
 def embeddings_notes(rows: list[Row]) -> list[str]:
     """The rows none of whose runs has embeddings.pt: no panel in representations.png for them
-    (the report reads files only; it never rebuilds a model from a checkpoint)."""
-    missing = [row for row in rows if row.embeddings is None]
-    if not missing:
-        return []
+    (the report reads files only; it never rebuilds a model from a checkpoint); and the rows whose
+    files hold too few points for one."""
+    missing = [row for row in rows if row.embeddings is None and row.no_panel is None]
     notes = [
+        f"- no panel in representations.png for {md(row.label)}: {md(row.no_panel)}" for row in rows if row.no_panel
+    ]
+    if not missing:
+        return notes
+    notes += [
         f"No embeddings.pt, so no panel in representations.png, for {len(missing)} row(s); "
         "`raft-linear-eval run_dir=<run>` writes it (with `linear_acc`), as `eval.linear=true` does after training:"
     ]
     notes += [
-        f"- {md(row.label)} (α = {row.key[2]:g}, β = {row.key[3]:g}): e.g. {md(row.runs[0].path)}" for row in missing
+        f"- {md(row.label)} (α = {show(row.key[2])}, β = {show(row.key[3])}): e.g. {md(row.runs[0].path)}"
+        for row in missing
     ]
     return notes
+
+
+def curve_notes(rows: list[Row]) -> list[str]:
+    """One line naming the rows whose trajectories leave out epochs because a run's value there
+    is not finite (inf or nan, as a run that diverged records): the figures draw the rest."""
+    lost = {row.label: sum(runs_curve(row.runs, key)[3] for key in CURVES) for row in rows}
+    lost = {label: n for label, n in lost.items() if n}
+    if not lost:
+        return []
+    shown = ", ".join(f"{md(label)} ({n})" for label, n in lost.items())
+    return [f"- trajectories leave out points whose value is not finite (inf or nan) in a run's metrics.csv: {shown}"]

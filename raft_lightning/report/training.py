@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from raft_lightning.measures import KNN_ACC, MONITOR_PREFIX, PROBE_ACC
 from raft_lightning.report.figures import line_groups
 from raft_lightning.report.plot import REFERENCE, Run, ordered_colours, plain, plot_groups, save, seeds_phrase
-from raft_lightning.report.rows import Row
+from raft_lightning.report.rows import Row, show
 
 ACCURACY = ((KNN_ACC, "kNN acc"), (PROBE_ACC, "probe acc"))
 RANK = (
@@ -116,7 +116,7 @@ def spectra(rows: list[Row], out_dir: Path, count: int) -> tuple[list[Path], str
         if reference is not None:
             ax.semilogy(np.arange(1, len(reference) + 1), reference, label="random encoder, z", **REFERENCE)
         seeds = f"{row.seeds} seed" + ("s" if row.seeds > 1 else "")
-        ax.set_title(f"{plain(row.label)}, β = {row.setting['beta']:g} (mean over {seeds})", fontsize=8)
+        ax.set_title(f"{plain(row.label)}, β = {show(row.setting['beta'])} (mean over {seeds})", fontsize=8)
         ax.set_xlabel("index i", fontsize=8)
         ax.set_ylabel("singular value σ_i", fontsize=8)
         ax.tick_params(labelsize=7)

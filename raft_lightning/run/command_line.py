@@ -151,6 +151,24 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
         HydraConfig.instance().cfg = None
 
 
+def compose_problems(argv: list[str], config_name: str) -> list[str]:
+    """The command composed as Hydra will compose it, its failure one line (a key not in the
+    config, a bad override): for commands whose config is not a run's (``linear_eval``)."""
+    args = parse(argv)
+    if informational(args):
+        return []
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("raft_lightning.conf", version_base="1.3"):
+            _run_config(args.config_name or config_name, list(args.overrides), None)
+        return []
+    except Exception as e:  # Hydra's and omegaconf's errors have no common base
+        return [_one_line(e)]
+    finally:
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+
+
 def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[str]:
     """Each distinct problem of the sweep's runs once, with the runs that have it."""
     jobs = sweep_jobs(base, task)

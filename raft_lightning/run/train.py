@@ -69,18 +69,19 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     previous = RunRecord.load(run_dir)  # a damaged one is set aside: the checkpoint decides
     checkpoint, unreadable = None, None
     requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0  # a requeued job always resumes
+    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    record = RunRecord.from_config(cfg, choices)
     if cfg.resume or requeued:
         try:
             checkpoint = resumable(Path(cfg.paths.last_checkpoint))
         except NoReadableCheckpoint as e:
             unreadable = e  # recorded as this attempt's failure, below
         if rank_zero_only.rank == 0:
-            check_same_run(run_dir, cfg, checkpoint)
+            recorded = previous.as_dict() if previous is not None else None
+            check_same_run(run_dir, cfg, checkpoint, recorded=recorded, asked=record.as_dict())
         if previous is not None and previous.finished(cfg) and unreadable is None:
             log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
             return previous.as_dict()
-    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
-    record = RunRecord.from_config(cfg, choices)
     record.carry_results(previous if checkpoint is not None else None)
     with record.attempt(run_dir, cfg):
         check_config(cfg, choices)

@@ -96,6 +96,11 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
         for k, v in _params(node).items()
     }
     errors = [f"{path}.{m}" for m in _type_errors(target, params)]
+    unknown = [e for e in errors if ": not a parameter of " in e]
+    if len(params) > 1 and len(unknown) == len(params):  # one bad key, _target_: one line, not one per key
+        takes = unknown[0].rsplit(" (it takes ", 1)[-1].rstrip(")")
+        keys = ", ".join(params)
+        return [f"{path}._target_={node._target_!r}: takes none of {path}'s keys ({keys}); it takes {takes}"]
     check = getattr(target, "config_errors", None)
     wrong_types = [e for e in errors if ": not a parameter of " not in e]  # unknown keys do not stop the ranges
     if not wrong_types and check is not None:
@@ -143,7 +148,15 @@ def interpolation_errors(node: Any, path: str = "") -> list[str]:
                 errors.append(f"{where}={raw}: cannot be resolved ({reason})")
             continue
         errors += interpolation_errors(child, where)
-    return errors
+    return errors if path else _not_echoes(errors)
+
+
+def _not_echoes(errors: list[str]) -> list[str]:
+    """Without the keys that fail only because they refer to a key that fails (``data.seed=${seed}``
+    when ``seed`` cannot be resolved): one bad key, one line."""
+    failing = {e.split("=", 1)[0] for e in errors}
+    refers = lambda e, key: key != e.split("=", 1)[0] and "${" + key + "}" in e.split(": cannot", 1)[0]
+    return [e for e in errors if not any(refers(e, key) for key in failing)]
 
 
 def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[str]:
@@ -157,7 +170,8 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
     for key in cfg:
         if key != "hydra":
             errors += [e for path, node in _target_nodes(cfg[key], str(key)) for e in node_errors(path, node)]
-        if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss:
+        loss_target_wrong = any(e.startswith("loss._target_=") for e in errors)  # fast.* would only repeat it
+        if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss and not loss_target_wrong:
             errors += fast_errors(get_object(cfg.loss._target_), _params(cfg.fast))
     errors += rules.run_errors(cfg, choices or {})
     for name, node in (cfg.get("logger") or {}).items():
