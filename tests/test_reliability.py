@@ -48,6 +48,20 @@ def test_a_save_killed_midway_leaves_the_previous_checkpoint_whole(tmp_path, mon
     assert path.read_bytes() == good and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
 
 
+def test_a_checkpoint_names_no_folder_and_loads_with_the_one_it_is_in(tmp_path):
+    """ModelCheckpoint's state holds its dirpath: saved as <run_dir>/…, loaded as the folder's
+    path now (a copy of the folder resumes as itself; nothing pins where it was made)."""
+    made, copy = tmp_path / "made", tmp_path / "copy"
+    state = {"dirpath": str(made / "checkpoints"), "best_model_path": str(made / "checkpoints" / "last.ckpt")}
+    checkpoint = {"state_dict": {"w": torch.zeros(2)}, "callbacks": {"ModelCheckpoint{}": state}}
+    AtomicCheckpointIO().save_checkpoint(checkpoint, made / "checkpoints" / "last.ckpt")
+    assert str(made).encode() not in (made / "checkpoints" / "last.ckpt").read_bytes()
+    (copy / "checkpoints").mkdir(parents=True)
+    (copy / "checkpoints" / "last.ckpt").write_bytes((made / "checkpoints" / "last.ckpt").read_bytes())
+    loaded = AtomicCheckpointIO().load_checkpoint(copy / "checkpoints" / "last.ckpt")["callbacks"]["ModelCheckpoint{}"]
+    assert loaded == {"dirpath": str(copy / "checkpoints"), "best_model_path": str(copy / "checkpoints" / "last.ckpt")}
+
+
 def test_each_save_keeps_the_one_before(tmp_path):
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     for value in (1.0, 2.0):

@@ -161,7 +161,7 @@ def escape_sequences(d: Path) -> tuple[str, str, bool]:
 def _moved(how: str) -> Case:
     def case(d: Path) -> tuple[str, str, bool]:
         r = run_copy(d / "original")
-        target = {"copied": d / "copy", "moved": d / "moved", "symlinked": d / "link", "spaces": d / "a b ü,="}[how]
+        target = {"copied": d / "copy", "moved": d / "moved", "symlinked": d / "link", "spaces": d / "a b ü,="}.get(how)
         target = Path("/dev/shm") / f"raft-faults-{os.getpid()}-{d.name}" if how == "another filesystem" else target
         if how == "moved":
             r.rename(target)

@@ -17,7 +17,14 @@ Names and writers are in ``raft_lightning.files``; summary.json's schema in ``ra
 
 from raft_lightning.readers.backbone import BACKBONE_EXPECTED, read_backbone
 from raft_lightning.readers.base import DamagedFile, finite, printable
-from raft_lightning.readers.config import package_targets, portable, read_config, unrebased, untrusted_targets
+from raft_lightning.readers.config import (
+    package_targets,
+    portable,
+    read_config,
+    rebase,
+    unrebased,
+    untrusted_targets,
+)
 from raft_lightning.readers.curves import read_spectra, read_steps
 from raft_lightning.readers.records import read_epochs, read_summary, read_wandb_id
 from raft_lightning.readers.sweep import expected_runs, sweep_jobs
@@ -41,6 +48,7 @@ __all__ = [
     "read_steps",
     "read_summary",
     "read_wandb_id",
+    "rebase",
     "sweep_jobs",
     "unrebased",
     "untrusted_targets",

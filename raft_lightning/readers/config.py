@@ -48,6 +48,11 @@ def unrebased(node: Any, path: str = "") -> list[str]:
     return []
 
 
+def rebase(node: Any, run_dir: str | Path) -> Any:
+    """``portable``'s inverse: every ``<run_dir>/…`` (at any depth) a path under ``run_dir``."""
+    return _rebase(node, Path(run_dir))
+
+
 def _rebase(node: Any, run_dir: Path) -> Any:
     if isinstance(node, dict):
         return {k: _rebase(v, run_dir) for k, v in node.items()}

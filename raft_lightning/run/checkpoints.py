@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from raft_lightning.files import CHECKPOINT_CONFIG, set_aside
-from raft_lightning.readers import DamagedFile, read_checkpoint
+from raft_lightning.readers import DamagedFile, portable, read_checkpoint, rebase
 
 log = logging.getLogger(__name__)
 TMP_SUFFIX = ".tmp"
@@ -52,6 +52,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if self.run_config is not None:
             checkpoint = {**checkpoint, CHECKPOINT_CONFIG: self.run_config}
         path = Path(path)
+        if "callbacks" in checkpoint:  # ModelCheckpoint keeps its dirpath: as <run_dir>/…, so no file names the folder
+            checkpoint = {**checkpoint, "callbacks": portable(checkpoint["callbacks"], run_dir_of(path))}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
         try:
@@ -69,7 +71,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        return read_checkpoint(path)  # weights_only=True whatever the caller asked
+        state = read_checkpoint(path)  # weights_only=True whatever the caller asked
+        if "callbacks" in state:  # the folder's paths where it is now (copied, moved: its own)
+            state["callbacks"] = rebase(state["callbacks"], run_dir_of(Path(path)))
+        return state
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run folder of ``<run_dir>/checkpoints/last.ckpt`` (a checkpoint elsewhere: its folder)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def remove_partial_writes(checkpoint: Path) -> None:
