@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from raft_lightning.callbacks import Preemption
+from raft_lightning.run.build import build
 
 SIGNALS = signal.Signals  # by name; the callbacks' `signal` argument shadows the module
 
@@ -96,6 +97,15 @@ class StepLog(L.Callback):
         if trainer.global_rank == 0:
             with open(self.path, "a") as f:
                 f.write(f"{trainer.global_step}\n")
+
+
+def fitted(cfg: Any, *extra: Any) -> tuple[Any, Any]:
+    """The run's module and Trainer after ``fit`` from its seed, with ``extra`` callbacks added."""
+    L.seed_everything(cfg.seed)
+    datamodule, model, trainer = build(cfg)
+    trainer.callbacks.extend(extra)
+    trainer.fit(model, datamodule=datamodule)
+    return model, trainer
 
 
 def logged_steps(path: Path) -> list[int]:

@@ -8,14 +8,7 @@ import torch
 
 from raft_lightning.callbacks import EpochMetrics, OnlineProbe
 from raft_lightning.run.build import build
-
-
-def fitted(cfg, *extra):
-    L.seed_everything(cfg.seed)
-    datamodule, model, trainer = build(cfg)
-    trainer.callbacks.extend(extra)
-    trainer.fit(model, datamodule=datamodule)
-    return model, trainer
+from tests.helpers import fitted
 
 
 def callback(trainer, cls):

@@ -16,6 +16,7 @@ from raft_lightning.losses import byol_loss, byol_prime_loss, raft_loss
 from raft_lightning.objectives import EMA, ema_update_
 from raft_lightning.run.build import build
 from raft_lightning.theory.harness import build_module, fit, smoke_batches
+from tests.helpers import fitted
 
 
 class Recorder(L.Callback):
@@ -26,14 +27,6 @@ class Recorder(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, *args):
         self.taus.append((trainer.global_step, pl_module.current_tau))
-
-
-def fitted(cfg, *extra):
-    L.seed_everything(cfg.seed)
-    datamodule, model, trainer = build(cfg)
-    trainer.callbacks.extend(extra)
-    trainer.fit(model, datamodule=datamodule)
-    return model, trainer
 
 
 def test_ema_update_is_the_paper_formula_in_place():
