@@ -61,8 +61,8 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
 
         figures, skipped = [], []
         for name, draw in (
-            ("trajectories", lambda: trajectories(plain, varying, out_dir)),
-            ("representations", lambda: representations(rows, out_dir, cfg.figures)),
+            ("trajectories", lambda: (trajectories(plain, varying, out_dir), [])),
+            ("representations", lambda: (representations(rows, out_dir, cfg.figures), [])),
             (
                 "the monitors' figures (accuracy, rank, first_steps, spectra)",
                 lambda: training_figures(plain, varying, rows, out_dir, cfg.figures),
@@ -76,10 +76,8 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
                 what = f"{name}.png was" if " " not in name else f"{name} were"
                 skipped.append(f"{what} not drawn: its numbers cannot be plotted ({type(e).__name__})")
                 continue
-            if isinstance(drawn, tuple):  # the monitors' figures say which they skipped
-                drawn, missing = drawn
-                skipped += missing
-            figures += drawn
+            figures += drawn[0]
+            skipped += drawn[1]  # what was not drawn for want of data (the monitors' figures say which)
         notes = status_notes(runs, expected) + sweep_note + embeddings_notes(rows) + curve_notes(rows)
         notes += [f"- {s}" for s in skipped]
         written = []
