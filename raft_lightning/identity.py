@@ -39,6 +39,7 @@ NOT_IDENTITY: dict[str, str] = {
     "data.num_workers": "views are a function of (seed, epoch, index), not of the worker that draws them",
     "eval.linear": "whether the linear evaluation ran right after training (raft-linear-eval adds it later, alike)",
     "eval.embeddings": "how many test projections are kept for the figures",
+    "eval.literal": "whether linear_acc_literal is measured too; linear_acc is the same either way",
     "record.keep_previous": "whether last.prev.ckpt is kept after a finished run",
     "callbacks.epoch_lines.": "what the batch log prints each epoch",
     "callbacks.monitors.dir": "where spectra.csv and steps.csv are written",

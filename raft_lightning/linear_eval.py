@@ -58,9 +58,10 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[s
         if record is None:
             raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
         cfg, model, checkpoint = load_run(run_dir, trusted)
-        accuracy, embeddings = evaluate(model, build_data(cfg), eval_cfg, seed=cfg.seed)
-        record.save_linear_evaluation(run_dir, accuracy, embeddings, evaluation_settings(eval_cfg))
-    log.info("linear_acc %.4f (weights of %s) written to %s", accuracy, checkpoint.name, run_dir / SUMMARY_FILE)
+        accuracies, embeddings = evaluate(model, build_data(cfg), eval_cfg, seed=cfg.seed)
+        record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
+    for key, accuracy in accuracies.items():
+        log.info("%s %.4f (weights of %s) written to %s", key, accuracy, checkpoint.name, run_dir / SUMMARY_FILE)
     return record.as_dict()
 
 
@@ -79,7 +80,11 @@ def hydra_main(cfg: DictConfig) -> None:
         reason = e.strerror if isinstance(e, OSError) and not isinstance(e, NotWritten) and e.strerror else e
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
-    print(f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}")
+    literal = summary.get("linear_acc_literal")
+    print(
+        f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}"
+        + (f", linear_acc_literal = {literal:.4f}" if literal is not None else "")
+    )
 
 
 def _trust_errors(trust: Any) -> list[str]:

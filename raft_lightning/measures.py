@@ -68,6 +68,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("probe_acc", PROBE_ACC, "last", "probe acc (%)", percent=True),
     Measure("knn_acc", KNN_ACC, "last", "kNN acc (%)", percent=True),
     Measure("linear_acc", None, "set", "linear acc (%)", percent=True),
+    # eval.literal: the same probe on the raw features, the paper's literal protocol (no z-scoring)
+    Measure("linear_acc_literal", None, "set", "linear acc, literal (%)", percent=True),
     # Final values of the collapse monitors (their last measurement, at the last epoch) …
     Measure("uniform_backbone", "monitor/uniform_backbone", "last", "L_uniform(h)"),
     Measure("uniform_projector", "monitor/uniform_projector", "last", "L_uniform(z)"),

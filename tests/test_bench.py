@@ -42,6 +42,14 @@ def test_quick_bench_writes_every_entry(tmp_path):
     assert ema["candidate_gb_per_s"] == pytest.approx(ema["bytes_per_update"] / ema["candidate"] / 1e6)
     assert lit["unit"] == "ms/step"
     assert lit["overhead_pct"] == pytest.approx(100 * (lit["candidate"] / lit["baseline"] - 1))
+    settings = result["run_settings"]["settings"]
+    assert set(settings) == set(bench.run_settings.SETTINGS)
+    assert settings["default"]["speedup"] == 1.0 and len(settings["default"]["seconds"]) == 2
+    assert settings["fast.compile=true"] == {"unavailable": "skipped: --quick"}
+    fastest = result["run_settings"]["fastest_repeatable"]
+    assert settings[fastest]["repeatable"] and all(
+        s["speedup"] <= settings[fastest]["speedup"] for s in settings.values() if s.get("repeatable")
+    )
     assert "train_step" not in result  # --device cuda only
     assert result["command"] == f"python -m experiments.bench --quick --out {out}"
 

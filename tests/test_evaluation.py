@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from raft_lightning.evaluation.features import extract
 from raft_lightning.evaluation.knn import knn_accuracy
-from raft_lightning.evaluation.linear import linear_accuracy
+from raft_lightning.evaluation.linear import evaluate, linear_accuracy
 from raft_lightning.files import EMBEDDINGS_FILE
 from raft_lightning.linear_eval import evaluate_run
 from raft_lightning.run.train import train
@@ -77,6 +77,62 @@ def test_linear_eval_of_a_run_writes_linear_acc_and_embeddings(smoke_cfg, tmp_pa
         OmegaConf.create({"epochs": 3, "optimizer": ADAM, "batch_size": 64, "embeddings": 40, "standardize": True}),
     )
     assert again["linear_acc"] == summary["linear_acc"]  # deterministic
+
+
+def test_eval_literal_adds_the_papers_protocol_beside_the_standardised_one():
+    """linear_acc_literal is the probe on the raw features, beside the standardised linear_acc.
+    Features a thousand times too small tell the two apart (the fixed-lr probe cannot learn on
+    them raw, test_standardizing_makes_the_probe_blind_to_feature_scale)."""
+    x, y = blobs(600, 16, 5, seed=0)
+    xt, yt = blobs(300, 16, 5, seed=1)
+
+    class Scale(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(1e-3), requires_grad=False)
+
+        def forward(self, images):
+            return images * self.scale
+
+    class Online(torch.nn.Module):  # f_θ: backbone = × 1e-3, projector = identity
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = Scale()
+
+        def forward(self, images):
+            h = self.backbone(images)
+            return h, h
+
+    class Data:
+        num_classes = 5
+
+        def plain_train_dataloader(self):
+            return [(x[i : i + 100], y[i : i + 100]) for i in range(0, 600, 100)]
+
+        def plain_val_dataloader(self):
+            return [(xt, yt)]
+
+    model = torch.nn.Module()
+    model.online = Online()
+    cfg = {"epochs": 20, "optimizer": {**ADAM, "lr": 1e-2}, "batch_size": 256, "embeddings": 10}
+    both, _ = evaluate(model, Data(), OmegaConf.create({**cfg, "standardize": True, "literal": True}))
+    raw, _ = evaluate(model, Data(), OmegaConf.create({**cfg, "standardize": False, "literal": True}))
+    plain, _ = evaluate(model, Data(), OmegaConf.create({**cfg, "standardize": True, "literal": False}))
+    assert both["linear_acc"] > 0.97 > 0.9 > both["linear_acc_literal"]  # the two protocols, each measured
+    assert both["linear_acc_literal"] == raw["linear_acc"] == raw["linear_acc_literal"]
+    assert plain == {"linear_acc": both["linear_acc"]}
+
+
+def test_a_new_linear_evaluation_replaces_the_literal_accuracy_too(smoke_cfg, tmp_path):
+    run_dir = tmp_path / "run0"
+    train(smoke_cfg("trainer.max_epochs=1", "data.val_size=48"))
+
+    def settings(**kw):
+        return OmegaConf.create({"epochs": 3, "optimizer": ADAM, "batch_size": 64, "embeddings": 4, **kw})
+
+    assert evaluate_run(run_dir, settings(standardize=True, literal=True))["linear_acc_literal"] is not None
+    assert evaluate_run(run_dir, settings(standardize=True))["linear_acc_literal"] is None
+    assert json.loads((run_dir / "summary.json").read_text())["linear_acc_literal"] is None
 
 
 def test_eval_linear_true_runs_after_pretraining(smoke_cfg):

@@ -19,6 +19,9 @@ threads it ran with):
 - ``monitors`` (``monitors.py``): fits at the demo's scale with the collapse monitors and
   without, alternating in one process (s/fit); ``overhead_pct`` = (with / without − 1)·100 of
   the medians (target: ≤ 3 %; docs/instruments.md). Measured: ``measured/monitors.json``.
+- ``run_settings`` (``run_settings.py``): a demo-scale fit under each CPU speed setting (threads,
+  data pipeline, channels_last, compile), twice each: s/fit, the speedup over the default, and
+  whether the setting repeats bitwise; the fastest repeatable one is what issue 23's sweeps use.
 - with ``--device cuda``: ``augment_device`` (the PIL pipeline on all host cores vs
   ``BatchedViews`` on the GPU), ``ema_device``, and ``train_step`` (``train_step.py``: the paper
   configuration, ``experiment=paper_gpu``: images/s, achieved TFLOP/s from a FLOP count of one
@@ -32,6 +35,7 @@ from experiments.bench.augment import bench_augment, bench_augment_device
 from experiments.bench.ema import bench_ema
 from experiments.bench.monitors import bench_monitors
 from experiments.bench.overhead import PlainStep, bench_lightning_overhead
+from experiments.bench.run_settings import bench_run_settings
 from experiments.bench.train_step import bench_train_step
 
 __all__ = [
@@ -41,5 +45,6 @@ __all__ = [
     "bench_ema",
     "bench_lightning_overhead",
     "bench_monitors",
+    "bench_run_settings",
     "bench_train_step",
 ]

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "lightning_overhead": lambda: {**bench.bench_lightning_overhead(26 if quick else 62), **cpu},
         "ema": lambda: {**bench.bench_ema(20 if quick else 50, 5 if quick else 9, torch.device("cpu")), **cpu},
         "monitors": lambda: {**bench.bench_monitors(2 if quick else 3, 3, quick=quick), **cpu},
+        "run_settings": lambda: {**bench.bench_run_settings(1 if quick else 2, quick=quick), **cpu},
     }
     if device.type == "cuda":
         gpu = environment(device, args.threads)
@@ -62,6 +63,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _line(result: dict[str, Any]) -> str:
+    if "settings" in result:
+        return (
+            ", ".join(
+                f"{name}: {s['median_s']:.3g} s ×{s['speedup']:.2f}{'' if s['repeatable'] else ' (not repeatable)'}"
+                if "median_s" in s
+                else f"{name}: {s['unavailable']}"
+                for name, s in result["settings"].items()
+            )
+            + f"; fastest repeatable: {result['fastest_repeatable']}"
+        )
     if "ratio" not in result:
         return ", ".join(f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float))
     text = f"{result['baseline']:.4g} → {result['candidate']:.4g} {result['unit']}, ratio {result['ratio']:.2f}"

@@ -56,6 +56,9 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 ReturnToService=2
 JobRequeue=1
+# A job runs at the nice value of the sbatch that submitted it: `nice -n 19 raft-train -m ...
+# launcher=slurm_local` gives a background sweep's runs the CPU only when nothing else wants it.
+PropagatePrioProcess=1
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU

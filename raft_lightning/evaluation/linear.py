@@ -92,23 +92,30 @@ def _train_linear(
 
 def evaluate(
     model: Online, datamodule: PlainData, eval_cfg: Any, seed: int = 0
-) -> tuple[float, dict[str, torch.Tensor]]:
-    """Linear accuracy of the frozen online backbone, and the test embeddings for the figures."""
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Linear accuracy of the frozen online backbone (``linear_acc``; with ``eval.literal`` also
+    ``linear_acc_literal``, the probe on the raw features), and the test embeddings for the figures."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     train_features, train_labels = extract(model.online.backbone, datamodule.plain_train_dataloader(), device)
     test_features, test_projections, test_labels = extract(model.online, datamodule.plain_val_dataloader(), device)
-    accuracy = linear_accuracy(  # on the CPU: the features are small, the classifier tiny
-        train_features,
-        train_labels,
-        test_features,
-        test_labels,
-        num_classes=datamodule.num_classes,
-        epochs=eval_cfg.epochs,
-        optimizer=instantiate(eval_cfg.optimizer),
-        batch_size=eval_cfg.batch_size,
-        seed=seed,
-        standardize=eval_cfg.standardize,
-    )
+
+    def probe(standardize: bool) -> float:  # on the CPU: the features are small, the classifier tiny
+        return linear_accuracy(
+            train_features,
+            train_labels,
+            test_features,
+            test_labels,
+            num_classes=datamodule.num_classes,
+            epochs=eval_cfg.epochs,
+            optimizer=instantiate(eval_cfg.optimizer),
+            batch_size=eval_cfg.batch_size,
+            seed=seed,
+            standardize=standardize,
+        )
+
+    accuracies = {"linear_acc": probe(eval_cfg.standardize)}
+    if eval_cfg.get("literal", False):  # the same seed: with standardize=false the two are one measurement
+        accuracies["linear_acc_literal"] = probe(False) if eval_cfg.standardize else accuracies["linear_acc"]
     keep = slice(0, eval_cfg.embeddings)
-    return accuracy, {"projections": test_projections[keep], "labels": test_labels[keep]}
+    return accuracies, {"projections": test_projections[keep], "labels": test_labels[keep]}

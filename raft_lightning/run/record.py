@@ -95,11 +95,12 @@ class RunRecord(Summary):
 
     def finished(self, cfg: DictConfig) -> bool:
         """Training this config again would only repeat this record."""
-        asked_linear = bool(cfg.eval.linear)
+        linear = bool(cfg.eval.linear)
+        asked = ["linear_acc"] * linear + ["linear_acc_literal"] * (linear and bool(cfg.eval.get("literal")))
         return (
             self.status in FINISHED
             and self.max_epochs == cfg.trainer.max_epochs
-            and (not asked_linear or self.status != "ok" or self.results.get("linear_acc") is not None)
+            and (self.status != "ok" or all(self.results.get(key) is not None for key in asked))
         )
 
     def save(self, run_dir: Path) -> None:
@@ -138,13 +139,15 @@ class RunRecord(Summary):
         self.results |= values
 
     def save_linear_evaluation(
-        self, run_dir: Path, accuracy: float, embeddings: dict[str, torch.Tensor], settings: dict[str, Any]
+        self, run_dir: Path, accuracies: dict[str, float], embeddings: dict[str, torch.Tensor], settings: dict[str, Any]
     ) -> None:
-        """linear_acc, the settings it was measured with, and the test embeddings: the embeddings
-        first, so that a record never names an accuracy whose embeddings were not written."""
+        """linear_acc (and linear_acc_literal), the settings they were measured with, and the test
+        embeddings: the embeddings first, so that a record never names an accuracy whose
+        embeddings were not written. A new evaluation replaces the old one whole: an accuracy the
+        new settings did not measure is not kept beside them."""
         if rank_zero_only.rank == 0:
             save_tensors(run_dir / EMBEDDINGS_FILE, embeddings)
-        self.set_results(linear_acc=accuracy)
+        self.set_results(**({"linear_acc": None, "linear_acc_literal": None} | accuracies))
         self.linear_eval = settings
         self.save(run_dir)
 

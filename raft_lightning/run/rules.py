@@ -60,7 +60,7 @@ def trainer_errors(trainer: DictConfig) -> list[str]:
 
 def eval_errors(eval_cfg: DictConfig) -> list[str]:
     errors = []
-    for key in ("linear", "standardize"):
+    for key in ("linear", "standardize", "literal"):
         if not isinstance(eval_cfg[key], bool):
             errors.append(f"eval.{key}={eval_cfg[key]!r}: must be true or false")
     errors += integer_errors("eval.epochs", eval_cfg.epochs, 1)

@@ -111,9 +111,9 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             measured = [m for m in MEASURES if m.series is not None and m.series != PROBE_ACC]
             record.set_results(**{m.key: metric(trainer, m.series) for m in measured})
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
-            accuracy, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
+            accuracies, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
-            record.save_linear_evaluation(run_dir, accuracy, embeddings, evaluation_settings(cfg.eval))
+            record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(cfg.eval))
     if record.status == "ok" and not cfg.record.get("keep_previous", False) and rank_zero_only.rank == 0:
         drop_previous(Path(cfg.paths.last_checkpoint))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
@@ -136,9 +136,9 @@ def start_over(cfg: DictConfig, run_dir: Path, checkpoint: Path | None) -> None:
 
 def evaluation_settings(eval_cfg: DictConfig) -> dict[str, Any]:
     """What the linear accuracy depends on (the report keys rows on it): eval's settings but the
-    switch itself and how many embeddings are kept for the figures."""
+    switches themselves and how many embeddings are kept for the figures."""
     settings = OmegaConf.to_container(eval_cfg, resolve=True)
-    return {k: v for k, v in settings.items() if k not in ("linear", "embeddings")}
+    return {k: v for k, v in settings.items() if k not in ("linear", "literal", "embeddings")}
 
 
 def device_name(trainer: L.Trainer) -> str:
