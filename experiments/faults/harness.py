@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ("experiment=smoke", "logger=none", "data.train_size=64", "data.val_size=32", "data.batch_size=16")
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+# A shell starts background jobs with SIGINT and SIGQUIT ignored and nohup ignores SIGHUP; a child
+# inherits that, so a signal case would test the launcher's shell instead of the CLI. Every CLI
+# child starts with these at their defaults, as from a terminal, wherever the matrix itself runs.
+TERMINAL_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+def as_from_a_terminal(then: Callable[[], Any] | None = None) -> Callable[[], None]:
+    """A ``preexec_fn``: the signals at their defaults, then ``then`` (a case's own change)."""
+
+    def reset() -> None:
+        for signum in TERMINAL_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        if then is not None:
+            then()
+
+    return reset
 
 
 @dataclass
@@ -42,13 +59,19 @@ def run(
         stderr=subprocess.STDOUT,
         text=True,
         timeout=timeout,
-        **popen,
+        **{**popen, "preexec_fn": as_from_a_terminal(popen.get("preexec_fn"))},
     )
 
 
 def start(*args: str, module: str = "raft_lightning.train") -> subprocess.Popen:
     return subprocess.Popen(
-        command(*args, module=module), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command(*args, module=module),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_from_a_terminal(),
     )
 
 
