@@ -81,7 +81,7 @@ def bench_run_settings(epochs: int, quick: bool = False) -> dict[str, Any]:
     fits: dict[str, list[tuple[float, float, torch.Tensor]]] = {name: [] for name in SETTINGS}
     unavailable: dict[str, str] = {}
     if quick:  # the entry's structure in seconds: a few steps, and no inductor compile (minutes)
-        common += ["++trainer.limit_train_batches=6", "callbacks.knn=null"]
+        common += ["++trainer.limit_train_batches=6", "callbacks.knn=null", "data.train_size=1024", "data.val_size=512"]
         unavailable["fast.compile=true"] = "skipped: --quick"
     with threads(None):
         fit(common)  # warm-up: first-call costs charged to no setting
