@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -29,6 +32,27 @@ def _untracked() -> set[str]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[UNTRACKED] = _untracked()
+    # The suite's tensors are tiny: one thread is faster than two, and two processes with two
+    # threads each on two cores are several times slower than with one (experiments/bench,
+    # run_settings). Here and in every CLI run a test starts (they inherit the environment).
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+# A shell starts background jobs with SIGINT and SIGQUIT ignored, and nohup ignores SIGHUP; a run
+# leaves an ignored signal ignored (raft_lightning/run/signals.py), as it should for its user. The
+# signal tests test the run's handling as from a terminal wherever the suite itself was started.
+TERMINAL_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def signals_as_from_a_terminal() -> Iterator[None]:
+    ignored = [s for s in TERMINAL_SIGNALS if signal.getsignal(s) is signal.SIG_IGN]
+    for signum in ignored:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    yield
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
