@@ -13,18 +13,26 @@ from typing import Any
 from experiments.fashion_mnist.verdicts import OUT
 
 PHRASES = {  # rules.yaml's rule of each claim in a phrase (the whole rule is in claims.json)
-    "c1_byol_np_collapses_below_random": "BYOL-NP collapsed, random not, BYOL-NP below random (one-sided Welch, both linear protocols)",
+    "c1_byol_np_collapses_below_random": (
+        "BYOL-NP collapsed, random not, BYOL-NP below random (one-sided Welch, both linear protocols)"
+    ),
     "c2_predictor_form_changes_little": "no predictor form collapses; each within ±1.5 points of BN-MLP (TOST)",
-    "c3_lpi_initial_collapse_then_recovery": "LPI's step-level L_uniform rises > 0.1, nears collapse, recovers by > 0.3; LP rises less",
+    "c3_lpi_initial_collapse_then_recovery": (
+        "LPI's step-level L_uniform rises > 0.1, nears collapse, recovers by > 0.3; LP rises less"
+    ),
     "c4_byol_prime_like_byol": "BYOL′-NP collapsed; BYOL′-X within ±1.5 points of BYOL-X (TOST)",
-    "c5_raft": "RAFT-LP not collapsed and within ±1.5 points of BYOL-LP; RAFT-NP not collapsed, not above random",
-    "c6_table3_beta": "RAFT-NP collapsed at β = 0.01, not at β ≥ 1, L_align rising with β (Spearman); RAFT-LP never collapsed",
+    "c5_raft": ("RAFT-LP not collapsed and within ±1.5 points of BYOL-LP; RAFT-NP not collapsed, not above random"),
+    "c6_table3_beta": (
+        "RAFT-NP collapsed at β = 0.01, not at β ≥ 1, L_align rising with β (Spearman); RAFT-LP never collapsed"
+    ),
     "c7_constant_rate_linear_predictor": "late/early L_uniform slope ratio in [0.67, 1.5] for LP, closer to 1 than MLP's",
-    "c8_tanbyol_lp_like_byol_lp": "TanBYOL-LP not collapsed; within ±1.5 points and ±0.15 L_uniform of BYOL-LP (TOST)",
+    "c8_tanbyol_lp_like_byol_lp": "TanBYOL-LP not collapsed; within ±1.5 points, ±0.15 L_uniform of BYOL-LP (TOST)",
     "fig5a_byol_prime_np_beta": "BYOL′-NP collapsed at every β",
     "tangential_none_collapse": "tangential BYOL′-LP, RAFT-LP and TanBYOL-LP not collapsed",
     "fig3a_supervised_uniformity": "supervised not collapsed, its L_uniform not 0.15 below BYOL-MLP's",
-    "theorem51_training_scale": "BYOL′(W) and RAFT(−W), tangential: per-epoch curves bitwise equal or within the seed spread",
+    "theorem51_training_scale": (
+        "BYOL′(W) and RAFT(−W), tangential: per-epoch curves bitwise equal or within the seed spread"
+    ),
 }
 
 
@@ -53,7 +61,8 @@ def key_numbers(part: dict[str, Any]) -> str:
         values = ", ".join(_g(x["ratio"]) for x in part["per_seed"])
         return f"{test}: ratios {values} ({outcome})"
     if "A" in part:
-        return f"{test}: means {_g(part['A']['mean'])} vs {_g(part['B']['mean'])}, p {_g(part['below (A < B)']['p'], 2)} ({outcome})"
+        p = part["below (A < B)"]["p"]
+        return f"{test}: means {_g(part['A']['mean'])} vs {_g(part['B']['mean'])}, p {_g(p, 2)} ({outcome})"
     return f"{test} ({outcome}{': ' + part['note'] if 'note' in part else ''})"
 
 
