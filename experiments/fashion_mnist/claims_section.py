@@ -25,7 +25,7 @@ PHRASES = {  # rules.yaml's rule of each claim in a phrase (the whole rule is in
     "c6_table3_beta": (
         "RAFT-NP collapsed at β = 0.01, not at β ≥ 1, L_align rising with β (Spearman); RAFT-LP never collapsed"
     ),
-    "c7_constant_rate_linear_predictor": "late/early L_uniform slope ratio in [0.67, 1.5] for LP, closer to 1 than MLP's",
+    "c7_constant_rate_linear_predictor": "late/early L_uniform slope ratio in [0.67, 1.5] for LP, nearer 1 than MLP's",
     "c8_tanbyol_lp_like_byol_lp": "TanBYOL-LP not collapsed; within ±1.5 points, ±0.15 L_uniform of BYOL-LP (TOST)",
     "fig5a_byol_prime_np_beta": "BYOL′-NP collapsed at every β",
     "tangential_none_collapse": "tangential BYOL′-LP, RAFT-LP and TanBYOL-LP not collapsed",
