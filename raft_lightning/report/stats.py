@@ -115,3 +115,46 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     t = diff / math.sqrt(se2)
     p = float(2 * scipy_stats.t.sf(abs(t), df))
     return Difference(diff, float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df)) * math.sqrt(se2), df, p)
+
+
+class OneSided(NamedTuple):
+    """A one-sided t-test: the estimate (a mean difference less the tested value), t, df and p;
+    t, df and p None when a side has one value or no value varies (no spread, no test)."""
+
+    estimate: float
+    t: float | None
+    df: float | None
+    p: float | None
+
+
+def _one_sided(estimate: float, se2: float, df: float, alternative: str) -> OneSided:
+    if alternative not in ("less", "greater"):
+        raise ValueError(f"alternative={alternative!r}: expected less or greater")
+    if not se2 > 0 or not math.isfinite(se2) or not math.isfinite(estimate):
+        return OneSided(estimate, None, None, None)
+    t = estimate / math.sqrt(se2)
+    tail = scipy_stats.t.cdf if alternative == "less" else scipy_stats.t.sf
+    return OneSided(estimate, t, df, float(tail(t, df)))
+
+
+def welch_one_sided(a: Sequence[float], b: Sequence[float], alternative: str, shift: float = 0.0) -> OneSided:
+    """Welch's test of H1: mean(a) − mean(b) < ``shift`` (``alternative="less"``) or > ``shift``
+    ("greater"), with ``welch``'s standard error and Welch–Satterthwaite df; ``estimate`` is
+    mean(a) − mean(b) − shift. TOST is two of these (shift −d "greater" and +d "less")."""
+    sa, sb = describe(a), describe(b)
+    estimate = sa.mean - sb.mean - shift
+    if sa.n < 2 or sb.n < 2:
+        return OneSided(estimate, None, None, None)
+    va, vb = sa.std**2 / sa.n, sb.std**2 / sb.n
+    se2 = va + vb
+    df = se2**2 / (va**2 / (sa.n - 1) + vb**2 / (sb.n - 1)) if se2 > 0 else math.nan
+    return _one_sided(estimate, se2, df, alternative)
+
+
+def one_sample(values: Sequence[float], mu: float, alternative: str) -> OneSided:
+    """Student's one-sample test of H1: mean(values) < ``mu`` ("less") or > ``mu`` ("greater"),
+    n − 1 df; ``estimate`` is mean − mu."""
+    s = describe(values)
+    if s.n < 2:
+        return OneSided(s.mean - mu, None, None, None)
+    return _one_sided(s.mean - mu, s.std**2 / s.n, s.n - 1, alternative)
