@@ -26,6 +26,7 @@ def test_finished_runs_are_kept_without_checkpoints_and_come_back(tmp_path):
     run(logs / "table1" / "seed=0,variant=a", "ok", 0)
     run(logs / "table1" / "seed=1,variant=a", "ok", 1)
     run(logs / "table1" / "seed=2,variant=a", "running", 2)
+    assert save(logs, kept, ("table3",)) == {} and not kept.exists()  # only the sweeps asked for
     assert save(logs, kept) == {"table1": 2}
     runs = kept / "table1" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == ["multirun.yaml", "seed=0,variant=a", "seed=1,variant=a"]

@@ -53,10 +53,11 @@ def copy_run(run: Path, dest: Path) -> None:
     partial.rename(dest)
 
 
-def save(logs: Path, kept: Path) -> dict[str, int]:
-    """Copies the finished runs of every sweep under ``logs`` that ``kept`` lacks or holds older."""
+def save(logs: Path, kept: Path, sweeps: tuple[str, ...] = SWEEPS) -> dict[str, int]:
+    """Copies the finished runs of ``sweeps`` under ``logs`` that ``kept`` lacks or holds older
+    (claims.sh saves each chain's own sweeps: two savers never copy the same run)."""
     counts = {}
-    for sweep in SWEEPS:
+    for sweep in sweeps:
         source, target = logs / sweep, kept / sweep / "runs"
         if not (source / SWEEP_FILE).is_file():
             continue
@@ -96,11 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m experiments.fashion_mnist.keep", description=__doc__.splitlines()[0]
     )
     parser.add_argument("action", choices=["save", "restore"])
+    parser.add_argument("sweeps", nargs="*", metavar="SWEEP", help=f"of {', '.join(SWEEPS)} (default: all)")
     parser.add_argument("--logs", type=Path, default=ROOT / "logs" / "claims", help="the sweeps (default: logs/claims)")
     parser.add_argument("--kept", type=Path, default=ROOT / "results" / "fashion_mnist" / "claims")
     args = parser.parse_args(argv)
+    unknown = [s for s in args.sweeps if s not in SWEEPS]
+    if unknown:
+        parser.error(f"sweep {unknown[0]!r}: choose from {', '.join(SWEEPS)}")
     if args.action == "save":
-        counts = save(args.logs, args.kept)
+        counts = save(args.logs, args.kept, tuple(args.sweeps) or SWEEPS)
     else:
         counts = restore(args.kept, args.logs)
     verb = "finished runs kept in" if args.action == "save" else "runs restored into"
