@@ -1,0 +1,161 @@
+"""What issue 23's rules read: the rules' constants, a row of kept runs (``Sel``: the `ok`
+runs of one sweep matching a setting, by seed) and the kept runs themselves (``Kept``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from raft_lightning.report.cli import DEFAULT_CONFIG
+from raft_lightning.report.rows import Run, load_runs
+from raft_lightning.report.stats import describe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+RULES = Path(__file__).with_name("rules.yaml")
+
+
+KEPT = ROOT / "results" / "fashion_mnist" / "claims"
+
+
+OUT = ROOT / "results" / "fashion_mnist" / "claims.json"
+
+
+SEEDS = (0, 1, 2)  # rules.yaml: "a row is one setting over seeds 0, 1, 2"
+
+
+ALPHA = 0.05
+
+
+HELD, FAILED, NEITHER = "held", "failed", "neither"
+
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+
+
+PROTOCOLS = ("linear_acc", "linear_acc_literal")
+
+
+# rules.yaml's margins; accuracies are stored as fractions, so 1.5 points is 0.015.
+MARGINS = {"linear_acc": 0.015, "linear_acc_literal": 0.015, "knn_acc": 0.015, "uniform_projector": 0.15, "align": 0.02}
+
+
+ALIGN_BELOW = 0.1  # rules.yaml's collapse rule: mean align < 0.1
+
+
+DENSE_STEPS = 500  # c3: "steps 1..500", the dense steps.csv rows (global steps 0..499)
+
+
+EPOCH_STEPS = 390  # c3's phase length unit: the paper's epoch of 390 steps
+
+
+C3_RISE, C3_RECOVERY = 0.1, 0.3
+
+
+C7_WINDOWS = ((31, 60), (61, 100))
+
+
+C7_RANGE = (0.67, 1.5)
+
+
+T51_SERIES = ("train/loss", "train/uniform", "val/knn_acc")
+
+
+BETAS = (0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def collapse_threshold() -> float:
+    return float(OmegaConf.load(DEFAULT_CONFIG).collapse.uniform_above)
+
+
+@dataclass
+class Sel:
+    """One row of a rule: the ``ok`` runs of ``sweep`` whose summary matches ``match``, by seed."""
+
+    name: str
+    sweep: str
+    match: dict[str, Any]
+    runs: dict[int, Run] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return sum(s in self.runs for s in SEEDS)
+
+    def values(self, key: str) -> list[float]:
+        """summary[key] per seed, in seed order (seeds whose run lacks it left out)."""
+        return [float(self.runs[s].summary[key]) for s in SEEDS if self.runs[s].summary.get(key) is not None]
+
+
+def _matches(summary: dict[str, Any], match: dict[str, Any]) -> bool:
+    for key, want in match.items():
+        have = summary.get(key)
+        if isinstance(want, float):
+            if not isinstance(have, (int, float)) or float(have) != want:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+class Kept:
+    """The kept runs, read once per sweep through ``report.rows.load_runs``."""
+
+    def __init__(self, kept: Path) -> None:
+        self.kept, self._runs = Path(kept), {}
+
+    def runs(self, sweep: str) -> list[Run]:
+        if sweep not in self._runs:
+            folder = self.kept / sweep / "runs"
+            self._runs[sweep] = load_runs(folder) if folder.is_dir() else []
+        return self._runs[sweep]
+
+    def select(self, name: str, sweep: str, **match: Any) -> Sel:
+        sel = Sel(name, sweep, match)
+        found = [r for r in self.runs(sweep) if r.summary.get("status") == "ok" and _matches(r.summary, match)]
+        for run in found:
+            seed = run.summary.get("seed")
+            if seed in sel.runs:
+                sel.problems.append(f"{name}: two ok runs of seed {seed} ({sel.runs[seed].path.name}, {run.path.name})")
+            elif seed in SEEDS:
+                sel.runs[seed] = run
+        groups = {r.group for r in sel.runs.values()}
+        if len(groups) > 1:  # the same summary settings but another config: not one row
+            sel.problems.append(f"{name}: its runs differ in config (report.rows grouping), not one setting")
+        return sel
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _stat(values: list[float]) -> dict[str, Any]:
+    s = describe(values)
+    return {"values": list(s.values), "mean": s.mean, "ci95": s.ci95}
+
+
+def _sig(test: Any) -> bool:
+    return test.p is not None and test.p < ALPHA
+
+
+def _test(test: Any) -> dict[str, Any]:
+    return {"estimate": test.estimate, "t": _num(test.t), "df": _num(test.df), "p": _num(test.p)}
+
+
+def _incomplete(test: str, sel: Sel, key: str) -> dict[str, Any] | None:
+    n = len(sel.values(key))
+    if n == len(SEEDS):
+        return None
+    return {
+        "test": test,
+        "outcome": NEITHER,
+        "note": f"{key} measured in {n} of {len(SEEDS)} runs of {sel.name}",
+        "settle": f"runs of {sel.name} that record {key}",
+    }
+
+
+Rows = dict[str, Sel]
