@@ -37,7 +37,8 @@ def plant(path: Path, marker: Path, shape: str = "checkpoint") -> None:
 
 
 def template() -> Path:
-    """Two seeds of the smoke run, 2 epochs each, linearly evaluated: every file a run folder holds."""
+    """Two seeds of the smoke run, 2 epochs each, linearly evaluated: every file a run folder holds,
+    last.prev.ckpt included (record.keep_previous: a finished run drops it by default)."""
     with _made:
         return _sweep(home[-1])
 
@@ -51,7 +52,14 @@ def _sweep(root: Path) -> Path:
     if kept and all(summary(sweep / seed).get("status") == "ok" for seed in ("0", "1")):
         return sweep
     done = run(
-        "-m", *SMOKE, "trainer.max_epochs=2", "eval.linear=true", "seed=0,1", f"hydra.sweep.dir={sweep}", timeout=1800
+        "-m",
+        *SMOKE,
+        "trainer.max_epochs=2",
+        "eval.linear=true",
+        "record.keep_previous=true",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+        timeout=1800,
     )
     if done.returncode != 0:
         raise RuntimeError(f"the template sweep failed: {done.stdout[-300:]}")
