@@ -4,11 +4,14 @@ case of each kind, as the matrix runs them)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from experiments.faults import bad_inputs, exits, folders
 from experiments.faults.__main__ import FAMILIES, FAULTS, counts_line
 from experiments.faults.harness import Outcome
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +61,21 @@ def test_a_fault_case_survives(tmp_path):
 def test_a_family_case_holds(tmp_path):
     expected, observed, ok = exits.EXIT_CODES["report over an empty folder"](tmp_path / "case")
     assert ok, observed
+
+
+MEASURED = ROOT / "experiments" / "faults" / "measured" / "faults.json"
+
+
+def test_the_published_counts_line_is_the_measured_runs_own():
+    """README.md and docs/reliability.md quote the counts line of the last full `make faults`
+    run (its --out file, committed); the line is recomputed from that file's outcomes, so a
+    number edited in the docs, or an outcome edited in the file, fails here."""
+    measured = json.loads(MEASURED.read_text())
+    outcomes = {k: [Outcome(**o) for o in measured[k]] for k in ("bad", "faults")}
+    families = {name: [Outcome(**o) for o in found] for name, found in measured["families"].items()}
+    line = counts_line(outcomes["bad"], outcomes["faults"], families)
+    assert measured["counts"] == line
+    assert set(families) == set(FAMILIES) and len(outcomes["faults"]) == len(FAULTS)
+    assert len(outcomes["bad"]) == len(bad_inputs.BAD_INPUTS)
+    for doc in (ROOT / "README.md", ROOT / "docs" / "reliability.md"):
+        assert line in " ".join(doc.read_text().split()), f"{doc.name} does not quote the measured counts line"

@@ -30,6 +30,23 @@ DEMO_DATA = (  # Fashion-MNIST's shape and the demo's subset sizes (experiment/f
 )
 
 
+def fit_overrides(experiment: str, epochs: int) -> list[str]:
+    """RAFT-LP at ``experiment``'s scale on the generated demo-sized images, ``epochs`` long, with
+    nothing but the fit: no linear evaluation, logger, checkpoints or console output."""
+    return [
+        f"experiment={experiment}",
+        "variant=raft_lp",
+        *DEMO_DATA,
+        f"trainer.max_epochs={epochs}",
+        "eval.linear=false",
+        "logger=none",
+        "++trainer.enable_progress_bar=false",
+        "++trainer.enable_model_summary=false",
+        "++trainer.enable_checkpointing=false",
+        "callbacks.checkpoint=null",
+    ]
+
+
 def timed_fit(overrides: list[str]) -> float:
     """Seconds of ``trainer.fit`` of a freshly built run (building and data set-up untimed)."""
     import lightning as L
@@ -49,18 +66,7 @@ def timed_fit(overrides: list[str]) -> float:
 def bench_monitors(epochs: int, repeats: int, quick: bool = False) -> dict[str, Any]:
     """``quick``: 12 steps an epoch and no kNN monitor (its pass over 12 000 images would be most
     of such a fit): the entry's structure in seconds, not a measurement."""
-    common = [
-        "experiment=demo",
-        "variant=raft_lp",
-        *DEMO_DATA,
-        f"trainer.max_epochs={epochs}",
-        "eval.linear=false",
-        "logger=none",
-        "++trainer.enable_progress_bar=false",
-        "++trainer.enable_model_summary=false",
-        "++trainer.enable_checkpointing=false",
-        "callbacks.checkpoint=null",
-    ]
+    common = fit_overrides("demo", epochs)
     limit_train_batches = 12 if quick else None
     if quick:  # and a tenth of the images: building 12 000 generated ones would be most of a quick fit
         common += [

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from experiments.bench.harness import compose
-from experiments.bench.monitors import DEMO_DATA
+from experiments.bench.monitors import fit_overrides
 
 SETTINGS: dict[str, list[str]] = {
     "default": [],
@@ -66,18 +66,7 @@ def fit(overrides: list[str]) -> tuple[float, float, torch.Tensor]:
 
 
 def bench_run_settings(epochs: int, quick: bool = False) -> dict[str, Any]:
-    common = [
-        "experiment=claims_fmnist",
-        "variant=raft_lp",
-        *DEMO_DATA,
-        f"trainer.max_epochs={epochs}",
-        "eval.linear=false",
-        "logger=none",
-        "++trainer.enable_progress_bar=false",
-        "++trainer.enable_model_summary=false",
-        "++trainer.enable_checkpointing=false",
-        "callbacks.checkpoint=null",
-    ]
+    common = fit_overrides("claims_fmnist", epochs)
     fits: dict[str, list[tuple[float, float, torch.Tensor]]] = {name: [] for name in SETTINGS}
     unavailable: dict[str, str] = {}
     if quick:  # the entry's structure in seconds: a few steps, and no inductor compile (minutes)
