@@ -108,6 +108,8 @@ def _signal_in_linear_eval(sig: S) -> Case:
         rc, out = kill(proc, sig)
         after = (r / "summary.json").read_bytes(), (r / "embeddings.pt").read_bytes()
         clear, line = one_line(out, "nothing was written")
+        if sig == S.SIGHUP:  # the terminal is gone: output goes to /dev/null (preemption.detach_if_hung_up)
+            clear, line = out == "", out or "(no output: detached on hangup)"
         held = rc == 128 + sig and before == after and clear
         return f"exit {128 + sig}, nothing written", f"{signal_name(rc) if rc < 0 else f'rc {rc}'}: {line[-60:]}", held
 

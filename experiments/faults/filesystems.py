@@ -40,7 +40,8 @@ def eval_beside_training(d: Path) -> tuple[str, str, bool]:
     r = run_copy(d / "run")
     training = start(*RESUME, "trainer.max_epochs=12", f"hydra.run.dir={r}")
     _wait_running(r)
-    done = linear_eval(r)
+    with _paused(training):  # a smoke training may end before the evaluation has started up
+        done = linear_eval(r)
     training.communicate(timeout=600)
     s = summary(r)
     clear, line = one_line(done.stdout, "in use by pid")
@@ -88,7 +89,8 @@ def report_beside_training(d: Path) -> tuple[str, str, bool]:
     s = sweep_copy(d / "sweep")
     training = start(*RESUME, "trainer.max_epochs=12", f"hydra.run.dir={s / '0'}")
     _wait_running(s / "0")
-    done = report(s, "--out", str(d / "out"))
+    with _paused(training):  # a smoke training may end before the report has started up
+        done = report(s, "--out", str(d / "out"))
     training.communicate(timeout=600)
     table = (d / "out" / "table1.md").read_text() if (d / "out" / "table1.md").is_file() else ""
     held = done.returncode == 0 and "is running" in table and training.returncode == 0
