@@ -101,3 +101,17 @@ def test_linear_eval_command_line_is_composed_first(tmp_path):
     assert compose_problems([f"run_dir={tmp_path}", "eval.epochs=5", "trust=[a.B]"], "linear_eval") == []
     (line,) = compose_problems([f"run_dir={tmp_path}", "eval.lr=-1"], "linear_eval")
     assert "eval.lr" in line and "\n" not in line
+
+
+@pytest.mark.slow
+def test_a_sweep_without_a_sweep_dir_lands_in_logs_multiruns(tmp_path):
+    """The card command as a user types it: no hydra.sweep.dir, so the default
+    ${paths.log_dir}/multiruns/<time>, whose ${hydra:runtime.cwd} needs HydraConfig while the
+    sweeper starts (the command-line check before Hydra leaves it unset: every such sweep once
+    failed with "HydraConfig was not set" before its first run, while the tests all named a dir)."""
+    result = run_cli("-m", "experiment=smoke", "logger=none", "seed=0,1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sweeps = list((tmp_path / "logs" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    assert sorted(p.parent.name for p in sweeps[0].rglob("summary.json")) == ["0", "1"]
+    assert f"raft-report {sweeps[0]}" in result.stdout + result.stderr

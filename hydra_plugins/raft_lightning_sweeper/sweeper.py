@@ -9,10 +9,12 @@ also told which of its settings tell it apart from the others (its W&B and Tenso
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # the one Hydra ships; no public base
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict, read_write
@@ -45,6 +47,13 @@ class RecordingSweeper(BasicSweeper):
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.launcher = RecordingLauncher(self.launcher)
+        # hydra.sweep.dir is ${paths.log_dir}/…, i.e. ${hydra:runtime.cwd}/…: resolving it needs
+        # HydraConfig, which Hydra's multirun sets only inside each job. The command-line check
+        # before Hydra runs leaves it unset (it must not leak a config); without this, every
+        # `raft-train -m` without an explicit hydra.sweep.dir failed before its first run.
+        # A copy: set_config makes the hydra node it is given read-only, and get_job_batch still
+        # adds the swept keys to this one.
+        HydraConfig.instance().set_config(copy.deepcopy(config))
 
     def get_job_batch(self) -> Any:
         if self.batch_index == 0:  # the whole sweep is known: every job of every batch
