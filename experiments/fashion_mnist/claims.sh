@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23's sweeps (experiment=claims_*), decided by experiments/fashion_mnist/rules.yaml, which
 # was written before them: about 150 runs at the demo's scale. Two chains of sweeps run side by
-# side, each run on one thread (OMP_NUM_THREADS=1: two runs on 2 cores with one thread each finish
-# more per hour than one with two, experiments/bench run_settings) and at nice 19, so the machine
+# side, each run on one thread (OMP_NUM_THREADS=1: two one-thread runs on 2 cores finished 1.27×
+# as many runs an hour as one two-thread run, docs/results.md) and at nice 19, so the machine
 # stays usable: anything else gets the CPU first. Not on the local SLURM: a background job there
 # would hold a CPU slot that the test suite's SLURM tests then wait for, whatever its nice value.
 # Rerunning continues: the finished runs kept in results/ come back first where logs/ was lost
