@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from experiments.faults.harness import TERMINAL_SIGNALS
 from raft_lightning.evaluation.features import single_thread
 from raft_lightning.run.resolvers import register_resolvers
 
@@ -42,9 +43,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 # A shell starts background jobs with SIGINT and SIGQUIT ignored, and nohup ignores SIGHUP; a run
 # leaves an ignored signal ignored (raft_lightning/run/signals.py), as it should for its user. The
 # signal tests test the run's handling as from a terminal wherever the suite itself was started.
-TERMINAL_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
-
-
 @pytest.fixture(autouse=True)
 def signals_as_from_a_terminal() -> Iterator[None]:
     ignored = [s for s in TERMINAL_SIGNALS if signal.getsignal(s) is signal.SIG_IGN]

@@ -47,8 +47,9 @@ def fit_overrides(experiment: str, epochs: int) -> list[str]:
     ]
 
 
-def timed_fit(overrides: list[str]) -> float:
-    """Seconds of ``trainer.fit`` of a freshly built run (building and data set-up untimed)."""
+def fit(overrides: list[str]) -> tuple[float, Any, Any]:
+    """A freshly built run fitted: the seconds of ``trainer.fit`` (building and data set-up
+    untimed), the module and the Trainer."""
     import lightning as L
 
     from raft_lightning.run.build import build
@@ -60,7 +61,12 @@ def timed_fit(overrides: list[str]) -> float:
         datamodule.setup("fit")
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, model, trainer
+
+
+def timed_fit(overrides: list[str]) -> float:
+    """Seconds of ``trainer.fit`` of a freshly built run (building and data set-up untimed)."""
+    return fit(overrides)[0]
 
 
 def bench_monitors(epochs: int, repeats: int, quick: bool = False) -> dict[str, Any]:

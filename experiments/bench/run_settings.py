@@ -17,52 +17,28 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import tempfile
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from experiments.bench.harness import compose
+from experiments.bench import monitors
 from experiments.bench.monitors import fit_overrides
+from raft_lightning.evaluation.features import single_thread
 
 SETTINGS: dict[str, list[str]] = {
     "default": [],
-    "threads=1": [],  # torch.set_num_threads(1) around the fit
+    "threads=1": [],  # evaluation.features.single_thread() around the fit
     "data.pipeline=torchvision": ["data.pipeline=torchvision"],
     "fast.channels_last=true": ["fast.channels_last=true"],
     "fast.compile=true": ["fast.compile=true"],
 }
 
 
-@contextlib.contextmanager
-def threads(n: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit(overrides: list[str]) -> tuple[float, float, torch.Tensor]:
     """Seconds of ``trainer.fit`` (building untimed), the last training loss, the online weights."""
-    import lightning as L
-
-    from raft_lightning.run.build import build
-
-    with tempfile.TemporaryDirectory() as out:
-        cfg = compose(overrides, out)
-        L.seed_everything(cfg.seed, verbose=False)
-        datamodule, model, trainer = build(cfg)
-        datamodule.setup("fit")
-        start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule)
-        seconds = time.perf_counter() - start
-        weights = torch.cat([p.detach().flatten().cpu() for p in model.online.parameters()])
-        return seconds, float(trainer.callback_metrics["train/loss"]), weights
+    seconds, model, trainer = monitors.fit(overrides)
+    weights = torch.cat([p.detach().flatten().cpu() for p in model.online.parameters()])
+    return seconds, float(trainer.callback_metrics["train/loss"]), weights
 
 
 def bench_run_settings(epochs: int, quick: bool = False) -> dict[str, Any]:
@@ -72,14 +48,13 @@ def bench_run_settings(epochs: int, quick: bool = False) -> dict[str, Any]:
     if quick:  # the entry's structure in seconds: a few steps, and no inductor compile (minutes)
         common += ["++trainer.limit_train_batches=6", "callbacks.knn=null", "data.train_size=1024", "data.val_size=512"]
         unavailable["fast.compile=true"] = "skipped: --quick"
-    with threads(None):
-        fit(common)  # warm-up: first-call costs charged to no setting
+    fit(common)  # warm-up: first-call costs charged to no setting
     for order in (list(SETTINGS), list(reversed(SETTINGS))):
         for name in order:
             if name in unavailable:
                 continue
             try:
-                with threads(1 if name == "threads=1" else None):
+                with single_thread() if name == "threads=1" else contextlib.nullcontext():
                     fits[name].append(fit([*common, *SETTINGS[name]]))
             except Exception as e:  # noqa: BLE001 - a setting this machine cannot run is a finding, not a crash
                 unavailable[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"

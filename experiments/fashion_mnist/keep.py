@@ -18,10 +18,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from experiments.fashion_mnist.__main__ import FIGURE_SEED, RUN_FILES, SWEEP_FILE
 from raft_lightning.files import (
-    CONFIG_FILE,
     EMBEDDINGS_FILE,
-    METRICS_FILE,
     SPECTRA_FILE,
     STEPS_FILE,
     SUMMARY_FILE,
@@ -30,9 +29,8 @@ from raft_lightning.readers import read_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = ("table1", "table3", "claim3", "tangential", "fig5a", "long")  # logs/claims/<name>: experiment=claims_<name>
-SWEEP_FILE = "multirun.yaml"
-RECORD_FILES = (SUMMARY_FILE, CONFIG_FILE, METRICS_FILE, STEPS_FILE, SPECTRA_FILE)
-FIGURE_SEED = 0  # embeddings.pt (1 MB a run) is kept for this seed only: the figures use a row's first run
+# The collect step's files, and the monitors' two (the claims read steps.csv and spectra.csv too).
+RECORD_FILES = (*RUN_FILES, STEPS_FILE, SPECTRA_FILE)
 
 
 def finished(run: Path) -> bool:

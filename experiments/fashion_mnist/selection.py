@@ -146,16 +146,18 @@ def _test(test: Any) -> dict[str, Any]:
     return {"estimate": test.estimate, "t": _num(test.t), "df": _num(test.df), "p": _num(test.p)}
 
 
+def undecided(test: str, note: str, settle: str, **numbers: Any) -> dict[str, Any]:
+    """A part that its runs cannot decide: why (``note``), and what would (``settle``)."""
+    return {"test": test, "outcome": NEITHER, "note": note, "settle": settle, **numbers}
+
+
 def _incomplete(test: str, sel: Sel, key: str) -> dict[str, Any] | None:
     n = len(sel.values(key))
     if n == len(SEEDS):
         return None
-    return {
-        "test": test,
-        "outcome": NEITHER,
-        "note": f"{key} measured in {n} of {len(SEEDS)} runs of {sel.name}",
-        "settle": f"runs of {sel.name} that record {key}",
-    }
+    return undecided(
+        test, f"{key} measured in {n} of {len(SEEDS)} runs of {sel.name}", f"runs of {sel.name} that record {key}"
+    )
 
 
 Rows = dict[str, Sel]

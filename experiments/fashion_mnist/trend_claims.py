@@ -34,6 +34,7 @@ from experiments.fashion_mnist.selection import (
     _sig,
     _test,
     collapse_threshold,
+    undecided,
 )
 from raft_lightning.report.stats import one_sample
 
@@ -65,12 +66,11 @@ def c3(k: Kept) -> tuple[list[Sel], Callable]:
             need=2,
         )
         if None in recovery:
-            third = {
-                "test": "recovery",
-                "outcome": NEITHER,
-                "note": "monitor/uniform_projector missing at the epoch of the maximum",
-                "settle": "runs whose metrics.csv holds the monitor at that epoch",
-            }
+            third = undecided(
+                "recovery",
+                "monitor/uniform_projector missing at the epoch of the maximum",
+                "runs whose metrics.csv holds the monitor at that epoch",
+            )
         else:
             third = threshold(
                 "epoch-of-maximum uniform_projector − final uniform_projector > 0.3, every seed",
@@ -121,12 +121,11 @@ def c7(k: Kept) -> tuple[list[Sel], Callable]:
         lp, mlp = ratios(r["byol_lp"]), ratios(r["byol_mlp"])
         lp_r = [x["ratio"] for x in lp]
         if None in lp_r:
-            first = {
-                "test": "ratio in [0.67, 1.5]",
-                "outcome": NEITHER,
-                "note": "a slope could not be fitted",
-                "settle": "metrics.csv with monitor/uniform_projector over epochs 31-100",
-            }
+            first = undecided(
+                "ratio in [0.67, 1.5]",
+                "a slope could not be fitted",
+                "metrics.csv with monitor/uniform_projector over epochs 31-100",
+            )
         else:
             lo, hi = C7_RANGE
             inside = [lo <= x <= hi for x in lp_r]
@@ -143,14 +142,13 @@ def c7(k: Kept) -> tuple[list[Sel], Callable]:
                 first["settle"] = f"more seeds: {sum(inside)} of 3 inside, the opposite not established"
         logs = [[abs(math.log(x["ratio"])) if x["ratio"] and x["ratio"] > 0 else None for x in rs] for rs in (lp, mlp)]
         if any(None in ls for ls in logs):
-            second = {
-                "test": "below(|log ratio| lp, |log ratio| mlp)",
-                "outcome": NEITHER,
-                "note": "a ratio ≤ 0 (the slope changed sign) has no |log ratio|",
-                "settle": "not by these runs: the rule's measure is undefined for them",
-                "lp": lp,
-                "mlp": mlp,
-            }
+            second = undecided(
+                "below(|log ratio| lp, |log ratio| mlp)",
+                "a ratio ≤ 0 (the slope changed sign) has no |log ratio|",
+                "not by these runs: the rule's measure is undefined for them",
+                lp=lp,
+                mlp=mlp,
+            )
         else:
             second = _below_values("below(|log ratio| byol_lp, |log ratio| byol_mlp)", logs[0], logs[1])
             second["byol_mlp_runs"] = mlp
