@@ -20,7 +20,9 @@ PAIR_FIELDS = {"baseline", "candidate", "unit", "ratio", "repeats", "device", "t
 def test_quick_bench_writes_every_entry(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "experiments.bench", "--quick", "--out", str(out)],
+        # One thread, as the whole suite (conftest): with two on a 2-core machine beside anything
+        # else, torch's spinning threads made this run ten minutes instead of about three.
+        [sys.executable, "-m", "experiments.bench", "--quick", "--threads", "1", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -51,7 +53,7 @@ def test_quick_bench_writes_every_entry(tmp_path):
         s["speedup"] <= settings[fastest]["speedup"] for s in settings.values() if s.get("repeatable")
     )
     assert "train_step" not in result  # --device cuda only
-    assert result["command"] == f"python -m experiments.bench --quick --out {out}"
+    assert result["command"] == f"python -m experiments.bench --quick --threads 1 --out {out}"
 
 
 def test_train_step_entry_runs_on_the_cpu_too(one_thread):
