@@ -53,3 +53,17 @@ def test_restore_never_replaces_a_record_in_logs_and_save_updates_a_changed_one(
     save(logs, kept)  # a re-evaluated run replaces its kept copy
     assert json.loads((kept / "table3" / "runs" / "seed=0" / "summary.json").read_text())["linear_acc"] == 0.5
     assert not list(kept.rglob("*.partial"))
+
+
+def test_one_save_keeps_every_sweep_asked_for(tmp_path):
+    # The sweeps are saved in one call while they run (two were once: the second sweep's runs went
+    # to a path under the first one's last record).
+    logs, kept = tmp_path / "logs", tmp_path / "kept"
+    for sweep in ("table1", "table3"):
+        (logs / sweep).mkdir(parents=True)
+        (logs / sweep / "multirun.yaml").write_text("hydra: {}\n")
+        run(logs / sweep / "seed=0", "ok", 0)
+        run(logs / sweep / "seed=1", "ok", 1)
+    assert save(logs, kept) == {"table1": 2, "table3": 2}
+    for sweep in ("table1", "table3"):
+        assert sorted(p.name for p in (kept / sweep / "runs").iterdir()) == ["multirun.yaml", "seed=0", "seed=1"]

@@ -66,8 +66,8 @@ def save(logs: Path, kept: Path, sweeps: tuple[str, ...] = SWEEPS) -> dict[str, 
             run = summary.parent
             dest = target / run.relative_to(source)
             if finished(run):
-                kept = dest / SUMMARY_FILE
-                if not (kept.is_file() and kept.read_bytes() == summary.read_bytes()):
+                record = dest / SUMMARY_FILE
+                if not (record.is_file() and record.read_bytes() == summary.read_bytes()):
                     copy_run(run, dest)
                 counts[sweep] += 1
     return counts
