@@ -33,11 +33,16 @@ demo: install data
 	$(PYTHON) -m raft_lightning.train -m experiment=demo hydra.sweep.dir=$(DEMO_DIR)
 	$(PYTHON) -m raft_lightning.report $(DEMO_DIR)
 
+# Two pytest workers (pytest-xdist), a test file each at a time: the suite's processes are
+# single-threaded (tests/conftest.py), so two cores run it in about half the time. A file stays on
+# one worker because its module fixtures (the local SLURM of test_slurm.py, trained runs) are
+# shared by its tests. TEST_JOBS=1 runs it in one process, as plain `python -m pytest` does.
+TEST_JOBS ?= 2
 test: install data
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow"
+	$(PYTHON) -m pytest -m "not slow" $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # The fault matrix (experiments/faults): bad inputs and cluster faults as CLI runs, a table and the counts.
 faults: install data

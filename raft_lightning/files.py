@@ -12,13 +12,16 @@ writer, named here; every reader goes through ``raft_lightning.readers``, which 
     traceback.txt           run.record.RunRecord           where a failed run raised
     backbone.pt             export.cli (raft-export)       the online backbone, for use elsewhere (docs/export.md)
     wandb_id                run.tracking.ensure_wandb_id   the W&B run id, made once per run
+    .hydra/                 run.record.save_hydra_files    Hydra's config.yaml, hydra.yaml, overrides.yaml
     .lock                   lock.FolderLock                who holds the folder (flock)
 
 and in a sweep's folder Hydra's ``multirun.yaml``, from which ``readers.sweep_jobs`` expands the runs.
 
 Every write is atomic (``write_atomically``): the bytes go to a temp file beside the target, are
 flushed to disk, and replace it in one rename, so a reader never sees half a file, a crash never
-leaves one, and a full disk leaves the previous version in place.
+leaves one, and a full disk leaves the previous version in place. The temp file is always a new
+one (``new_temp_beside``): a name planted in a folder someone else made, say a link to a file of
+yours, is never written through.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from __future__ import annotations
 import errno
 import io
 import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.yaml"  # the run's config, resolved
@@ -40,6 +44,7 @@ BACKBONE_FORMAT, BACKBONE_VERSION = "raft-lightning-backbone", 1  # what an expo
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
 LOCK_FILE = ".lock"
+HYDRA_DIR = ".hydra"  # written by the run under its lock, not by Hydra (conf/hydra/default.yaml)
 DAMAGED_SUFFIX = ".damaged"  # a damaged file set aside, never deleted
 RUN_DIR_MARK = "<run_dir>"  # config.yaml's stand-in for the folder it lies in: the folder can move
 CHECKPOINT_CONFIG = "raft_config"  # the key under which a checkpoint carries its run's portable config
@@ -62,29 +67,45 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def new_temp_beside(path: Path) -> tuple[BinaryIO, Path]:
+    """A file that did not exist, ``<name>.<pid>.<random>.tmp`` beside ``path``, open for writing.
+    Created exclusively (``O_EXCL``: never an existing file, never through a symbolic link), so
+    that a run folder made by someone else cannot turn a write of ours into a write elsewhere."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.fdopen(os.open(tmp, flags, 0o666), "wb"), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no unused temp file name beside {path}")
+
+
 def write_atomically(path: Path, data: str | bytes, in_place_when_full: bool = False) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
+    """Write ``data`` to a new temp file beside ``path``, fsync it, then rename it over ``path``.
 
     On failure the temp file is removed, ``path`` keeps its previous content and ``NotWritten``
     names ``path`` and the reason in one line. With ``in_place_when_full`` a full disk makes the
     data overwrite the existing file's own blocks instead (a record small enough to fit where the
-    old one was, so that a run on a full disk can still say how it ended)."""
+    old one was, so that a run on a full disk can still say how it ended); never through a link."""
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = None
     try:
-        with open(tmp, "wb") as f:
+        f, tmp = new_temp_beside(path)
+        with f:
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
         try:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        if in_place_when_full and e.errno in (errno.ENOSPC, errno.EDQUOT) and path.is_file():
-            with open(path, "r+b") as f:
+        if in_place_when_full and e.errno in (errno.ENOSPC, errno.EDQUOT) and path.is_file() and not path.is_symlink():
+            with os.fdopen(os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC), "r+b") as f:
                 f.write(raw)
                 f.truncate()
             return

@@ -28,7 +28,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.callbacks import Interrupted
+from raft_lightning.callbacks import interruption
 from raft_lightning.conf import SEARCH_PATH
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
@@ -73,10 +73,12 @@ def hydra_main(cfg: DictConfig) -> None:
         raise SystemExit(2)
     try:
         summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust))
-    except Interrupted as e:
-        print(f"raft-linear-eval: run_dir={cfg.run_dir}: {e}; nothing was written", file=sys.stderr)
-        raise SystemExit(128 + e.signum) from None
-    except FAILURES as e:
+    except Exception as e:
+        if (stopped := interruption(e)) is not None:  # a signal, even where a library's call wrapped it
+            print(f"raft-linear-eval: run_dir={cfg.run_dir}: {stopped}; nothing was written", file=sys.stderr)
+            raise SystemExit(128 + stopped.signum) from None
+        if not isinstance(e, FAILURES):
+            raise
         reason = e.strerror if isinstance(e, OSError) and not isinstance(e, NotWritten) and e.strerror else e
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -20,7 +20,8 @@ def number_errors(name: str, value: Any, low: float, high: float = math.inf, clo
     return [f"{name}={value!r}: must be a finite number {bound}" + (f" and ≤ {high:g}" if high < math.inf else "")]
 
 
-def integer_errors(name: str, value: Any, low: int) -> list[str]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+def integer_errors(name: str, value: Any, low: int, high: int | None = None) -> list[str]:
+    """An integer in [low, high] (no upper bound where ``high`` is None)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
         return []
-    return [f"{name}={value!r}: must be an integer ≥ {low}"]
+    return [f"{name}={value!r}: must be an integer ≥ {low}" + (f" and ≤ {high}" if high is not None else "")]

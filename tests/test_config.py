@@ -7,6 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from raft_lightning.run.build import build_objective
 from raft_lightning.run.validation import config_errors
@@ -129,6 +130,7 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("model.backbone.name=vgg", "model.backbone.name='vgg': unknown backbone; choose one of resnet18"),
         ("data.root=/nonexistent", "data.root='/nonexistent': CIFAR-10 not found there"),
         ("trainer.max_epochs=-1", "trainer.max_epochs=-1: must be an integer ≥ 0"),
+        ("seed=4294967296", "seed=4294967296: must be an integer ≥ 0 and ≤ 4294967295"),  # numpy's largest seed
         # one bad key, one line: not once more for every key that refers to it or that it cannot take
         ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
         ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
@@ -194,3 +196,15 @@ def test_table_presets_sweep_the_papers_grids(tmp_path):
     betas = {float(o.split("=")[1]) for j in jobs3 for o in j if o.startswith("loss.beta=")}
     assert min(betas) <= 0.01 and max(betas) >= 10  # β ≪ α and β ≫ α
     assert len(jobs3) == 2 * len(betas) * 3 and table3.data._target_.endswith("FashionMNISTDataModule")
+
+
+def test_a_closed_stderr_is_not_a_terminal(monkeypatch):
+    """``cmd 2>&-`` leaves Python's sys.stderr None: the progress bar's ${isatty:} is then false,
+    not an error that refuses a valid command line."""
+    import sys
+
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()
+    monkeypatch.setattr(sys, "stderr", None)
+    assert OmegaConf.create({"bar": "${isatty:}"}).bar is False

@@ -428,3 +428,85 @@ def test_a_lock_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
     with pytest.raises(FolderBusy, match="symbolic link"):
         FolderLock(tmp_path / "run").__enter__()
     assert victim.read_text() == "precious\n"
+
+
+# --- names planted in a folder made by someone else ------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["write_atomically", "save_tensors", "checkpoint"])
+def test_a_planted_temp_name_is_never_written_through(tmp_path, monkeypatch, writer):
+    """A folder someone else made holds links where a writer's temp file would go (the pid-based
+    name, and the next random one): the write lands in the folder as a regular file of its own
+    and the link's target is untouched."""
+    import os
+
+    from raft_lightning import files
+    from raft_lightning.run.checkpoints import AtomicCheckpointIO
+
+    run_dir, victim = tmp_path / "run", tmp_path / "precious.txt"
+    run_dir.mkdir()
+    victim.write_text("precious\n")
+    tokens = iter(["0000aaaa", "0000bbbb"])
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(tokens))
+    name = "last.ckpt" if writer == "checkpoint" else "summary.json"
+    for planted in (f"{name}.{os.getpid()}.tmp", f"{name}.{os.getpid()}.0000aaaa.tmp"):
+        (run_dir / planted).symlink_to(victim)
+    target = run_dir / name
+    if writer == "write_atomically":
+        files.write_atomically(target, "{}")
+    elif writer == "save_tensors":
+        files.save_tensors(target, {"w": torch.ones(2)})
+    else:
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2)}}, target)
+    assert victim.read_text() == "precious\n"
+    assert target.is_file() and not target.is_symlink()
+
+
+def test_a_full_disk_never_writes_a_record_in_place_through_a_link(tmp_path, monkeypatch):
+    from raft_lightning.files import NotWritten
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious and long enough\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").symlink_to(victim)
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    with pytest.raises(NotWritten, match="no space left"):
+        write_atomically(tmp_path / "run" / "summary.json", "{}", in_place_when_full=True)
+    assert victim.read_text() == "precious and long enough\n"
+
+
+@pytest.mark.parametrize("name", ["summary.json", "metrics.csv", "config.yaml", "embeddings.pt", SPECTRA_FILE])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "broken link"])
+def test_a_record_that_is_not_a_file_is_named_never_a_crash(tmp_path, name, kind):
+    import os
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    path = run_dir / name
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)  # read, it would block the reader for ever
+    else:
+        path.symlink_to(run_dir / "gone")
+    read = {
+        "summary.json": read_summary,
+        "metrics.csv": read_epochs,
+        "config.yaml": read_config,
+        "embeddings.pt": read_embeddings,
+        SPECTRA_FILE: read_spectra,
+    }[name]
+    with pytest.raises(DamagedFile, match=f"{name}: (a folder|not a regular file|a broken link)"):
+        read(run_dir)
+
+
+def test_the_report_lists_a_run_whose_summary_is_a_folder_and_reports_the_others(tmp_path):
+    write(tmp_path / "good" / "summary.json", json.dumps({**GOOD_SUMMARY, "seed": 0}))
+    (tmp_path / "bad" / "summary.json").mkdir(parents=True)
+    written = report(tmp_path, tmp_path / "out", OmegaConf.load(DEFAULT_CONFIG))
+    assert tmp_path / "out" / "table1.md" in written
+    assert "bad" in (tmp_path / "out" / "table1.md").read_text()

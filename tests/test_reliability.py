@@ -3,6 +3,7 @@ guarded run folders. Each test breaks one thing the way a cluster does."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -111,6 +112,7 @@ class SignalDuring:
     def __init__(self, monkeypatch, where, name: str, signum: int) -> None:
         original = getattr(where, name)
 
+        @functools.wraps(original)  # its signature too: validation reads a target's parameters
         def wrapped(*args, **kwargs):
             os.kill(os.getpid(), signum)
             return original(*args, **kwargs)
@@ -140,6 +142,18 @@ def test_a_signal_at_start_up_interrupts_before_anything_trains(tmp_path, monkey
     assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM" and stopped["epochs"] == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "interrupted"
     assert signal.getsignal(signal.SIGTERM) is before  # handed back as it was
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_inside_a_target_being_built_interrupts_not_fails(tmp_path, monkeypatch, signum):
+    """Hydra's instantiate wraps whatever its target raises (InstantiationException): a signal
+    that lands while the data module is built is still the signal, not a failed run."""
+    from raft_lightning.data import SyntheticDataModule
+
+    SignalDuring(monkeypatch, SyntheticDataModule, "__init__", signum)
+    stopped = run(tmp_path)
+    assert stopped["status"] == "interrupted" and stopped["signal"] == signal.Signals(signum).name
+    assert not (tmp_path / "run" / "traceback.txt").exists()
 
 
 def test_a_signal_during_the_baselines_validation_interrupts(tmp_path, monkeypatch):
@@ -211,6 +225,8 @@ def test_a_changed_config_is_refused_with_the_keys_and_the_record_stays(tmp_path
     assert "loss._target_: raft_lightning.objectives.BYOL → raft_lightning.objectives.BYOLPrime" in refused["error"]
     assert "loss.beta: 1.0 → 2" in refused["error"] and "resume=false" in refused["error"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == first
+    overrides = (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text().splitlines()
+    assert "- loss=byol" in overrides and "- loss=byol_prime" not in overrides  # Hydra's record not rewritten
     seed = run(tmp_path, "loss=byol", "seed=1", "trainer.max_epochs=1")
     assert seed["status"] == "refused" and "seed: 0 → 1" in seed["error"]
     longer = run(tmp_path, "loss=byol", "trainer.max_epochs=2")  # continuing longer is what resume is for

@@ -162,6 +162,17 @@ def test_failed_diverged_running_and_missing_runs_are_listed_not_averaged(tmp_pa
     assert "is failed: ValueError: boom" in text and "is diverged: loss became nan" in text and "is running" in text
 
 
+def test_a_copied_run_is_listed_not_averaged_as_a_second_seed(tmp_path, cfg):
+    make_run(tmp_path, "a", seed=0, align=0.2)
+    make_run(tmp_path, "b", seed=1, align=0.4)
+    make_run(tmp_path, "c", seed=0, align=9.0)  # seed 0 again: a copy of a, edited, or made twice
+    report(tmp_path, tmp_path, cfg)
+    (row,) = list(csv.DictReader(open(tmp_path / "table1.csv")))
+    assert row["seeds"] == "2" and row["align_n"] == "2" and row["align_seeds"] == "0.2;0.4"
+    notes = (tmp_path / "table1.md").read_text().replace(str(tmp_path) + "/", "")
+    assert "not averaged: c has the setting and seed of a" in notes
+
+
 def test_collapse_is_marked_by_the_configured_rule(tmp_path, cfg):
     make_run(tmp_path, "np", "byol", "none", align=0.02, uniform=-0.05, uniform_projector=-0.04)  # collapsed
     make_run(tmp_path, "mlp", "byol", "mlp", align=0.05, uniform=-0.1, uniform_projector=-2.5)  # held-out spread

@@ -2,7 +2,7 @@ from raft_lightning.callbacks.divergence import DivergedError, DivergenceGuard
 from raft_lightning.callbacks.epoch_metrics import EpochMetrics
 from raft_lightning.callbacks.knn import KNNMonitor
 from raft_lightning.callbacks.monitors import CollapseMonitors
-from raft_lightning.callbacks.preemption import Interrupted, Preemption
+from raft_lightning.callbacks.preemption import Interrupted, Preemption, interruption
 from raft_lightning.callbacks.probe import OnlineProbe
 from raft_lightning.callbacks.progress import EpochLines
 
@@ -13,6 +13,7 @@ __all__ = [
     "EpochLines",
     "EpochMetrics",
     "Interrupted",
+    "interruption",
     "KNNMonitor",
     "OnlineProbe",
     "Preemption",

@@ -53,6 +53,20 @@ class Interrupted(Exception):
         super().__init__(f"stopped by {signal.Signals(signum).name}; {where}")
 
 
+def interruption(error: BaseException | None) -> Interrupted | None:
+    """The ``Interrupted`` that ``error`` is, or was raised from or while handling. A signal that
+    lands inside a library's call comes back wrapped: Hydra's ``instantiate`` raises
+    ``InstantiationException`` from it, and code that rebuilds an exception from its message
+    fails on it with an error of its own; either way the run was stopped by the signal."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, Interrupted):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 class Preemption(L.Callback):
     """Records ``signals`` during training; at the end of the current training batch saves a
     checkpoint to ``path``, and raises :class:`Interrupted` when the next batch would start.

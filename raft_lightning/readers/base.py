@@ -30,6 +30,25 @@ def own_file(path: Path, run_dir: Path | str, expected: str) -> None:
             raise DamagedFile(path, f"a link to {printable(str(target))}, outside the run folder", expected)
 
 
+def present(path: Path, run_dir: Path | str, expected: str) -> bool:
+    """Whether the folder holds ``path`` to be read: False where nothing is there; ``DamagedFile``
+    where something is but is not a regular file of the folder's own (a folder, a pipe or a device,
+    which could block the reader; a broken link; a link out of the folder, ``own_file``)."""
+    if not path.is_symlink() and not path.exists():
+        return False
+    own_file(path, run_dir, expected)
+    if not path.is_file():
+        kind = (
+            "a broken link"
+            if path.is_symlink() and not path.exists()
+            else "a folder"
+            if path.is_dir()
+            else "not a regular file"
+        )
+        raise DamagedFile(path, kind, expected)
+    return True
+
+
 def first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__

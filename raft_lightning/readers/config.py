@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import CONFIG_FILE, RUN_DIR_MARK
-from raft_lightning.readers.base import DamagedFile, first_line, own_file, short, text_of
+from raft_lightning.readers.base import DamagedFile, first_line, present, short, text_of
 
 CONFIG_EXPECTED = "the run's resolved config as raft-lightning writes it (a YAML mapping, no ${...})"
 
@@ -81,9 +81,8 @@ def read_config(run_dir: str | Path, portable_form: bool = False) -> DictConfig:
     at ``run_dir`` (or kept as ``<run_dir>/…`` with ``portable_form``, for comparing runs).
     Raises ``FileNotFoundError`` when there is none and ``DamagedFile`` when it is not one."""
     path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
+    if not present(path, run_dir, CONFIG_EXPECTED):
         raise FileNotFoundError(f"{path}: missing")
-    own_file(path, run_dir, CONFIG_EXPECTED)
     text = text_of(path, CONFIG_EXPECTED)
     try:
         shape = yaml.safe_load(text)  # OmegaConf.create would read a plain string as a key

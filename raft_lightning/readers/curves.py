@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from raft_lightning.files import SPECTRA_FILE, STEPS_FILE
-from raft_lightning.readers.base import DamagedFile, first_line, short, text_of
+from raft_lightning.readers.base import DamagedFile, first_line, present, short, text_of
 from raft_lightning.readers.records import read_epochs
 
 SPECTRA_COLUMNS = ("epoch", "network", "layer", "index", "singular_value")
@@ -38,7 +38,7 @@ def _integer(path: Path, number: int, key: str, cell: str) -> int:
 def read_spectra(run_dir: str | Path) -> Spectra:
     """spectra.csv as ``{(network, layer): {epoch: singular values by index}}``; {} when there is none."""
     path = Path(run_dir) / SPECTRA_FILE
-    if not path.is_file():
+    if not present(path, run_dir, SPECTRA_EXPECTED):
         return {}
     lines = text_of(path, SPECTRA_EXPECTED).splitlines()
     found: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
-from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, own_file, short, text_of
+from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, present, short, text_of
 from raft_lightning.summary import problems
 
 SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/summary.py)"
@@ -18,9 +18,8 @@ SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/sum
 def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's record, checked against the schema; None when there is no summary.json."""
     path = Path(run_dir) / SUMMARY_FILE
-    if not path.is_file():
+    if not present(path, run_dir, SUMMARY_EXPECTED):
         return None
-    own_file(path, run_dir, SUMMARY_EXPECTED)
     try:
         saved = json.loads(text_of(path, SUMMARY_EXPECTED))
     except (ValueError, RecursionError) as e:
@@ -42,9 +41,8 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     """metrics.csv as one dict per epoch (empty cells left out); [] when there is none. With
     ``name=files.STEPS_FILE``, steps.csv as one dict per recorded step."""
     path = Path(run_dir) / name
-    if not path.is_file():
+    if not present(path, run_dir, EPOCHS_EXPECTED):
         return []
-    own_file(path, run_dir, EPOCHS_EXPECTED)
     text = text_of(path, EPOCHS_EXPECTED)
     if text and not text.endswith("\n"):  # its writers end every row with one; a cut one may still parse
         raise DamagedFile(path, "its last line has no line break: the file was cut off mid-row", EPOCHS_EXPECTED)

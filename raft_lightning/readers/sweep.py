@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.readers.base import DamagedFile, first_line, text_of
+from raft_lightning.readers.base import DamagedFile, first_line, present, text_of
 
 SWEEP_EXPECTED = "Hydra's multirun.yaml with hydra.overrides and hydra.sweeper.params"
 MAX_SWEEP_RUNS = 100_000
@@ -35,7 +35,7 @@ def expected_runs(sweep_dir: str | Path) -> int | None:
     """How many runs the sweep in ``sweep_dir`` launches, from Hydra's multirun.yaml (None for a
     plain folder of runs). Raises ``DamagedFile`` when multirun.yaml cannot be read as one."""
     path = Path(sweep_dir) / "multirun.yaml"
-    if not path.is_file():
+    if not present(path, sweep_dir, SWEEP_EXPECTED):
         return None
     try:
         return len(sweep_jobs(OmegaConf.create(text_of(path, SWEEP_EXPECTED))))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import EMBEDDINGS_FILE
-from raft_lightning.readers.base import DamagedFile, first_line, own_file
+from raft_lightning.readers.base import DamagedFile, first_line, own_file, present
 
 CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
 EMBEDDINGS_EXPECTED = "{'projections': (N, D) finite float tensor, 'labels': (N,) integer tensor}"
@@ -45,9 +45,8 @@ def read_embeddings(run_dir: str | Path) -> tuple[Any, Any] | None:
     import torch
 
     path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
+    if not present(path, run_dir, EMBEDDINGS_EXPECTED):
         return None
-    own_file(path, run_dir, EMBEDDINGS_EXPECTED)
     saved = _torch_load(path, EMBEDDINGS_EXPECTED)
     projections = saved.get("projections") if isinstance(saved, dict) else None
     labels = saved.get("labels") if isinstance(saved, dict) else None

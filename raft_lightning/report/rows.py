@@ -69,6 +69,7 @@ class Run:
     spectra: Spectra = field(default_factory=dict)  # spectra.csv (monitors)
     problem: str | None = None  # a file of the run that could not be read
     identity: dict[str, Any] | None = None  # raft_lightning.identity of its config.yaml; None: unreadable
+    duplicate_of: Run | None = None  # an earlier run (path order) of the same setting and seed: not averaged
 
     @property
     def setting(self) -> dict[str, Any]:
@@ -192,9 +193,15 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
     predictor, tangential, α, β and the other keys. Labels name the keys (other than α, β, which
     the tables and figures show) whose value varies between rows."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
+    first_of: dict[tuple, Run] = {}
     for run in runs:
         if run.summary.get("status") == "ok":
-            groups[run.group].append(run)
+            # One run per seed: a copied folder, or the same run made twice, is not a second sample.
+            first = first_of.setdefault((run.group, repr(run.summary.get("seed"))), run)
+            if first is run:
+                groups[run.group].append(run)
+            else:
+                run.duplicate_of = first
     rows = []
     for members in groups.values():
         key = members[0].key

@@ -204,6 +204,11 @@ def status_notes(runs: list[Run], expected: int | None) -> list[str]:
         if status != "ok":
             detail = f": {str(run.summary.get('error')).strip().splitlines()[-1]}" if run.summary.get("error") else ""
             notes.append(f"- not averaged: {md(run.path)} is {md(status)}{md(detail)}")
+        elif run.duplicate_of is not None:
+            notes.append(
+                f"- not averaged: {md(run.path)} has the setting and seed of {md(run.duplicate_of.path)} "
+                "(one run per seed: a copy is not a second sample)"
+            )
         elif run.problem:
             notes.append(f"- not all of {md(run.path)} could be read: {md(run.problem)}")
     return notes

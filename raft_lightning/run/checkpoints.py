@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from raft_lightning.files import CHECKPOINT_CONFIG, set_aside
+from raft_lightning.files import CHECKPOINT_CONFIG, new_temp_beside, set_aside
 from raft_lightning.readers import DamagedFile, portable, read_checkpoint, rebase
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "callbacks" in checkpoint:  # ModelCheckpoint keeps its dirpath: as <run_dir>/…, so no file names the folder
             checkpoint = {**checkpoint, "callbacks": portable(checkpoint["callbacks"], run_dir_of(path))}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
+        tmp = None
         try:
-            with open(tmp, "wb") as f:
+            f, tmp = new_temp_beside(path)  # never an existing file, never through a link
+            with f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             reason = "no space left on the device" if e.errno == errno.ENOSPC else str(e)
             kept = f"{path} is the previous checkpoint, intact" if path.is_file() else "no earlier checkpoint"
             raise CheckpointNotSaved(e.errno, f"checkpoint not saved to {path.parent}: {reason}; {kept}") from e
@@ -83,7 +85,7 @@ def run_dir_of(checkpoint: Path) -> Path:
 
 
 def remove_partial_writes(checkpoint: Path) -> None:
-    """Temp files of saves that a kill interrupted (only ours: ``<name>.<pid>.tmp``)."""
+    """Temp files of saves that a kill interrupted (only ours: ``<name>.<pid>.<random>.tmp``)."""
     for tmp in checkpoint.parent.glob(f"{checkpoint.name}.*{TMP_SUFFIX}"):
         tmp.unlink(missing_ok=True)
 

@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from raft_lightning.callbacks import DivergedError, Interrupted
+from raft_lightning.callbacks import DivergedError, Interrupted, interruption
 from raft_lightning.files import (
     CONFIG_FILE,
     EMBEDDINGS_FILE,
+    HYDRA_DIR,
     SUMMARY_FILE,
     TRACEBACK_FILE,
     save_tensors,
@@ -193,11 +195,15 @@ class RunRecord(Summary):
         except ConfigError as e:
             self.status, self.error = "failed", str(e)
         except Exception as e:
-            self.status, self.error = "failed", f"{type(e).__name__}: {e}" + other_ranks_failure(run_dir, start_time)
-            rank = rank_zero_only.rank
-            name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
-            with contextlib.suppress(OSError):  # a full disk: the record below still says why
-                write_atomically(run_dir / name, traceback.format_exc())
+            if (stopped := interruption(e)) is not None:  # a signal inside a library's call, wrapped by it
+                self.status, self.error, self.signal = "interrupted", str(stopped), signal.Signals(stopped.signum).name
+            else:
+                self.status = "failed"
+                self.error = f"{type(e).__name__}: {e}" + other_ranks_failure(run_dir, start_time)
+                rank = rank_zero_only.rank
+                name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
+                with contextlib.suppress(OSError):  # a full disk: the record below still says why
+                    write_atomically(run_dir / name, traceback.format_exc())
         self.summarise(self.rows())
         self.checkpoint = CHECKPOINT if (run_dir / CHECKPOINT).is_file() else None
         self.wall_time_s = round(time.perf_counter() - start, 3)
@@ -248,6 +254,21 @@ def save_config(cfg: DictConfig, run_dir: Path) -> None:
     if rank_zero_only.rank == 0:
         container = portable(OmegaConf.to_container(cfg, resolve=True), run_dir)
         write_atomically(run_dir / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(container)))
+        save_hydra_files(cfg, run_dir)
+
+
+def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
+    """Hydra's ``.hydra/`` (config.yaml as composed, hydra.yaml, overrides.yaml), written here,
+    under the folder's lock and after the guard, not by Hydra before both (``hydra.output_subdir:
+    null``): a command refused as another run's, or while the run trains, would rewrite them."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / HYDRA_DIR
+    folder.mkdir(exist_ok=True)
+    write_atomically(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    write_atomically(folder / "hydra.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})))
+    write_atomically(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
 
 
 def git_sha() -> str | None:

@@ -32,10 +32,19 @@ def concat(*lists: Any) -> ListConfig:
 
 def register_resolvers() -> None:
     """Idempotent: registering again replaces the same functions."""
-    OmegaConf.register_new_resolver("isatty", lambda: sys.stderr.isatty(), replace=True)
+    OmegaConf.register_new_resolver("isatty", stderr_is_a_terminal, replace=True)
     OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
     OmegaConf.register_new_resolver("run_id", run_id, replace=True)
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("variant_tags", variant_tags, replace=True)
     OmegaConf.register_new_resolver("concat", concat, replace=True)
     OmegaConf.register_new_resolver("folder_classes", count_classes, replace=True)
+
+
+def stderr_is_a_terminal() -> bool:
+    """False where stderr is closed (``2>&-``: Python's ``sys.stderr`` is then None) or not a tty."""
+    stream = sys.stderr
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):  # replaced by an object without one, or closed
+        return False

@@ -12,6 +12,8 @@ from raft_lightning.conf import CONF_DIR
 from raft_lightning.objectives import has_teacher
 from raft_lightning.values import integer_errors, number_errors
 
+SEED_MAX = 2**32 - 1  # numpy's generators, which Lightning's seed_everything seeds, take no larger seed
+
 
 def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
     return [
@@ -36,7 +38,7 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
             if isinstance(cfg.record.get("keep_previous", False), bool)
             else [f"record.keep_previous={cfg.record.keep_previous!r}: must be true or false"]
         ),
-        *integer_errors("seed", cfg.seed, 0),
+        *integer_errors("seed", cfg.seed, 0, SEED_MAX),
         *([] if isinstance(cfg.resume, bool) else [f"resume={cfg.resume!r}: must be true or false"]),
     ]
 
