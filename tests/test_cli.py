@@ -115,3 +115,11 @@ def test_a_sweep_without_a_sweep_dir_lands_in_logs_multiruns(tmp_path):
     assert len(sweeps) == 1
     assert sorted(p.parent.name for p in sweeps[0].rglob("summary.json")) == ["0", "1"]
     assert f"raft-report {sweeps[0]}" in result.stdout + result.stderr
+
+
+def test_two_modes_at_once_are_one_line_not_hydras_traceback():
+    from raft_lightning.run.command_line import problems
+
+    (line,) = problems(["-m", "--cfg", "job", "experiment=smoke"])
+    assert line.startswith("-m and --cfg: one of them at a time")
+    assert problems(["--cfg", "job", "experiment=smoke"]) == []  # one mode: Hydra prints the config

@@ -119,6 +119,13 @@ def _run_config(config_name: str, overrides: list[str], output_key: str | None) 
 def problems(argv: list[str], config_name: str = "train") -> list[str]:
     """Every problem of the command ``argv`` (without the program name), as one line each."""
     args = parse(argv)
+    modes = [
+        flag
+        for flag, on in (("--run", args.run), ("-m", args.multirun), ("--cfg", args.cfg), ("--info", args.info))
+        if on
+    ]
+    if len(modes) > 1 or (modes and args.shell_completion):  # Hydra would raise a ValueError with a traceback
+        return [f"{' and '.join(modes)}: one of them at a time (-m runs a sweep; --cfg and --info only print)"]
     if informational(args):
         return []
     try:
