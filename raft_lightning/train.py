@@ -47,7 +47,7 @@ def main() -> None:
     """``raft-train`` / ``python -m raft_lightning.train``: Hydra's command line, checked first
     (``run.command_line``); the exit status is the outcome (``run.sweep.exit_status``)."""
     argv = sys.argv[1:]
-    errors = launcher_errors(argv) or command_line.problems(argv)
+    errors = launcher_errors(argv) or command_line.problems(argv) or command_line.scheduler_errors(argv)
     if errors:
         print("raft-train: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)

@@ -123,3 +123,23 @@ def test_two_modes_at_once_are_one_line_not_hydras_traceback():
     (line,) = problems(["-m", "--cfg", "job", "experiment=smoke"])
     assert line.startswith("-m and --cfg: one of them at a time")
     assert problems(["--cfg", "job", "experiment=smoke"]) == []  # one mode: Hydra prints the config
+
+
+def test_a_sweep_sent_to_a_slurm_that_does_not_answer_is_one_line(monkeypatch):
+    import subprocess
+
+    from raft_lightning.run import command_line
+
+    argv = ["-m", "experiment=smoke", "launcher=slurm_local", "seed=0"]
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: None)
+    (line,) = command_line.scheduler_errors(argv)
+    assert line.startswith("launcher=slurm_local: no SLURM here (sbatch not found)")
+    monkeypatch.setattr(command_line.shutil, "which", lambda name: f"/usr/bin/{name}")
+    down = subprocess.CompletedProcess(["scontrol", "ping"], 1, "Slurmctld(primary) at vm is DOWN\n", "")
+    monkeypatch.setattr(command_line.subprocess, "run", lambda *a, **k: down)
+    (line,) = command_line.scheduler_errors(argv)
+    assert "the SLURM controller does not answer (scontrol ping: Slurmctld(primary) at vm is DOWN)" in line
+    up = subprocess.CompletedProcess(["scontrol", "ping"], 0, "Slurmctld(primary) at vm is UP\n", "")
+    monkeypatch.setattr(command_line.subprocess, "run", lambda *a, **k: up)
+    assert command_line.scheduler_errors(argv) == []
+    assert command_line.scheduler_errors(argv[1:]) == []  # a single run does not use the launcher

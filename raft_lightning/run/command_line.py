@@ -10,6 +10,8 @@ nothing is started unless every run can be.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.readers import sweep_jobs
+from raft_lightning.run.extras import LAUNCHER_KEYS
 from raft_lightning.run.validation import config_errors
 
 # Groups every run needs: `group=null` (or `~group`) leaves the run without one.
@@ -64,6 +67,33 @@ def informational(args: Any) -> bool:
 def runs_something(argv: list[str]) -> bool:
     """Whether the command trains (else Hydra only prints: help, the config, its info)."""
     return not informational(parse(argv))
+
+
+def scheduler_errors(argv: list[str]) -> list[str]:
+    """A sweep sent to SLURM (``launcher=slurm…`` on the command line) where no SLURM answers:
+    one line before anything starts, not submitit's traceback once the jobs are submitted."""
+    args = parse(argv)
+    if not args.multirun or informational(args):
+        return []
+    chosen = [
+        value
+        for key, sep, value in (o.partition("=") for o in args.overrides)
+        if sep and key.removeprefix("override ").lstrip("+") in LAUNCHER_KEYS and value.startswith("slurm")
+    ]
+    if not chosen:
+        return []
+    where = f"launcher={chosen[-1]}"
+    local = "; on one machine, start experiments/slurm/local_cluster.sh (as root) first"
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        return [f"{where}: no SLURM here (sbatch not found){local}"]
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [f"{where}: the SLURM controller does not answer ({e}){local}"]
+    if ping.returncode != 0 or "DOWN" in ping.stdout:
+        said = (ping.stdout.strip().splitlines() or ["no answer"])[0]
+        return [f"{where}: the SLURM controller does not answer (scontrol ping: {said}){local}"]
+    return []
 
 
 def null_groups(overrides: list[Any]) -> list[str]:
