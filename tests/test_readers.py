@@ -302,17 +302,25 @@ def _tensor_file(obj) -> bytes:
     return buffer.getvalue()
 
 
-GOOD_EMBEDDINGS = _tensor_file({"projections": torch.randn(8, 4), "labels": torch.arange(8) % 3})
+GOOD_PROJECTIONS, GOOD_LABELS = torch.randn(8, 4, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 3
+GOOD_EMBEDDINGS = _tensor_file({"projections": GOOD_PROJECTIONS, "labels": GOOD_LABELS})
 
 
 @SETTINGS
 @given(cut=st.integers(min_value=0, max_value=len(GOOD_EMBEDDINGS) - 1), flip=st.integers(0, 255))
 def test_damaged_embeddings_are_named(tmp_path, cut, flip):
+    """Cut after any byte, which is then replaced: named damage, or (where the change falls on a
+    byte the zip format does not check, such as the archive comment's length at the very end)
+    exactly what was written."""
     data = bytearray(GOOD_EMBEDDINGS[:cut]) + bytes([flip])
     assume(bytes(data) != GOOD_EMBEDDINGS)  # the last byte "replaced" by itself: the file is whole
     write(tmp_path / EMBEDDINGS_FILE, bytes(data))
-    with pytest.raises(DamagedFile, match=EMBEDDINGS_FILE):
-        read_embeddings(tmp_path)
+    try:
+        projections, labels = read_embeddings(tmp_path)
+    except DamagedFile as e:
+        assert EMBEDDINGS_FILE in str(e)
+        return
+    assert torch.equal(projections, GOOD_PROJECTIONS) and torch.equal(labels, GOOD_LABELS)
 
 
 @pytest.mark.parametrize(
