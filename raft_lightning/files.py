@@ -44,6 +44,7 @@ BACKBONE_FORMAT, BACKBONE_VERSION = "raft-lightning-backbone", 1  # what an expo
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
 LOCK_FILE = ".lock"
+TEMP_SUFFIX = ".tmp"  # new_temp_beside's files: <name>.<pid>.<random>.tmp
 HYDRA_DIR = ".hydra"  # written by the run under its lock, not by Hydra (conf/hydra/default.yaml)
 DAMAGED_SUFFIX = ".damaged"  # a damaged file set aside, never deleted
 RUN_DIR_MARK = "<run_dir>"  # config.yaml's stand-in for the folder it lies in: the folder can move
@@ -73,7 +74,7 @@ def new_temp_beside(path: Path) -> tuple[BinaryIO, Path]:
     that a run folder made by someone else cannot turn a write of ours into a write elsewhere."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(100):
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
         try:
             return os.fdopen(os.open(tmp, flags, 0o666), "wb"), tmp
         except FileExistsError:

@@ -24,11 +24,10 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from raft_lightning.files import CHECKPOINT_CONFIG, new_temp_beside, set_aside
+from raft_lightning.files import CHECKPOINT_CONFIG, TEMP_SUFFIX, new_temp_beside, set_aside
 from raft_lightning.readers import DamagedFile, portable, read_checkpoint, rebase
 
 log = logging.getLogger(__name__)
-TMP_SUFFIX = ".tmp"
 
 
 def previous_of(path: Path) -> Path:
@@ -86,7 +85,7 @@ def run_dir_of(checkpoint: Path) -> Path:
 
 def remove_partial_writes(checkpoint: Path) -> None:
     """Temp files of saves that a kill interrupted (only ours: ``<name>.<pid>.<random>.tmp``)."""
-    for tmp in checkpoint.parent.glob(f"{checkpoint.name}.*{TMP_SUFFIX}"):
+    for tmp in checkpoint.parent.glob(f"{checkpoint.name}.*{TEMP_SUFFIX}"):
         tmp.unlink(missing_ok=True)
 
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.readers import sweep_jobs
-from raft_lightning.run.extras import LAUNCHER_KEYS
+from raft_lightning.run.extras import launcher_choices
 from raft_lightning.run.validation import config_errors
 
 # Groups every run needs: `group=null` (or `~group`) leaves the run without one.
@@ -75,14 +75,10 @@ def scheduler_errors(argv: list[str]) -> list[str]:
     args = parse(argv)
     if not args.multirun or informational(args):
         return []
-    chosen = [
-        value
-        for key, sep, value in (o.partition("=") for o in args.overrides)
-        if sep and key.removeprefix("override ").lstrip("+") in LAUNCHER_KEYS and value.startswith("slurm")
-    ]
+    chosen = [f"{key}={value}" for key, value in launcher_choices(args.overrides) if value.startswith("slurm")]
     if not chosen:
         return []
-    where = f"launcher={chosen[-1]}"
+    where = chosen[-1]
     local = "; on one machine, start experiments/slurm/local_cluster.sh (as root) first"
     if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
         return [f"{where}: no SLURM here (sbatch not found){local}"]

@@ -31,13 +31,22 @@ def missing_message(key: str, value: str, extra: str) -> str:
     return f"{key}={value}: {EXTRAS[extra][1]} need the '{extra}' extra: pip install 'raft-lightning[{extra}]'"
 
 
-def launcher_errors(overrides: list[str]) -> list[str]:
-    """Command-line overrides that choose a submitit launcher while hydra-submitit-launcher is
-    missing. Checked before Hydra composes anything: Hydra fails on the missing group first."""
-    errors = []
+def launcher_choices(overrides: list[str]) -> list[tuple[str, str]]:
+    """The ``(key, option)`` of each command-line override that picks a launcher."""
+    chosen = []
     for override in overrides:
         key, sep, value = override.partition("=")
         key = key.removeprefix("override ").lstrip("+~")
-        if sep and key in LAUNCHER_KEYS and any(s in value for s in ("slurm", "submitit")) and not installed("slurm"):
-            errors.append(missing_message(key, value, "slurm"))
-    return errors
+        if sep and key in LAUNCHER_KEYS:
+            chosen.append((key, value))
+    return chosen
+
+
+def launcher_errors(overrides: list[str]) -> list[str]:
+    """Command-line overrides that choose a submitit launcher while hydra-submitit-launcher is
+    missing. Checked before Hydra composes anything: Hydra fails on the missing group first."""
+    return [
+        missing_message(key, value, "slurm")
+        for key, value in launcher_choices(overrides)
+        if any(s in value for s in ("slurm", "submitit")) and not installed("slurm")
+    ]
