@@ -235,6 +235,20 @@ def test_a_changed_config_is_refused_with_the_keys_and_the_record_stays(tmp_path
     assert over["status"] == "ok" and over["objective"] == "byol_prime"
 
 
+def test_a_hydra_folder_planted_as_a_link_is_set_aside_not_written_through(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.yaml").write_text("precious\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".hydra").symlink_to(elsewhere, target_is_directory=True)
+    assert run(tmp_path, "trainer.max_epochs=1")["status"] == "ok"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["config.yaml"]
+    assert (elsewhere / "config.yaml").read_text() == "precious\n"
+    hydra = tmp_path / "run" / ".hydra"
+    assert hydra.is_dir() and not hydra.is_symlink() and (hydra / "overrides.yaml").is_file()
+    assert (tmp_path / "run" / ".hydra.damaged").is_symlink()  # kept for a person to look at
+
+
 def test_a_folder_with_only_its_record_is_finished_for_its_own_setting_only(tmp_path):
     """config.yaml and checkpoints/ deleted (say, to save space): summary.json still says what
     run the folder holds, so another config is refused, not told "already finished" (red team X1)."""

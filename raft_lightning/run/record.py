@@ -265,6 +265,8 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
         return
     hydra_cfg = HydraConfig.get()
     folder = run_dir / HYDRA_DIR
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # planted: never written through
+        set_aside(folder)
     folder.mkdir(exist_ok=True)
     write_atomically(folder / "config.yaml", OmegaConf.to_yaml(cfg))
     write_atomically(folder / "hydra.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})))
