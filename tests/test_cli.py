@@ -143,3 +143,31 @@ def test_a_sweep_sent_to_a_slurm_that_does_not_answer_is_one_line(monkeypatch):
     monkeypatch.setattr(command_line.subprocess, "run", lambda *a, **k: up)
     assert command_line.scheduler_errors(argv) == []
     assert command_line.scheduler_errors(argv[1:]) == []  # a single run does not use the launcher
+
+
+def test_a_glob_over_a_group_sweeps_its_matching_options(tmp_path):
+    """`variant=glob(byol_p*)` is Hydra's way to sweep a group's options by pattern: its runs are
+    listed (the check before Hydra once refused it, "ConfigLoader is not set"), and the report reads
+    the sweep's multirun.yaml back to the same count."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from raft_lightning.readers import expected_runs, sweep_jobs
+    from raft_lightning.run.command_line import problems
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()  # as raft-train's entry point does before checking
+    variants = sorted(p.stem for p in (ROOT / "raft_lightning" / "conf" / "variant").glob("byol_p*.yaml"))
+    assert len(variants) > 1
+    assert problems(["-m", "experiment=smoke", "variant=glob(byol_p*)", f"hydra.sweep.dir={tmp_path}"]) == []
+    overrides = ["experiment=smoke", "variant=glob(byol_p*)", "seed=0,1"]
+    with initialize_config_module("raft_lightning.conf", version_base="1.3"):
+        cfg = compose("train", overrides=overrides[:1], return_hydra_config=True)  # the fixed part
+    jobs = sweep_jobs(cfg, overrides)
+    assert sorted({o for job in jobs for o in job if o.startswith("variant=")}) == [f"variant={v}" for v in variants]
+    assert len(jobs) == 2 * len(variants)
+    record = OmegaConf.to_container(cfg)  # what Hydra's multirun.yaml records: the task, the config sources
+    record["hydra"]["overrides"]["task"] = overrides
+    record["hydra"]["runtime"]["config_sources"] = [{"path": "raft_lightning.conf", "schema": "pkg", "provider": "main"}]
+    OmegaConf.save(OmegaConf.create(record), tmp_path / "multirun.yaml")
+    assert expected_runs(tmp_path) == 2 * len(variants)

@@ -204,7 +204,7 @@ def compose_problems(argv: list[str], config_name: str) -> list[str]:
 
 def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[str]:
     """Each distinct problem of the sweep's runs once, with the runs that have it."""
-    jobs = sweep_jobs(base, task)
+    jobs = sweep_jobs(base, task, GlobalHydra.instance().config_loader())  # the loader glob(…) lists options with
     found: dict[str, list[int]] = {}
     for num, overrides in enumerate(jobs):
         try:
