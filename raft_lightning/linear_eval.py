@@ -97,6 +97,25 @@ def _trust_errors(trust: Any) -> list[str]:
 
 
 ACCEPTED = ("run_dir", "trust", "eval")  # and eval.<key>, hydra.<key>: what --help lists
+# eval.<key>s that are raft-train's, not the evaluation's: refused here, left out of --help.
+TRAIN_ONLY = {"eval.linear": "raft-train's switch to evaluate right after pretraining; here the evaluation always runs"}
+
+
+def help_text() -> str:
+    """--help: conf/linear_eval.yaml's template with its defaults, less the keys it does not take."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("raft_lightning.conf", version_base="1.3"):
+        cfg = compose("linear_eval", return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    template = str(cfg.hydra.help.template)
+    shown = {key: value for key, value in OmegaConf.to_container(cfg).items() if key != "hydra"}
+    for key in TRAIN_ONLY:
+        group, _, name = key.partition(".")
+        shown[group].pop(name, None)
+    return template.replace("$CONFIG", OmegaConf.to_yaml(OmegaConf.create(shown)))
 
 
 def run_dir_error(argv: list[str]) -> str | None:
@@ -107,6 +126,8 @@ def run_dir_error(argv: list[str]) -> str | None:
         return None
     for arg in argv:
         key = arg.partition("=")[0].lstrip("+~")
+        if key in TRAIN_ONLY:
+            return f"{arg}: not taken by raft-linear-eval ({TRAIN_ONLY[key]})"
         if "=" in arg and not arg.startswith("-") and key not in ACCEPTED and not key.startswith(("eval.", "hydra.")):
             return f"{arg}: not accepted; raft-linear-eval takes run_dir=, eval.<key>= and trust= (see --help)"
     given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
@@ -120,6 +141,9 @@ def run_dir_error(argv: list[str]) -> str | None:
 
 def main() -> None:
     """``raft-linear-eval``: Hydra's command line over conf/linear_eval.yaml."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(help_text(), end="")
+        return
     error = run_dir_error(sys.argv[1:]) or "\n  ".join(compose_problems(sys.argv[1:], "linear_eval"))
     if error:
         print(f"raft-linear-eval: {error}", file=sys.stderr)

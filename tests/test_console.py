@@ -91,6 +91,10 @@ def test_linear_eval_help_lists_only_what_it_takes_and_refuses_the_rest_in_one_l
     assert done.returncode == 0
     assert "run_dir=" in done.stdout and "eval.<key>=" in done.stdout and "trust=" in done.stdout
     assert "Configuration groups" not in done.stdout and "variant:" not in done.stdout and "data:" not in done.stdout
+    assert "hydra.<key>=" in done.stdout and "epochs: 100" in done.stdout  # Hydra's keys are taken; the defaults
+    assert "linear:" not in done.stdout  # eval.linear is raft-train's switch: it does nothing here
+    (line,) = cli("raft_lightning.linear_eval", f"run_dir={tmp_path}", "eval.linear=true").stderr.strip().splitlines()
+    assert line.startswith("raft-linear-eval: eval.linear=true: not taken by raft-linear-eval (raft-train's switch")
     refused = cli("raft_lightning.linear_eval", f"run_dir={tmp_path}", "data=cifar10")
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()
