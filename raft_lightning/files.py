@@ -48,6 +48,7 @@ TEMP_SUFFIX = ".tmp"  # new_temp_beside's files: <name>.<pid>.<random>.tmp
 HYDRA_DIR = ".hydra"  # written by the run under its lock, not by Hydra (conf/hydra/default.yaml)
 DAMAGED_SUFFIX = ".damaged"  # a damaged file set aside, never deleted
 RUN_DIR_MARK = "<run_dir>"  # config.yaml's stand-in for the folder it lies in: the folder can move
+NAME_MAX = 255  # bytes in one path component (Linux): longer names fail with ENAMETOOLONG
 CHECKPOINT_CONFIG = "raft_config"  # the key under which a checkpoint carries its run's portable config
 
 

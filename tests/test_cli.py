@@ -168,6 +168,6 @@ def test_a_glob_over_a_group_sweeps_its_matching_options(tmp_path):
     assert len(jobs) == 2 * len(variants)
     record = OmegaConf.to_container(cfg)  # what Hydra's multirun.yaml records: the task, the config sources
     record["hydra"]["overrides"]["task"] = overrides
-    record["hydra"]["runtime"]["config_sources"] = [{"path": "raft_lightning.conf", "schema": "pkg", "provider": "main"}]
+    record["hydra"]["runtime"]["config_sources"] = [{"path": "raft_lightning.conf", "schema": "pkg", "provider": "x"}]
     OmegaConf.save(OmegaConf.create(record), tmp_path / "multirun.yaml")
     assert expected_runs(tmp_path) == 2 * len(variants)

@@ -36,7 +36,7 @@ def test_the_closing_list_is_in_job_order_with_each_runs_folder_and_what_differs
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  #")]
     assert [int(line.split()[0][1:]) for line in lines] == list(range(14))  # 0, 1, 2, …, 10, not 0, 1, 10
     for line, (n, beta, seed) in zip(lines, jobs):
-        assert f"loss.beta={beta} seed={seed}:" in line and line.endswith(f"[{n}]")
+        assert f"loss.beta={beta},seed={seed}:" in line and line.endswith(f"[{n}]")  # named as W&B and TB name it
         assert "loss=raft" not in line  # the same in every run: tells nothing apart
     assert len(set(lines)) == len(lines)
 

@@ -4,6 +4,7 @@ project's --help, and a linear evaluation that a constant feature cannot blow up
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shlex
 import shutil
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raft_lightning.evaluation.linear import linear_accuracy
 from raft_lightning.run.tracking import SUMMARY_KEYS
@@ -138,6 +141,20 @@ def tensorboard_scalars(run_dir: Path) -> dict[str, dict[str, list[tuple[int, fl
     return found
 
 
+def tensorboard_hparams(folder: Path) -> tuple[dict[str, object], list[str]]:
+    """The hyperparameters tab of a TensorBoard run folder: its hyperparameters and metric tags."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    values = {k: v.string_value or v.number_value or v.bool_value for k, v in start.hparams.items()}
+    return values, [m.name.tag for m in experiment.metric_infos]
+
+
 def check_distinct_names(sweep: Path, expected: list[str]) -> list[dict]:
     """W&B records and TensorBoard folders of runs #0, #1, … named ``expected``; the W&B runs."""
     runs = []
@@ -189,8 +206,14 @@ def test_a_batch_sweep_logs_each_epoch_and_names_every_run(tmp_path, monkeypatch
     columns = re.findall(r"`final/(\w+)`", LOGGERS_DOC.read_text())
     assert columns and set(columns) <= set(SUMMARY_KEYS)
 
-    # TensorBoard: the CSV log's step and epoch series, at the same steps.
+    # TensorBoard: the CSV log's step and epoch series, at the same steps; the hyperparameters tab
+    # holds the config beside the record's results.
     (series,) = tensorboard_scalars(sweep / "0").values()
+    summary = json.loads((sweep / "0" / "summary.json").read_text())
+    hparams, metrics = tensorboard_hparams(next((sweep / "0" / "tensorboard").iterdir()))
+    assert hparams["choices/variant"] == "byol_lp" and hparams["loss/beta"] == 1.0
+    assert {"final/align", "final/uniform", "final/epochs"} <= set(metrics)
+    assert series["final/align"] == [(summary["epochs"], pytest.approx(summary["align"]))]
     rows = list(csv.DictReader(open(sweep / "0" / "csv" / "metrics.csv")))
     for key in [k for k in rows[0] if k not in ("step",)]:
         expected = [(int(r["step"]), float(np.float32(r[key]))) for r in rows if r[key]]
@@ -212,3 +235,44 @@ def test_runs_that_differ_only_in_beta_get_their_own_names(tmp_path, monkeypatch
         "  #0 loss.beta=0.1",
         "  #1 loss.beta=1",
     ]
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_a_run_name_as_a_folder_is_one_path_component_within_the_limit(name):
+    from raft_lightning.files import NAME_MAX
+    from raft_lightning.run.tracking import folder_name
+
+    folder = folder_name(name)
+    assert "/" not in folder and len(folder.encode()) <= NAME_MAX
+    assert folder == folder_name(name)  # the same run gets the same folder on resume
+    if len(name.encode()) <= NAME_MAX:
+        assert folder == name.replace("/", "_")  # what the closing line says, readable
+    else:  # cut, with a hash of the whole name: two long names that share a start stay apart
+        assert folder != folder_name(name + "x") and folder.encode()[:100] == name.replace("/", "_").encode()[:100]
+
+
+@pytest.mark.slow
+def test_long_swept_settings_name_tensorboard_folders_within_the_limit_as_the_closing_lines(tmp_path):
+    """Runs told apart by long settings (here folders): each TensorBoard folder is a name the
+    system takes (it once failed every run, "File name too long"), and reads as its closing line."""
+    pytest.importorskip("tensorboard")
+    roots = [tmp_path / ("d" * 240 + "1"), tmp_path / "d2"]
+    for root in roots:
+        root.mkdir()
+    sweep = tmp_path / "s"
+    done = run_cli(
+        "-m", "experiment=smoke", "logger=[csv,tensorboard]", "trainer.max_epochs=1", "seed=0,1",
+        f"paths.data_dir={roots[0]},{roots[1]}", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    closing = {line.split()[-1][1:-1]: line[2:].split(": ")[0].split(" ", 1)[1] for line in done.stdout.splitlines()
+               if line.startswith("  #")}  # fmt: skip
+    assert len(closing) == 4
+    for num, name in closing.items():
+        (folder,) = [p.name for p in (sweep / num / "tensorboard").iterdir()]
+        assert name.count("=") == 2 and "," in name  # both swept keys, joined as W&B and TensorBoard join them
+        if "d2" in name:
+            assert folder == name.replace("/", "_")
+        else:
+            assert len(folder.encode()) <= 255 and folder.startswith(name.replace("/", "_")[:200])

@@ -22,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, open_dict, read_write
 
 from raft_lightning.conf import CONF_DIR
+from raft_lightning.files import NAME_MAX
 from raft_lightning.readers import sweep_jobs
 from raft_lightning.run.extras import launcher_choices
 from raft_lightning.run.validation import config_errors
@@ -33,7 +34,6 @@ REQUIRED_GROUPS = (
 # Keys that moved: an old override names where its setting lives now (the mean teacher's EMA was
 # a callback, `callbacks.ema`, until it became the objective's own, conf/teacher/).
 MOVED = {"callbacks.ema": "teacher"}
-NAME_MAX = 255  # bytes in one path component (Linux)
 
 
 def _options(group: str) -> str:

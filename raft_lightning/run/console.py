@@ -7,6 +7,7 @@ import logging
 import re
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,16 @@ def differing_keys(overrides: list[tuple[str, ...]]) -> list[str]:
     return [k for k in dict.fromkeys(k for p in pairs for k in p) if len({p.get(k) for p in pairs}) > 1]
 
 
+def settings_name(overrides: Iterable[str]) -> str:
+    """A run's name from the ``key=value`` overrides that tell it apart: the sweep's closing lines,
+    W&B run names and TensorBoard folders (``run.tracking.run_name``) all read the same."""
+    return ",".join(overrides)
+
+
 def differing(overrides: list[tuple[str, ...]]) -> list[str]:
     """Per job, the ``key=value`` overrides whose value is not the same in every job of the sweep."""
     keys = differing_keys(overrides)
-    return [" ".join(f"{k}={p[k]}" for k in keys if k in p) for p in _pairs(overrides)]
+    return [settings_name(f"{k}={p[k]}" for k in keys if k in p) for p in _pairs(overrides)]
 
 
 def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) -> list[str]:

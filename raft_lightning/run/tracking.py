@@ -12,6 +12,7 @@ so syncing never merges two runs.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import sys
@@ -27,8 +28,9 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 
-from raft_lightning.files import WANDB_ID_FILE, set_aside, write_atomically
+from raft_lightning.files import NAME_MAX, WANDB_ID_FILE, set_aside, write_atomically
 from raft_lightning.readers import read_wandb_id
+from raft_lightning.run.console import settings_name
 from raft_lightning.summary import RESULT_KEYS
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,18 @@ def run_name(seed: object, use: str = "name") -> str:
     show the same); for a single run ``<variant, or loss-predictor>-seed<seed>``. ``use=folder``
     makes it a folder name (``/`` → ``_``)."""
     name = _swept_settings() or f"{_chosen()}-seed{seed}"
-    return name.replace("/", "_") if use == "folder" else name
+    return folder_name(name) if use == "folder" else name
+
+
+def folder_name(name: str) -> str:
+    """``name`` as one path component: ``/`` → ``_``, and a name over Linux's 255 bytes (many swept
+    settings) cut to fit, with a hash of the whole name so that two long names stay apart."""
+    name = name.replace("/", "_")
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    digest = "~" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    head = name.encode()[: NAME_MAX - len(digest)].decode(errors="ignore")  # whole characters only
+    return head + digest
 
 
 def _swept_settings() -> str:
@@ -66,7 +79,7 @@ def _swept_settings() -> str:
     hydra = HydraConfig.get()
     keys = str(OmegaConf.select(hydra, f"job.env_set.{SWEPT}", default="") or "").split()
     task = [str(o) for o in OmegaConf.select(hydra, "overrides.task", default=[]) or []]
-    return ",".join(o for o in task if o.partition("=")[0] in keys)
+    return settings_name(o for o in task if o.partition("=")[0] in keys)
 
 
 def _chosen() -> str:
@@ -111,6 +124,23 @@ def finish_wandb(summary: dict[str, Any]) -> None:
     if summary["status"] == "interrupted":
         wandb.run.mark_preempting()
     wandb.finish(exit_code=1 if summary["status"] == "failed" else 0)
+
+
+def finish_tensorboard(loggers: list, hyperparameters: dict[str, Any], summary: dict[str, Any]) -> None:
+    """TensorBoard's hyperparameters tab: the run's config beside its results (``final/…``, the
+    numbers of its record), written at its end; Lightning writes the tab only with metrics, and
+    a placeholder ``hp_metric`` at the start would be a number the run did not produce."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    results = {
+        f"final/{key}": float(summary[key])
+        for key in SUMMARY_KEYS
+        if isinstance(summary.get(key), (int, float)) and not isinstance(summary.get(key), bool)
+    }
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger) and results:
+            logger.log_hyperparams(hyperparameters, metrics=results, step=summary.get("epochs"))
+            logger.finalize("success" if summary.get("status") == "ok" else "failed")
 
 
 def keep_csv_logs(trainer: L.Trainer) -> None:

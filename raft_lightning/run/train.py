@@ -29,7 +29,7 @@ from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, 
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
 from raft_lightning.run.guard import check_same_run
 from raft_lightning.run.record import RunRecord, save_config
-from raft_lightning.run.tracking import ensure_wandb_id, keep_csv_logs
+from raft_lightning.run.tracking import ensure_wandb_id, finish_tensorboard, keep_csv_logs
 from raft_lightning.run.validation import check_config
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
             return previous.as_dict()
     record.carry_results(previous if checkpoint is not None else None)
+    loggers: list = []
     with record.attempt(run_dir, cfg):
         check_config(cfg, choices)
         if unreadable is not None:
@@ -99,8 +100,9 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             keep_csv_logs(trainer)
         record.device = device_name(trainer)
         record.resumed_from = os.path.relpath(checkpoint, run_dir) if checkpoint else None
-        for logger in trainer.loggers:  # the full resolved config, and which option of each group it came from
-            logger.log_hyperparams({"choices": choices, **OmegaConf.to_container(cfg, resolve=True)})
+        loggers, hyperparameters = trainer.loggers, {"choices": choices, **OmegaConf.to_container(cfg, resolve=True)}
+        for logger in loggers:  # the full resolved config, and which option of each group it came from
+            logger.log_hyperparams(hyperparameters)
         if model.pretrain:
             trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
         else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
@@ -114,6 +116,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             accuracies, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
             record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(cfg.eval))
+    if loggers:
+        finish_tensorboard(loggers, hyperparameters, record.as_dict())
     if record.status == "ok" and not cfg.record.get("keep_previous", False) and rank_zero_only.rank == 0:
         drop_previous(Path(cfg.paths.last_checkpoint))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
