@@ -20,7 +20,7 @@ from raft_lightning.run import command_line
 from raft_lightning.run.console import quiet_known_noise
 from raft_lightning.run.extras import launcher_errors
 from raft_lightning.run.resolvers import register_resolvers
-from raft_lightning.run.signals import hand_back
+from raft_lightning.run.signals import hand_back, unanswered_signal
 from raft_lightning.run.sweep import OUTCOMES, Outcome, exit_status
 from raft_lightning.run.train import train
 
@@ -35,8 +35,8 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     """One run (a job of a sweep, locally or in a SLURM job): its status and error, which the
     sweep's ``run.sweep.Sweeper`` keeps; a single run keeps its own."""
     summary = train(cfg)
-    if summary.get("signal") and summary["status"] == "interrupted":
-        hand_back(summary["signal"])  # recorded: now the signal does what it would have done without us
+    if (name := unanswered_signal(summary)) is not None:
+        hand_back(name)  # recorded: now the signal does what it would have done without us
     outcome = {"status": summary["status"], "error": summary.get("error")}
     if HydraConfig.get().mode == RunMode.RUN:
         OUTCOMES.append(Outcome(0, outcome["status"], Path(cfg.paths.output_dir), outcome["error"]))

@@ -115,15 +115,22 @@ def logged_steps(path: Path) -> list[int]:
 class SignalOnHook(L.Callback):
     """Sends ``signal`` to this process the first time Lightning calls ``hook`` (``setup``:
     start-up, before training; ``on_validation_start``: a baseline's validation), once per
-    ``marker`` file, so that the rerun of the same command goes through."""
+    ``marker`` file, so that the rerun of the same command goes through. ``swallow``: inside an
+    ``except Exception: pass``, as careless code around a signal would be."""
 
-    def __init__(self, hook: str, marker: str, signal: str = "SIGTERM") -> None:
+    def __init__(self, hook: str, marker: str, signal: str = "SIGTERM", swallow: bool = False) -> None:
         self.marker, self.signum = Path(marker), SIGNALS[signal]
 
         def fire(*args: Any, **kwargs: Any) -> None:
-            if not self.marker.exists():
-                self.marker.write_text(f"{os.getpid()}\n")
+            if self.marker.exists():
+                return
+            self.marker.write_text(f"{os.getpid()}\n")
+            try:
                 os.kill(os.getpid(), self.signum)
+                time.sleep(0.5)  # the handler runs here, in the try
+            except Exception:
+                if not swallow:
+                    raise
 
         setattr(self, hook, fire)
 

@@ -165,6 +165,31 @@ def test_a_signal_during_the_baselines_validation_interrupts(tmp_path, monkeypat
     assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM"
 
 
+@pytest.mark.parametrize(
+    "hook, swallow",
+    [("on_train_end", False), ("on_fit_end", True)],
+    ids=["after-trainings-last-check", "swallowed-where-it-landed"],
+)
+def test_a_signal_nothing_acted_on_still_stops_the_sweep_after_the_run_is_recorded(tmp_path, hook, swallow):
+    """A SIGTERM after the last batch's check (only recorded: training then ends normally), or
+    one whose exception code swallows: the run finishes and is recorded ok, and the signal still
+    does what it does, so the sweep stops there (it once went on and exited 0)."""
+    marker = tmp_path / "fired"
+    inject = ["+callbacks.sig._target_=tests.helpers.SignalOnHook", f"+callbacks.sig.hook={hook}"]
+    inject += [f"+callbacks.sig.marker={marker}", f"+callbacks.sig.swallow={str(swallow).lower()}"]
+    sweep = ["-m", *SMOKE, "trainer.max_epochs=1", "seed=0,1", *inject, f"hydra.sweep.dir={tmp_path / 's'}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "raft_lightning.train", *sweep], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert marker.exists() and done.returncode == -signal.SIGTERM, done.stderr[-3000:]
+    assert json.loads((tmp_path / "s" / "0" / "summary.json").read_text())["status"] == "ok"
+    assert not (tmp_path / "s" / "1").exists()  # the sweep stopped after the recorded run
+    again = subprocess.run(
+        [sys.executable, "-m", "raft_lightning.train", *sweep], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0 and json.loads((tmp_path / "s" / "1" / "summary.json").read_text())["status"] == "ok"
+
+
 def run_until_step_3(tmp_path, *overrides: str) -> subprocess.Popen:
     """A CLI run in its own session (as a shell's job, or a SLURM step), returned once it waits at
     step 3 for a signal from outside. SIGINT at its default: a test run started in the background

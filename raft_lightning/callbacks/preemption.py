@@ -26,6 +26,23 @@ import torch
 
 from raft_lightning.contracts import RUN_SIGNALS
 
+# Every run signal this process received while a run attempt held the handlers, in order. A
+# handler that raises can have its exception swallowed by code it lands in (an ``except
+# Exception`` of a library), and one that only records can land after training's last check:
+# either way the signal must still act once the run is recorded (``take_received``).
+_received: list[int] = []
+
+
+def note_received(signum: int) -> None:
+    _received.append(int(signum))  # list.append: safe in a handler, whatever line it interrupts
+
+
+def take_received() -> int | None:
+    """The first run signal received since the last call, if any; forgets them all."""
+    first = _received[0] if _received else None
+    _received.clear()
+    return first
+
 
 def ignored(signum: int) -> bool:
     """The process was started with this signal ignored (``nohup``, ``&`` in a script)."""
@@ -95,6 +112,7 @@ class Preemption(L.Callback):
 
     def _record(self, signum: int, frame: Any) -> None:
         detach_if_hung_up(signum)  # system calls only: safe in the middle of any Python line
+        note_received(signum)
         self.received = signum  # only a flag: a handler may run in the middle of any Python line
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from raft_lightning.callbacks.preemption import Interrupted, detach_if_hung_up, ignored
+from raft_lightning.callbacks.preemption import Interrupted, detach_if_hung_up, ignored, note_received, take_received
 from raft_lightning.contracts import RUN_SIGNALS
 
 SIGNALS = tuple(signal.Signals[name] for name in RUN_SIGNALS)
@@ -27,6 +27,7 @@ SIGNALS = tuple(signal.Signals[name] for name in RUN_SIGNALS)
 
 def _interrupt(signum: int, frame: Any) -> None:
     detach_if_hung_up(signum)
+    note_received(signum)  # if the exception below is swallowed where it lands, the signal is not
     raise Interrupted(signum)
 
 
@@ -38,12 +39,23 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # Python delivers signals to the main thread only
         return
+    take_received()  # a new attempt: what an earlier one received was acted on then
     previous = {signum: signal.signal(signum, _interrupt) for signum in SIGNALS if not ignored(signum)}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def unanswered_signal(summary: dict[str, Any]) -> str | None:
+    """The signal to hand back after a run: the one that interrupted it, else one it received
+    that nothing acted on (swallowed where it landed, or after training's last check: the run
+    finished and is recorded ``ok``, but the sweep must still stop, or submitit requeue)."""
+    received = take_received()
+    if summary.get("signal") and summary.get("status") == "interrupted":
+        return str(summary["signal"])
+    return signal.Signals(received).name if received is not None else None
 
 
 def hand_back(name: str) -> None:
