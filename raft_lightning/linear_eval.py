@@ -29,7 +29,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import interruption
-from raft_lightning.conf import SEARCH_PATH
+from raft_lightning.conf import CONF_DIR, SEARCH_PATH
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
@@ -42,7 +42,7 @@ from raft_lightning.run.resolvers import register_resolvers
 from raft_lightning.run.rules import eval_errors
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.train import evaluation_settings
-from raft_lightning.run.validation import ConfigError
+from raft_lightning.run.validation import ConfigError, target_errors
 
 log = logging.getLogger(__name__)
 FAILURES = (DamagedFile, UntrustedConfig, ConfigError, NoReadableCheckpoint, FileNotFoundError, FolderBusy, OSError)
@@ -65,9 +65,23 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[s
     return record.as_dict()
 
 
+def settings_errors(eval_cfg: DictConfig) -> list[str]:
+    """The evaluation's settings are conf/eval/default.yaml's keys, each with a value: a key added
+    (``+eval.epoch=3``, a typo that would evaluate with the default) or removed (``~eval.epochs``)
+    is one line; then the values (``rules.eval_errors``) and the optimiser's target."""
+    settings = OmegaConf.load(CONF_DIR / "eval" / "default.yaml")
+    added = [
+        f"eval.{k}: not a setting of the evaluation ({', '.join(settings)})" for k in eval_cfg if k not in settings
+    ]
+    removed = [f"~eval.{k}: the evaluation needs it; give a value instead" for k in settings if k not in eval_cfg]
+    if added or removed:
+        return added + removed
+    return eval_errors(eval_cfg) + target_errors(eval_cfg.optimizer, "eval.optimizer")
+
+
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def hydra_main(cfg: DictConfig) -> None:
-    errors = eval_errors(cfg.eval) + _trust_errors(cfg.trust)
+    errors = settings_errors(cfg.eval) + _trust_errors(cfg.trust)
     if errors:
         print("raft-linear-eval: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)
@@ -128,8 +142,10 @@ def run_dir_error(argv: list[str]) -> str | None:
         key = arg.partition("=")[0].lstrip("+~")
         if key in TRAIN_ONLY:
             return f"{arg}: not taken by raft-linear-eval ({TRAIN_ONLY[key]})"
-        if "=" in arg and not arg.startswith("-") and key not in ACCEPTED and not key.startswith(("eval.", "hydra.")):
-            return f"{arg}: not accepted; raft-linear-eval takes run_dir=, eval.<key>= and trust= (see --help)"
+        accepted = key in ACCEPTED or key.startswith(("eval.", "hydra.", "hydra/"))
+        if "=" in arg and not arg.startswith("-") and not accepted:
+            takes = "run_dir=, eval.<key>=, trust= and hydra.<key>="
+            return f"{arg}: not accepted; raft-linear-eval takes {takes} (see --help)"
     given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
     if not given:
         return "run_dir: missing; give a run's folder: raft-linear-eval run_dir=<folder with summary.json>"

@@ -160,6 +160,8 @@ def test_a_glob_over_a_group_sweeps_its_matching_options(tmp_path):
     variants = sorted(p.stem for p in (ROOT / "raft_lightning" / "conf" / "variant").glob("byol_p*.yaml"))
     assert len(variants) > 1
     assert problems(["-m", "experiment=smoke", "variant=glob(byol_p*)", f"hydra.sweep.dir={tmp_path}"]) == []
+    (line,) = problems(["-m", "experiment=smoke", "variant=glob(nothing_*)", f"hydra.sweep.dir={tmp_path}"])
+    assert line.startswith("variant=glob(nothing_*): matches no option")  # Hydra would start nothing, say nothing
     overrides = ["experiment=smoke", "variant=glob(byol_p*)", "seed=0,1"]
     with initialize_config_module("raft_lightning.conf", version_base="1.3"):
         cfg = compose("train", overrides=overrides[:1], return_hydra_config=True)  # the fixed part

@@ -41,6 +41,20 @@ def test_the_closing_list_is_in_job_order_with_each_runs_folder_and_what_differs
     assert len(set(lines)) == len(lines)
 
 
+def test_a_sweep_of_one_names_its_run_as_w_and_b_and_tensorboard_do(tmp_path):
+    from raft_lightning.run.console import sweep_lines
+
+    summary = {"status": "ok", "variant": None, "objective": "byol", "predictor": "mlp", "seed": 0, "epochs": 1}
+    for key in ("align", "uniform", "probe_acc", "knn_acc", "linear_acc"):
+        summary[key] = None
+    outcome = Outcome(0, "ok", tmp_path / "0", None, ("variant=byol_lpi",))  # glob(byol_lpi): one run
+    (line,) = [line for line in sweep_lines([(outcome, summary)], tmp_path) if line.startswith("  #")]
+    assert line.startswith("  #0 byol-mlp-seed0: ")  # nothing differs: the single run's name
+    summary["variant"] = "byol_lpi"
+    (line,) = [line for line in sweep_lines([(outcome, summary)], tmp_path) if line.startswith("  #")]
+    assert line.startswith("  #0 byol_lpi-seed0: ")
+
+
 @pytest.mark.slow
 def test_each_epoch_is_one_line_and_a_resumed_run_warns_of_nothing_false(smoke_cfg, caplog):
     first = smoke_cfg("logger=csv", "trainer.max_epochs=2", "callbacks.knn.every_n_epochs=2")
@@ -107,3 +121,28 @@ def test_help_quotes_no_running_time_and_names_the_loggers():
     # A time measured on one machine goes stale on the next: --help quotes none.
     assert not re.search(r"\b\d+(\.\d+)?\s*(s|sec|seconds|min|minutes|h|hours)\b", done.stdout), done.stdout
     assert "logger=tensorboard" in done.stdout and "logger.wandb.entity=NAME" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "arg, says",
+    [
+        ("~eval.epochs", "~eval.epochs: the evaluation needs it"),
+        ("+eval.epoch=3", "eval.epoch: not a setting of the evaluation (linear, epochs,"),  # a typo: not the default
+        ("eval.optimizer._target_=os.system", "not a parameter of system"),
+        ("eval.optimizer.lr=-1", "eval.optimizer.lr=-1"),
+    ],
+)
+def test_linear_eval_refuses_settings_it_does_not_have_in_one_line(tmp_path, arg, says):
+    for name in ("config.yaml", "summary.json"):  # a folder that passes the first check: refused before it is read
+        (tmp_path / name).write_text("{}\n")
+    done = cli("raft_lightning.linear_eval", f"run_dir={tmp_path}", arg)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("raft-linear-eval: ") and says in line
+
+
+def test_linear_eval_takes_hydras_groups_as_its_help_says():
+    from raft_lightning.linear_eval import run_dir_error
+
+    assert run_dir_error(["run_dir=/nowhere", "hydra/job_logging=disabled"]).startswith("run_dir=/nowhere: not a run")
+    assert "hydra.<key>=" in run_dir_error(["run_dir=/nowhere", "seed=1"])

@@ -518,3 +518,42 @@ def test_the_report_lists_a_run_whose_summary_is_a_folder_and_reports_the_others
     written = report(tmp_path, tmp_path / "out", OmegaConf.load(DEFAULT_CONFIG))
     assert tmp_path / "out" / "table1.md" in written
     assert "bad" in (tmp_path / "out" / "table1.md").read_text()
+
+
+def test_a_sweeps_size_is_read_in_a_fresh_process_globs_included(tmp_path):
+    """raft-report reads multirun.yaml in a process where Hydra never ran (a reader built on a
+    process that had composed once worked in the tests and failed for every user: "No config
+    source registered for schema pkg"); a glob is expanded over the configs it chose from, and
+    where those are not here the size is unknown, not a count of nothing."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    variants = sorted(p.stem for p in (ROOT / "raft_lightning" / "conf" / "variant").glob("byol_p*.yaml"))
+    pkg = [{"path": "raft_lightning.conf", "schema": "pkg", "provider": "main"}]
+    gone = [*pkg, {"path": str(tmp_path / "gone"), "schema": "file", "provider": "command-line"}]
+    cases = {
+        "plain": (["seed=0,1", "loss=raft"], pkg, 2),
+        "glob": (["variant=glob(byol_p*)", "seed=0,1"], pkg, 2 * len(variants)),
+        "glob-exclude": (["variant=glob(byol_p*,exclude=byol_prime_l*)"], pkg, len(variants) - 2),
+        "glob-folder-gone": (["variant=glob(my_*)"], gone, "unknown"),
+        "glob-no-sources": (["variant=glob(byol_p*)"], None, "unknown"),
+        "glob-matches-nothing": (["variant=glob(nothing_*)"], pkg, "unknown"),
+    }
+    for name, (task, sources, _) in cases.items():
+        record = {"hydra": {"sweeper": {"params": None}, "overrides": {"task": task}, "runtime": {}}}
+        record["hydra"]["runtime"]["config_sources"] = sources
+        write(tmp_path / name / "multirun.yaml", yaml.safe_dump(record))
+    code = (
+        "import json, sys\nfrom raft_lightning.readers import SizeUnknown, expected_runs\nout = {}\n"
+        "for name in sys.argv[2:]:\n"
+        "    try: out[name] = expected_runs(sys.argv[1] + '/' + name)\n"
+        "    except SizeUnknown: out[name] = 'unknown'\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), *cases], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {name: expected for name, (_, _, expected) in cases.items()}

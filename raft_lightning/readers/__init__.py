@@ -27,7 +27,7 @@ from raft_lightning.readers.config import (
 )
 from raft_lightning.readers.curves import read_spectra, read_steps
 from raft_lightning.readers.records import read_epochs, read_summary, read_wandb_id
-from raft_lightning.readers.sweep import expected_runs, sweep_jobs
+from raft_lightning.readers.sweep import SizeUnknown, expected_runs, sweep_jobs
 from raft_lightning.readers.tensors import CHECKPOINT_EXPECTED, read_checkpoint, read_embeddings
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "read_wandb_id",
     "rebase",
     "sweep_jobs",
+    "SizeUnknown",
     "unrebased",
     "untrusted_targets",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from raft_lightning.readers.base import DamagedFile, first_line, present, text_of
 
@@ -23,7 +23,15 @@ def sweep_jobs(config: DictConfig, task: list[str] | None = None, config_loader:
 
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     task = list(config.hydra.overrides.task) if task is None else task
-    loader = config_loader if config_loader is not None else _loader(config)
+    loader = config_loader
+    if loader is None:
+        loader, missing = _loader(config)
+        globs = _globs(config, task)
+        if globs and (missing or not isinstance(OmegaConf.select(config, "hydra.runtime.config_sources"), ListConfig)):
+            where = (
+                f"config folders not here ({', '.join(missing)})" if missing else "config folders it does not record"
+            )
+            raise SizeUnknown(f"{', '.join(globs)} chose from {where}")
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(params + task)
     count = 1
     for override in parsed:
@@ -34,33 +42,54 @@ def sweep_jobs(config: DictConfig, task: list[str] | None = None, config_loader:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def _loader(config: DictConfig) -> Any:
+class SizeUnknown(Exception):
+    """The sweep's size cannot be told here (a ``glob(…)`` over config folders not on this machine)."""
+
+
+def _loader(config: DictConfig) -> tuple[Any, list[str]]:
     """A config loader over this package's configs and the config folders (``file://``) the sweep
-    recorded that exist here: what ``glob(…)`` chose from. Recorded ``pkg://`` sources other than
-    this package's are left out: naming a module to import is code, and a sweep's file is data."""
+    recorded: what ``glob(…)`` chose from. Recorded ``pkg://`` sources other than this package's
+    are left out: naming a module to import is code, and a sweep's file is data. With it, the
+    recorded folders that are not here (a glob over them cannot be expanded again)."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl  # no public API for a loader
     from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+    from hydra.core.plugins import Plugins
 
+    Plugins.instance()  # registers the config source types (pkg://, file://): a fresh process has none
     search_path = ConfigSearchPathImpl()
     search_path.append("hydra", "pkg://hydra.conf")
     search_path.append("main", "pkg://raft_lightning.conf")
-    sources = OmegaConf.select(config, "hydra.runtime.config_sources", default=None) or []
-    for source in sources:
+    sources = OmegaConf.select(config, "hydra.runtime.config_sources", default=None)
+    missing = []
+    for source in sources if isinstance(sources, ListConfig) else []:
         path = source.get("path") if isinstance(source, DictConfig) else None
-        if source.get("schema") == "file" and isinstance(path, str) and Path(path).is_dir():
+        if not isinstance(source, DictConfig) or source.get("schema") != "file" or not isinstance(path, str):
+            continue
+        if Path(path).is_dir():
             search_path.append(str(source.get("provider") or "file"), f"file://{path}")
-    return ConfigLoaderImpl(config_search_path=search_path)
+        else:
+            missing.append(path)
+    return ConfigLoaderImpl(config_search_path=search_path), missing
+
+
+def _globs(config: DictConfig, task: list[str]) -> list[str]:
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    return [o for o in params + task if "glob(" in o.partition("=")[2]]
 
 
 def expected_runs(sweep_dir: str | Path) -> int | None:
     """How many runs the sweep in ``sweep_dir`` launches, from Hydra's multirun.yaml (None for a
-    plain folder of runs). Raises ``DamagedFile`` when multirun.yaml cannot be read as one."""
+    plain folder of runs). Raises ``DamagedFile`` when multirun.yaml cannot be read as one, and
+    ``SizeUnknown`` when its ``glob(…)`` cannot be expanded here as it was where it ran."""
     path = Path(sweep_dir) / "multirun.yaml"
     if not present(path, sweep_dir, SWEEP_EXPECTED):
         return None
     try:
-        return len(sweep_jobs(OmegaConf.create(text_of(path, SWEEP_EXPECTED))))
-    except DamagedFile:
+        count = len(sweep_jobs(OmegaConf.create(text_of(path, SWEEP_EXPECTED))))
+    except (DamagedFile, SizeUnknown):
         raise
     except (Exception, RecursionError) as e:  # yaml, omegaconf, Hydra's parser: no common base
         raise DamagedFile(path, first_line(e), SWEEP_EXPECTED) from None
+    if count == 0:  # Hydra launches no sweep of no runs: its glob(…) matched nothing here
+        raise SizeUnknown(f"{path}: its overrides expand to no run here")
+    return count

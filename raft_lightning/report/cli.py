@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
-from raft_lightning.readers import DamagedFile, expected_runs
+from raft_lightning.readers import DamagedFile, SizeUnknown, expected_runs
 from raft_lightning.report.compare import UnknownRow, compare
 from raft_lightning.report.embeddings import attach_embeddings
 from raft_lightning.report.rows import aggregate, load_runs, split
@@ -54,7 +54,7 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
         try:
             expected = expected_runs(sweep_dir)
             sweep_note = []
-        except DamagedFile as e:
+        except (DamagedFile, SizeUnknown) as e:
             expected, sweep_note = None, [f"- the sweep's size is unknown: {e}"]
         from raft_lightning.report.figures import representations, trajectories  # matplotlib only when needed
         from raft_lightning.report.training import training_figures

@@ -205,6 +205,9 @@ def compose_problems(argv: list[str], config_name: str) -> list[str]:
 def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[str]:
     """Each distinct problem of the sweep's runs once, with the runs that have it."""
     jobs = sweep_jobs(base, task, GlobalHydra.instance().config_loader())  # the loader glob(…) lists options with
+    if not jobs:  # Hydra would start nothing and say nothing
+        globs = [o for o in task if "glob(" in o.partition("=")[2]]
+        return [f"{' '.join(globs) or ' '.join(task)}: matches no option; the sweep has no runs, nothing was started"]
     found: dict[str, list[int]] = {}
     for num, overrides in enumerate(jobs):
         try:

@@ -119,6 +119,13 @@ def differing_keys(overrides: list[tuple[str, ...]]) -> list[str]:
     return [k for k in dict.fromkeys(k for p in pairs for k in p) if len({p.get(k) for p in pairs}) > 1]
 
 
+def single_run_name(summary: dict[str, Any]) -> str:
+    """A run with nothing to tell it apart (a single run, a sweep of one): ``tanbyol_lp-seed0``,
+    ``byol-mlp-seed0``, as W&B and TensorBoard name it (``run.tracking.run_name``)."""
+    what = summary.get("variant") or f"{summary.get('objective')}-{summary.get('predictor')}"
+    return f"{what}-seed{summary.get('seed')}"
+
+
 def settings_name(overrides: Iterable[str]) -> str:
     """A run's name from the ``key=value`` overrides that tell it apart: the sweep's closing lines,
     W&B run names and TensorBoard folders (``run.tracking.run_name``) all read the same."""
@@ -144,7 +151,7 @@ def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) ->
             if outcome.run_dir and outcome.run_dir.is_relative_to(sweep_dir)
             else outcome.run_dir
         )
-        what = name or run_what(summary)
+        what = name or single_run_name(summary)
         lines.append(f"  #{outcome.job} {what}: {outcome_text(summary)}  [{folder}]")
     lines.append(f"tables and figures: raft-report {sweep_dir}")
     return lines

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from raft_lightning.files import NAME_MAX, WANDB_ID_FILE, set_aside, write_atomically
 from raft_lightning.readers import read_wandb_id
-from raft_lightning.run.console import settings_name
+from raft_lightning.run.console import settings_name, single_run_name
 from raft_lightning.summary import RESULT_KEYS
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def run_name(seed: object, use: str = "name") -> str:
     sweep varies, ``variant=tanbyol_lp`` or ``loss.beta=0.1,seed=1`` (the sweep's closing lines
     show the same); for a single run ``<variant, or loss-predictor>-seed<seed>``. ``use=folder``
     makes it a folder name (``/`` → ``_``)."""
-    name = _swept_settings() or f"{_chosen()}-seed{seed}"
+    name = _swept_settings() or _single(seed)
     return folder_name(name) if use == "folder" else name
 
 
@@ -82,9 +82,10 @@ def _swept_settings() -> str:
     return settings_name(o for o in task if o.partition("=")[0] in keys)
 
 
-def _chosen() -> str:
+def _single(seed: object) -> str:
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
-    return choices.get("variant") or f"{choices.get('loss')}-{choices.get('predictor')}"
+    chosen = {"variant": choices.get("variant"), "objective": choices.get("loss"), "seed": seed}
+    return single_run_name({**chosen, "predictor": choices.get("predictor")})  # as the record has them (closing line)
 
 
 def variant_tags() -> list[str]:

@@ -159,6 +159,11 @@ def _not_echoes(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(refers(e, key) for key in failing)]
 
 
+def target_errors(node: Any, path: str) -> list[str]:
+    """Every ``_target_`` under ``node`` checked against its target's signature and own rules."""
+    return [e for where, child in _target_nodes(node, path) for e in node_errors(where, child)]
+
+
 def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[str]:
     """Every problem of a composed run config, as ``key=value: what is allowed``."""
     missing = [g for g in REQUIRED if cfg.get(g) is None]
@@ -169,7 +174,7 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
         return errors
     for key in cfg:
         if key != "hydra":
-            errors += [e for path, node in _target_nodes(cfg[key], str(key)) for e in node_errors(path, node)]
+            errors += target_errors(cfg[key], str(key))
         loss_target_wrong = any(e.startswith("loss._target_=") for e in errors)  # fast.* would only repeat it
         if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss and not loss_target_wrong:
             errors += fast_errors(get_object(cfg.loss._target_), _params(cfg.fast))
