@@ -173,3 +173,17 @@ def test_a_glob_over_a_group_sweeps_its_matching_options(tmp_path):
     record["hydra"]["runtime"]["config_sources"] = [{"path": "raft_lightning.conf", "schema": "pkg", "provider": "x"}]
     OmegaConf.save(OmegaConf.create(record), tmp_path / "multirun.yaml")
     assert expected_runs(tmp_path) == 2 * len(variants)
+
+
+def test_a_tag_w_and_b_would_refuse_is_one_line_before_anything_starts(tmp_path):
+    """W&B takes tags of 1 to 64 characters and says so with a pydantic error once the run has
+    started; without a W&B logger any tag is a label of summary.json."""
+    from raft_lightning.run.command_line import problems
+    from raft_lightning.run.resolvers import register_resolvers
+
+    register_resolvers()
+    run = ["experiment=smoke", f"hydra.run.dir={tmp_path}"]
+    (line,) = problems([*run, "logger=[csv,wandb]", f"tags=[ok,{'x' * 65}]"])
+    assert line.startswith("tags=[xxxx") and "1 to 64 characters; this one has 65" in line
+    assert problems([*run, "logger=wandb", f"tags=[{'x' * 64}]"]) == []
+    assert problems([*run, "logger=csv", f"tags=[{'x' * 65}]"]) == []

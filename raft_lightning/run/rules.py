@@ -29,6 +29,7 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *predictor_errors(cfg),
         *devices_errors(cfg),
         *labels_errors(cfg),
+        *wandb_tag_errors(cfg),
         *teacher_errors(cfg),
         *directpred_errors(cfg, choices),
         *variant_errors(choices),
@@ -120,6 +121,22 @@ def labels_errors(cfg: DictConfig) -> list[str]:
             "set data.unlabeled=false (the labelled images only)"
         ]
     return []
+
+
+WANDB_TAG_MAX = 64  # characters: W&B refuses a longer (or empty) tag when the run starts (a pydantic error)
+
+
+def wandb_tag_errors(cfg: DictConfig) -> list[str]:
+    """Your ``tags=[...]`` become W&B tags where a W&B logger is configured."""
+    loggers = cfg.get("logger") or {}
+    if not any("WandbLogger" in str(node.get("_target_", "")) for node in loggers.values() if OmegaConf.is_dict(node)):
+        return []
+    tags = cfg.get("tags") or []
+    bad = [str(t) for t in tags if not 1 <= len(str(t)) <= WANDB_TAG_MAX]
+    if not bad:
+        return []
+    shown = bad[0] if len(bad[0]) <= 40 else bad[0][:40] + "…"
+    return [f"tags=[{shown}]: a W&B tag has 1 to {WANDB_TAG_MAX} characters; this one has {len(bad[0])}"]
 
 
 def teacher_errors(cfg: DictConfig) -> list[str]:
