@@ -19,7 +19,7 @@ from raft_lightning.report.cli import DEFAULT_CONFIG, report
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "fashion_mnist"
 PUBLISHED = list(TABLES)
-SEEDS = {"table1": 3, "table3": 2, "byol_lpi_long": 1}  # the issue's: 3 seeds for Table 1, at least 2 for Table 3
+SEEDS = {"table1": 3, "table3": 2, "byol_lpi_long": 1, "demo": 1}  # the issue's: 3 for Table 1, ≥ 2 for Table 3
 
 
 def summaries(table: str) -> list[dict]:
@@ -66,6 +66,47 @@ def test_the_docs_show_the_committed_tables(table):
     rows = [line for line in (RESULTS / table / f"{table}.md").read_text().splitlines() if line.startswith("|")]
     missing = [line for line in rows if line not in page]
     assert rows and not missing, f"docs/results.md lacks lines of results/fashion_mnist/{table}/{table}.md: {missing}"
+
+
+def test_the_demo_page_shows_the_committed_demo():
+    """docs/demo.md pastes the demo's table (results/fashion_mnist/demo, `make demo`'s runs), line
+    for line, and each figure it describes is one the report drew from those runs."""
+    page = (ROOT / "docs" / "demo.md").read_text()
+    rows = [line for line in (RESULTS / "demo" / "table1.md").read_text().splitlines() if line.startswith("|")]
+    missing = [line for line in rows if line not in page]
+    assert rows and not missing, f"docs/demo.md lacks lines of results/fashion_mnist/demo/table1.md: {missing}"
+    for stem in TABLES["demo"][1]:
+        if "." not in stem:
+            assert f"{stem}.png" in page, stem
+
+
+def test_the_demo_pages_figure_numbers_are_the_committed_runs():
+    """The numbers docs/demo.md reads off the figures, first → last, from the runs' own files."""
+    import csv
+
+    page = " ".join((ROOT / "docs" / "demo.md").read_text().split())
+    runs = RESULTS / "demo" / "runs"
+
+    def series(variant: str, name: str, column: str) -> list[float]:
+        rows = csv.DictReader(open(runs / f"seed=0,variant={variant}" / name))
+        return [float(r[column]) for r in rows if r.get(column)]
+
+    def ends(values: list[float], fmt: str, at: int = -1) -> str:
+        return f"{values[0]:{fmt}} → {values[at]:{fmt}}"
+
+    knn = {v: [100 * x for x in series(v, "metrics.csv", "val/knn_acc")] for v in ("byol_np", "byol_mlp", "raft_lp")}
+    expected = [f"{knn[v][0]:.2f} % → {knn[v][-1]:.2f} %" for v in knn]
+    expected += [
+        ends(series("byol_np", "metrics.csv", f"monitor/rank_{layer}"), ".2f") for layer in ("projector", "backbone")
+    ]
+    expected += [
+        ends(series("byol_mlp", "metrics.csv", f"monitor/rank_{layer}"), ".2f") for layer in ("backbone", "projector")
+    ]
+    expected += [ends(series("raft_lp", "metrics.csv", "monitor/rank_backbone"), ".2f")]
+    expected += [ends(series(v, "steps.csv", "uniform"), ".2f", 499) for v in ("byol_np", "byol_mlp")]
+    expected += [ends(series("raft_lp", "steps.csv", "predictor_identity_distance"), ".3f", 499)]
+    missing = [e for e in expected if e not in page]
+    assert not missing, f"docs/demo.md does not quote these from results/fashion_mnist/demo/runs: {missing}"
 
 
 def test_the_readme_table_is_the_committed_table1():

@@ -15,11 +15,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from experiments.fashion_mnist.claims import claims
-from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, METRICS_FILE, SUMMARY_FILE
+from raft_lightning.files import CONFIG_FILE, EMBEDDINGS_FILE, METRICS_FILE, SPECTRA_FILE, STEPS_FILE, SUMMARY_FILE
 from raft_lightning.readers import expected_runs, read_summary
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 
 ROOT = Path(__file__).resolve().parents[2]
+MONITOR_FIGURES = ["accuracy", "rank", "first_steps", "spectra"]  # the report's, from steps.csv and spectra.csv
 # results folder → (the sweep's folder under logs/, the report's outputs it keeps)
 TABLES = {
     "table1": ("table1_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
@@ -28,9 +29,11 @@ TABLES = {
     "table3": ("table3_fmnist", ["table3.md", "table3.csv", "trajectories_alpha_beta", "representations"]),
     # Claim 3 at the paper's step count: BYOL-LPI alone, 100 epochs, seed 0.
     "byol_lpi_long": ("byol_lpi_long_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
+    # `make demo` (logs/demo): one seed of four rows, with the collapse monitors' figures (docs/demo.md).
+    "demo": ("demo", ["table1.md", "table1.csv", "trajectories", "representations", *MONITOR_FIGURES]),
 }
 CLAIMS_FILE = "claims.md"
-RUN_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE)
+RUN_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE, STEPS_FILE, SPECTRA_FILE)
 FIGURE_SEED = 0  # embeddings.pt (1 MB a run) is kept for this seed only: the figures use a row's first run
 SWEEP_FILE = "multirun.yaml"  # the report reads how many runs the sweep has from it
 
@@ -95,14 +98,15 @@ def provenance(out: Path) -> str:
         statuses = Counter(s.get("status") for s in summaries)
         walls = [s["wall_time_s"] for s in summaries if s.get("wall_time_s")]
         resumed = sum(1 for s in summaries if s.get("resumed_from"))
+        command = invocation(out / table / "runs" / SWEEP_FILE)
         lines += [
             f"## {table}",
             "",
             "The sweep's last invocation (from `runs/multirun.yaml`), and the report over the copies:",
             "",
             "```",
-            "experiments/slurm/local_cluster.sh start",
-            invocation(out / table / "runs" / SWEEP_FILE),
+            *(["experiments/slurm/local_cluster.sh start"] if "launcher=slurm" in command else []),
+            command,
             f"raft-report {table}/runs --out {table}",
             "```",
             "",
