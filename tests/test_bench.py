@@ -102,3 +102,17 @@ def test_plain_step_is_the_real_step(one_thread, tmp_path):
     assert probe.loss_mean.weight == 2 * cfg.data.batch_size
     assert any(not torch.equal(a, b) for a, b in zip(target, plain.module.target.parameters()))
     assert not torch.equal(classifier, probe.classifier.weight)
+
+
+def test_the_docs_quote_the_measured_monitors_overhead():
+    """docs/instruments.md quotes experiments/bench/measured/monitors.json, as measured."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    measured = json.loads((root / "experiments" / "bench" / "measured" / "monitors.json").read_text())["monitors"]
+    page = " ".join((root / "docs" / "instruments.md").read_text().split())
+    quoted = (
+        f"{measured['baseline']:.2f} s per 3-epoch fit without the monitors, {measured['candidate']:.2f} s with them"
+    )
+    assert quoted in page and f"an overhead of {measured['overhead_pct']:.1f} %" in page
+    assert measured["epochs"] == 3 and measured["overhead_pct"] <= 3  # the target

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     parser.add_argument("--only", nargs="*", help="run only these entries")
     args = parser.parse_args(argv)
+    if args.out.is_dir():
+        parser.error(f"--out {args.out}: a folder; give the JSON file to write")
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before measuring: a result must have somewhere to go
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
