@@ -25,13 +25,10 @@ def sweep_jobs(config: DictConfig, task: list[str] | None = None, config_loader:
     task = list(config.hydra.overrides.task) if task is None else task
     loader = config_loader
     if loader is None:
-        loader, missing = _loader(config)
-        globs = _globs(config, task)
-        if globs and (missing or not isinstance(OmegaConf.select(config, "hydra.runtime.config_sources"), ListConfig)):
-            where = (
-                f"config folders not here ({', '.join(missing)})" if missing else "config folders it does not record"
-            )
-            raise SizeUnknown(f"{', '.join(globs)} chose from {where}")
+        loader, unavailable = _loader(config)
+        globs = glob_overrides(params + task)
+        if globs and unavailable:
+            raise SizeUnknown(f"{', '.join(globs)} chose from {unavailable}")
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(params + task)
     count = 1
     for override in parsed:
@@ -46,11 +43,11 @@ class SizeUnknown(Exception):
     """The sweep's size cannot be told here (a ``glob(…)`` over config folders not on this machine)."""
 
 
-def _loader(config: DictConfig) -> tuple[Any, list[str]]:
+def _loader(config: DictConfig) -> tuple[Any, str | None]:
     """A config loader over this package's configs and the config folders (``file://``) the sweep
     recorded: what ``glob(…)`` chose from. Recorded ``pkg://`` sources other than this package's
-    are left out: naming a module to import is code, and a sweep's file is data. With it, the
-    recorded folders that are not here (a glob over them cannot be expanded again)."""
+    are left out: naming a module to import is code, and a sweep's file is data. With it, where
+    the options may lie that are not here (a glob over them cannot be expanded again), or None."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl  # no public API for a loader
     from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
     from hydra.core.plugins import Plugins
@@ -69,12 +66,16 @@ def _loader(config: DictConfig) -> tuple[Any, list[str]]:
             search_path.append(str(source.get("provider") or "file"), f"file://{path}")
         else:
             missing.append(path)
-    return ConfigLoaderImpl(config_search_path=search_path), missing
+    if not isinstance(sources, ListConfig):
+        unavailable: str | None = "config folders it does not record"
+    else:
+        unavailable = f"config folders not here ({', '.join(missing)})" if missing else None
+    return ConfigLoaderImpl(config_search_path=search_path), unavailable
 
 
-def _globs(config: DictConfig, task: list[str]) -> list[str]:
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    return [o for o in params + task if "glob(" in o.partition("=")[2]]
+def glob_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that choose a group's options by pattern, ``group=glob(…)``."""
+    return [o for o in overrides if "glob(" in o.partition("=")[2]]
 
 
 def expected_runs(sweep_dir: str | Path) -> int | None:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import NAME_MAX
-from raft_lightning.readers import sweep_jobs
+from raft_lightning.readers.sweep import glob_overrides, sweep_jobs
 from raft_lightning.run.extras import launcher_choices
 from raft_lightning.run.validation import config_errors
 
@@ -206,7 +206,7 @@ def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[
     """Each distinct problem of the sweep's runs once, with the runs that have it."""
     jobs = sweep_jobs(base, task, GlobalHydra.instance().config_loader())  # the loader glob(…) lists options with
     if not jobs:  # Hydra would start nothing and say nothing
-        globs = [o for o in task if "glob(" in o.partition("=")[2]]
+        globs = glob_overrides(task)
         return [f"{' '.join(globs) or ' '.join(task)}: matches no option; the sweep has no runs, nothing was started"]
     found: dict[str, list[int]] = {}
     for num, overrides in enumerate(jobs):
