@@ -8,14 +8,15 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from raft_lightning.report import plot
+from raft_lightning.report import figures as figures_module
+from raft_lightning.report import plot, training
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 from raft_lightning.report.embeddings import attach_embeddings
-from raft_lightning.report.figures import circle_points, draw_panel, pairwise_cosines, trajectories
+from raft_lightning.report.figures import circle_points, draw_panel, pairwise_cosines, representations, trajectories
 from raft_lightning.report.rows import aggregate, load_runs, split
 from raft_lightning.report.training import spectra, training_figures
 from tests.monitored_runs import monitored_run
-from tests.test_report import make_run
+from tests.test_report import make_run, with_config
 
 
 @pytest.fixture
@@ -182,3 +183,40 @@ def test_pairwise_cosines_show_the_scale_the_circle_discards():
     assert abs(float(pairwise_cosines(spread).mean())) < 0.1
     x = torch.nn.functional.normalize(spread.double(), dim=1)
     assert float(pairwise_cosines(spread)[0]) == pytest.approx(float(x[0] @ x[1]), rel=1e-14)
+
+
+def test_a_panel_no_row_of_its_group_measures_is_no_empty_frame(tmp_path, cfg, monkeypatch):
+    """‖W − I‖ exists for linear predictors only: the BYOL-MLP group's panel says so instead of
+    drawing an empty frame with a y-range; the RAFT-LP group's panel has its curve."""
+    monitored_run(tmp_path, "mlp", "byol", "mlp")
+    monitored_run(tmp_path, "lp", "raft", "linear")
+    rows = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    figures = captured(monkeypatch)
+    training_figures(*split(rows), rows, tmp_path, cfg.figures)
+    byol, raft = figures["first_steps"].axes[:3], figures["first_steps"].axes[3:]
+    assert [ax.axison for ax in byol] == [True, True, False] and not byol[2].get_lines()
+    assert "not measured" in byol[2].texts[0].get_text()
+    assert all(ax.axison and ax.get_lines() for ax in raft)
+
+
+def test_panel_titles_of_long_labels_do_not_run_into_each_other(tmp_path, cfg, monkeypatch):
+    """The spectra's and representations' panel titles wrap to the panel's width: drawn, no two
+    titles of one figure overlap, however long the labels (a config key in every label)."""
+    for i, predictor in enumerate(("mlp", "linear", "none")):
+        run = monitored_run(tmp_path, predictor, "byol", predictor, seed=0)
+        with_config(run, optimizer__weight_decay_of_a_long_configuration_key=0.1 * i)
+    rows = aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order)
+    attach_embeddings(rows, cfg.figures.max_points)
+    assert all(len(r.label) > 60 for r in rows)
+    figures = captured(monkeypatch)
+    monkeypatch.setattr(training, "save", plot.save)
+    monkeypatch.setattr(figures_module, "save", plot.save)
+    spectra(rows, tmp_path, cfg.figures.spectrum_epochs)
+    representations(rows, tmp_path, cfg.figures)
+    for name in ("spectra", "representations"):
+        fig = figures[name]
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+        assert len(boxes) == 3, name
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]), name

@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 from raft_lightning.losses import uniformity_loss
 from raft_lightning.report.cli import DEFAULT_CONFIG, main, report
 from raft_lightning.report.figures import circle_density
+from raft_lightning.report.rows import aggregate, load_runs
 from raft_lightning.report.stats import describe, welch
 from tests.conftest import ROOT
 
@@ -431,3 +432,22 @@ def test_the_command_writes_into_out(tmp_path, capsys):
     assert main([str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "table1.md").is_file() and (tmp_path / "report" / "trajectories.pdf").is_file()
     assert "spectra.png: skipped, no run has spectra.csv" in capsys.readouterr().out
+
+
+def test_a_setting_only_some_rows_record_stays_out_of_the_labels(tmp_path, cfg):
+    """τ is None for the random encoder (it has no teacher): that absence tells no row apart (the
+    objective does), so no label repeats "tau=0.99"; the τ column still shows it. Where a summary
+    from an older version lacks τ beside the same row with it, the label keeps τ to tell them apart."""
+    teacher = {"tau": 0.99, "tau_schedule": "constant"}
+    make_run(tmp_path / "t", "a", "byol", "mlp", **teacher)
+    make_run(tmp_path / "t", "b", "byol", "none", **teacher)
+    make_run(tmp_path / "t", "r", "random", "mlp", epochs=0, align=None, uniform=None, tau=None, tau_schedule=None)
+    rows = aggregate(load_runs(tmp_path / "t"), cfg.collapse, cfg.objective_order)
+    assert sorted(r.label for r in rows) == ["byol/mlp", "byol/none", "random"]
+    report(tmp_path / "t", tmp_path / "t", cfg)
+    table = tmp_path / "t" / "table1.md"
+    assert "| τ |" in header_of(table) and "tau=" not in table.read_text()
+    make_run(tmp_path / "o", "old", "byol", "mlp")  # recorded before τ was: None
+    make_run(tmp_path / "o", "new", "byol", "mlp", seed=1, **teacher)
+    rows = aggregate(load_runs(tmp_path / "o"), cfg.collapse, cfg.objective_order)
+    assert len({r.label for r in rows}) == 2 and any("tau=0.99" in r.label for r in rows)

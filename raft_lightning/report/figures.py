@@ -20,7 +20,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from raft_lightning.measures import ALIGN, UNIFORM  # noqa: E402
-from raft_lightning.report.plot import Line, plain, plot_groups, save, seeds_phrase  # noqa: E402
+from raft_lightning.report.plot import Line, panel_title, plot_groups, save, seeds_phrase  # noqa: E402
 from raft_lightning.report.rows import Row, show, varying_keys  # noqa: E402
 
 PANELS = ((ALIGN, "L_align(q∘f_θ)"), (UNIFORM, "L_uniform(f_θ)"))
@@ -107,12 +107,6 @@ def draw_panel(ax: plt.Axes, projections: torch.Tensor, labels: torch.Tensor, bi
     return points
 
 
-def _title(row: Row, varying: list[str], seed) -> str:
-    names = {"alpha": "α", "beta": "β"}
-    weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
-    return f"{plain(row.label)}{f', {weights}' if weights else ''}\nseed {seed}"
-
-
 def pairwise_cosines(projections: torch.Tensor) -> torch.Tensor:
     """The cosine similarity of every pair i < j of projections (N(N−1)/2,): what the circle's
     renormalised PCA discards. All near 1: collapsed into one direction; spread around 0: spread out."""
@@ -144,7 +138,8 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
     varying = varying_keys([row for row, _ in panels])
     cols = min(len(panels), 4)
     rows_n = math.ceil(len(panels) / cols)
-    fig = plt.figure(figsize=(2.9 * cols, 4.0 * rows_n + 1.2), layout="constrained")
+    width = 2.9
+    fig = plt.figure(figsize=(width * cols, 4.0 * rows_n + 1.2), layout="constrained")
     fig.get_layout_engine().set(h_pad=0.08)  # room between the title, the panels' titles and the legend
     grid = fig.add_gridspec(2 * rows_n, cols, height_ratios=[3, 1] * rows_n)
     classes = sorted({int(c) for _, (_, labels) in panels for c in labels})
@@ -152,7 +147,8 @@ def representations(rows: list[Row], out_dir: Path, cfg: DictConfig) -> list[Pat
         r, c = divmod(i, cols)
         ax = fig.add_subplot(grid[2 * r, c], projection="polar")
         draw_panel(ax, projections, labels, cfg.representation_bins)
-        ax.set_title(_title(row, varying, row.embeddings_from.summary.get("seed")), fontsize=9)
+        seed = row.embeddings_from.summary.get("seed")
+        ax.set_title(panel_title(row, varying, f"seed {seed}", width, 9), fontsize=9)
         draw_cosines(fig.add_subplot(grid[2 * r + 1, c]), projections, cfg.cosine_bins)
     datas = {row.setting["data"] for row, _ in panels}
     names = CLASS_NAMES.get(datas.pop(), ()) if len(datas) == 1 else ()

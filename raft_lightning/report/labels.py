@@ -68,6 +68,21 @@ def varying_keys(rows: Sequence[Row]) -> list[str]:
     return [k for k in SETTING_KEYS if len({r.setting[k] for r in rows}) > 1]
 
 
+def label_keys(rows: Sequence[Row]) -> list[str]:
+    """The settings beyond ``LABELLED``, α and β that a label names: those with more than one value
+    among the rows that record them. A setting only some rows have (τ: the random encoder and
+    supervised learning have no teacher, their τ is None) tells no row apart by its absence, which
+    the objective already shows, so it stays out of every label (the table's column still shows
+    it) unless leaving it out would give two rows one label (a summary from a version that did not
+    record it)."""
+    keys = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
+    valued = [k for k in keys if len({r.setting[k] for r in rows} - {None}) > 1]
+    config_keys = differing_config_keys(rows)
+    if len({_label(r, valued, config_keys) for r in rows}) < len({_label(r, keys, config_keys) for r in rows}):
+        return keys
+    return valued
+
+
 def _variant(row: Row) -> str | None:
     variants = {r.summary.get("variant") for r in row.runs}
     return variants.pop() if len(variants) == 1 else None

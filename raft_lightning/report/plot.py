@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from raft_lightning.files import write_atomically  # noqa: E402
 from raft_lightning.readers import printable  # noqa: E402
-from raft_lightning.report.rows import Row, Run, ordered  # noqa: E402
+from raft_lightning.report.rows import Row, Run, ordered, show  # noqa: E402
 from raft_lightning.report.stats import mean_std  # noqa: E402
 
 DPI = 150
@@ -49,6 +50,15 @@ def plain(text: str) -> str:
     """A label from a run's files, drawn as text: matplotlib would read ``$…$`` as TeX (and fail
     on bad TeX) and a newline as a line break."""
     return printable(" ".join(str(text).split())).replace("$", r"\$")
+
+
+def panel_title(row: Row, varying: Sequence[str], last_line: str, width_in: float, fontsize: float) -> str:
+    """A panel's title: the row's label with α and β where they differ between the panels, wrapped
+    to the panel's width (a long label would run into the next panel's title), then ``last_line``."""
+    names = {"alpha": "α", "beta": "β"}
+    weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
+    chars = max(int(width_in * 72 / (0.6 * fontsize)), 12)  # an average glyph is ~0.6 em wide
+    return textwrap.fill(plain(row.label) + (f", {weights}" if weights else ""), chars) + "\n" + last_line
 
 
 def seeds_phrase(rows: Sequence[Row], what: str = "mean ± sample std") -> str:
@@ -135,13 +145,27 @@ def plot_groups(
     )
     for (group, lines), ax_row in zip(groups.items(), axes):
         for (key, name), ax in zip(panels, ax_row):
+            drawn = False
             for label, hue, row in lines:
                 xs, mean, std = curves(row, key, points)
                 if xs:
+                    drawn = True
                     n = f" (n = {row.seeds})" if len(counts) > 1 else ""
                     marker = "o" if len(xs) < 12 else None
                     ax.plot(xs, mean, color=colour[hue], lw=1.6, marker=marker, ms=3, label=plain(label) + n)
                     ax.fill_between(xs, np.subtract(mean, std), np.add(mean, std), color=colour[hue], alpha=0.2, lw=0)
+            if not drawn:  # e.g. ‖W − I‖ for a group without a linear predictor: no empty frame
+                ax.set_axis_off()
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{name}:\nnot measured for these rows",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="0.4",
+                )
+                continue
             if references and key in references:
                 ax.axhline(references[key], label="random encoder", **REFERENCE)
             ax.set_ylabel(name)

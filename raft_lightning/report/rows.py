@@ -31,6 +31,7 @@ from raft_lightning.report.labels import (  # noqa: F401 (re-exported: the table
     SETTING_KEYS,
     _label,
     differing_config_keys,
+    label_keys,
     show,
     varying_keys,
 )
@@ -213,8 +214,7 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
         row = Row(key, members, "", stats)
         judge_collapse(row, collapse)
         rows.append(row)
-    extra = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
-    config_keys = differing_config_keys(rows)
+    extra, config_keys = label_keys(rows), differing_config_keys(rows)
     for row in rows:
         row.label = _label(row, extra, config_keys)
     rank = {objective: i for i, objective in enumerate(order)}

@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 from raft_lightning.measures import KNN_ACC, MONITOR_PREFIX, PROBE_ACC
 from raft_lightning.report.figures import line_groups
-from raft_lightning.report.plot import REFERENCE, Run, ordered_colours, plain, plot_groups, save, seeds_phrase
-from raft_lightning.report.rows import Row, show
+from raft_lightning.report.plot import REFERENCE, Run, ordered_colours, panel_title, plot_groups, save, seeds_phrase
+from raft_lightning.report.rows import Row, varying_keys
 
 ACCURACY = ((KNN_ACC, "kNN acc"), (PROBE_ACC, "probe acc"))
 RANK = (
@@ -98,8 +98,9 @@ def spectra(rows: list[Row], out_dir: Path, count: int) -> tuple[list[Path], str
         reference = _spectrum(random.runs, SPECTRUM_LAYER, epochs[-1]) if epochs else None
     cols = min(len(drawn), 4)
     rows_n = -(-len(drawn) // cols)
+    width, varying = 3.3, varying_keys(drawn)
     fig, axes = plt.subplots(
-        rows_n, cols, figsize=(3.3 * cols, 2.8 * rows_n + 0.6), squeeze=False, layout="constrained"
+        rows_n, cols, figsize=(width * cols, 2.8 * rows_n + 0.6), squeeze=False, layout="constrained"
     )
     for ax in axes.flat[len(drawn) :]:
         ax.set_visible(False)
@@ -116,7 +117,7 @@ def spectra(rows: list[Row], out_dir: Path, count: int) -> tuple[list[Path], str
         if reference is not None:
             ax.semilogy(np.arange(1, len(reference) + 1), reference, label="random encoder, z", **REFERENCE)
         seeds = f"{row.seeds} seed" + ("s" if row.seeds > 1 else "")
-        ax.set_title(f"{plain(row.label)}, β = {show(row.setting['beta'])} (mean over {seeds})", fontsize=8)
+        ax.set_title(panel_title(row, varying, f"mean over {seeds}", width, 8), fontsize=8)
         ax.set_xlabel("index i", fontsize=8)
         ax.set_ylabel("singular value σ_i", fontsize=8)
         ax.tick_params(labelsize=7)
