@@ -187,3 +187,36 @@ def test_a_tag_w_and_b_would_refuse_is_one_line_before_anything_starts(tmp_path)
     assert line.startswith("tags=[xxxx") and "1 to 64 characters; this one has 65" in line
     assert problems([*run, "logger=wandb", f"tags=[{'x' * 64}]"]) == []
     assert problems([*run, "logger=csv", f"tags=[{'x' * 65}]"]) == []
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [  # issue 20, finding 9: each of these was a raw traceback (or, for width, a failure at build)
+        (["loss=null"], "loss=null: a run needs a loss; choose one of"),
+        (["~loss"], "~loss: a run needs a loss; choose one of"),
+        (["seed=${seed}"], "seed=${seed}: cannot be resolved (Recursive interpolation"),
+        (["model=resnet18_cifar", "+model.backbone.width=8"], "model.backbone.width=8: not a setting of the resnet18"),
+        (["FOLDER"], "a folder name of 300 bytes; at most 255"),
+    ],
+)
+def test_what_was_a_traceback_is_one_line_before_anything_starts(tmp_path, overrides, message):
+    run = tmp_path / "run"
+    overrides = [f"hydra.run.dir={tmp_path / ('a' * 300)}" if o == "FOLDER" else o for o in overrides]
+    result = run_cli("experiment=smoke", "data=synthetic", "logger=none", f"hydra.run.dir={run}", *overrides)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("raft-train: ") and message in line, line
+    assert list(tmp_path.iterdir()) == []  # nothing was made, nothing started
+
+
+def test_a_rerun_asking_for_fewer_epochs_than_trained_is_refused_and_the_record_kept(tmp_path):
+    """Issue 20, finding 7: a resume with a smaller trainer.max_epochs rewrote the record's
+    max_epochs (the report then filed the run as a shorter one)."""
+    run = tmp_path / "run"
+    args = ["experiment=smoke", "data=synthetic", "logger=none", f"hydra.run.dir={run}"]
+    assert run_cli(*args, "trainer.max_epochs=2").returncode == 0
+    record = (run / "summary.json").read_bytes()
+    result = run_cli(*args, "trainer.max_epochs=1")
+    assert result.returncode == 1
+    assert "trainer.max_epochs=1: the run in" in result.stdout and "has trained 2 epochs already" in result.stdout
+    assert (run / "summary.json").read_bytes() == record and json.loads(record)["max_epochs"] == 2
