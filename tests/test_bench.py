@@ -115,4 +115,6 @@ def test_the_docs_quote_the_measured_monitors_overhead():
         f"{measured['baseline']:.2f} s per 3-epoch fit without the monitors, {measured['candidate']:.2f} s with them"
     )
     assert quoted in page and f"an overhead of {measured['overhead_pct']:.1f} %" in page
+    readme = " ".join((root / "README.md").read_text().split())  # issue 22: "written in the README"
+    assert f"for {measured['overhead_pct']:.1f} % of a run's time" in readme
     assert measured["epochs"] == 3 and measured["overhead_pct"] <= 3  # the target

@@ -110,7 +110,7 @@ def extended(tmp_path_factory):
             state=torch.load(path.parent / "checkpoints" / "last.ckpt", weights_only=True),
         )
     with open(home / "sweep" / "table1.csv", newline="") as f:
-        # by the label's method/predictor: the settings the rows differ in (τ) follow it in brackets
+        # by the label's method/predictor: settings that tell rows apart would follow it in brackets
         table = {row["model"].split(" ")[0]: row for row in csv.DictReader(f)}
     return SimpleNamespace(home=home, env=env, runs=runs, table=table)
 

@@ -80,6 +80,15 @@ def test_the_demo_page_shows_the_committed_demo():
             assert f"{stem}.png" in page, stem
 
 
+def test_the_readme_quotes_the_demos_recorded_time():
+    """`make demo`'s time in the README is the committed demo runs' own wall time (summary.json's
+    wall_time_s, training and linear evaluation of each run), in whole minutes."""
+    runs = [read_summary(p.parent) for p in sorted((RESULTS / "demo" / "runs").rglob(SUMMARY_FILE))]
+    minutes = round(sum(s["wall_time_s"] for s in runs) / 60)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"on the CPU ({minutes} min on 2 cores)" in readme
+
+
 def test_the_demo_pages_figure_numbers_are_the_committed_runs():
     """The numbers docs/demo.md reads off the figures, first → last, from the runs' own files."""
     import csv
