@@ -30,6 +30,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import interruption
 from raft_lightning.conf import CONF_DIR, SEARCH_PATH
+from raft_lightning.data import DataCorruptError, DataNotFoundError
+from raft_lightning.data.workers import error_message, workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
@@ -45,7 +47,17 @@ from raft_lightning.run.train import evaluation_settings
 from raft_lightning.run.validation import ConfigError, target_errors
 
 log = logging.getLogger(__name__)
-FAILURES = (DamagedFile, UntrustedConfig, ConfigError, NoReadableCheckpoint, FileNotFoundError, FolderBusy, OSError)
+FAILURES = (
+    DamagedFile,
+    UntrustedConfig,
+    ConfigError,
+    NoReadableCheckpoint,
+    FileNotFoundError,
+    FolderBusy,
+    OSError,
+    DataCorruptError,  # an image file that cannot be decoded: named, one line
+    DataNotFoundError,
+)
 
 
 def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -86,7 +98,8 @@ def hydra_main(cfg: DictConfig) -> None:
         print("raft-linear-eval: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)
     try:
-        summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust))
+        with workers_ended():  # a stopped loader's workers would hold the exit forever
+            summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust))
     except Exception as e:
         if (stopped := interruption(e)) is not None:  # a signal, even where a library's call wrapped it
             print(f"raft-linear-eval: run_dir={cfg.run_dir}: {stopped}; nothing was written", file=sys.stderr)
@@ -94,6 +107,7 @@ def hydra_main(cfg: DictConfig) -> None:
         if not isinstance(e, FAILURES):
             raise
         reason = e.strerror if isinstance(e, OSError) and not isinstance(e, NotWritten) and e.strerror else e
+        reason = error_message(reason) if isinstance(reason, BaseException) else reason
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     literal = summary.get("linear_acc_literal")

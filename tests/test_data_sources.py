@@ -5,6 +5,7 @@ formats, and tiny CIFAR-100 pickles and STL-10 binaries in the standard formats.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 from pathlib import Path
@@ -27,6 +28,7 @@ from raft_lightning.data import (
 )
 from raft_lightning.data.cifar import load_cifar10, load_cifar100
 from raft_lightning.data.lazy import FolderImages, LazyImages
+from raft_lightning.data.workers import error_message, leave_signals_to_the_main_process, workers_ended
 from raft_lightning.run.validation import config_errors
 from tests.conftest import compose_run, run_cli
 from tests.test_data import AUGMENT
@@ -213,6 +215,67 @@ def test_configured_statistics_are_used_and_nothing_is_computed(tmp_path, cache_
     dm = folder_module(make_folder(tmp_path / "images"), mean=[0.4, 0.5, 0.6], std=[0.2, 0.2, 0.2])
     dm.setup("fit")
     assert dm.mean == (0.4, 0.5, 0.6) and not cache_home.exists()
+
+
+def test_statistics_set_on_the_command_line_are_taken(tmp_path, cache_home):
+    """Hydra hands the datamodule a ListConfig, not a list: `data.mean=[…] data.std=[…]` (the
+    documented way to set them) was refused by the constructor after validation had passed."""
+    from hydra.utils import instantiate
+
+    root = make_folder(tmp_path / "images", per_class=16)
+    cfg = compose_run(
+        "experiment=smoke", "data=image_folder", f"data.root={root}", "data.mean=[0.4,0.5,0.6]",
+        "data.std=[0.2,0.2,0.2]", run_dir=tmp_path / "run",
+    )  # fmt: skip
+    assert config_errors(cfg) == []
+    dm = instantiate(cfg.data, augment=AUGMENT)
+    dm.setup("fit")
+    assert dm.mean == (0.4, 0.5, 0.6) and dm.std == (0.2, 0.2, 0.2) and not cache_home.exists()
+
+
+def test_sixteen_bit_grey_images_are_scaled_to_eight_bits_not_clipped_to_white(tmp_path):
+    """Microscopy and medical images come as 16-bit grey PNGs (PIL's I;16): PIL's conversion to RGB
+    clips every value above 255, so they all read as white. Scaled over the 16-bit range instead."""
+    ramp = (np.arange(16 * 16).reshape(16, 16) * 256).astype(np.uint16)  # 0 … 65280 by rows
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert Image.open(tmp_path / "ramp.png").mode == "I;16"
+    image = FolderImages(tmp_path, ["ramp.png"], 16)[0]
+    expected = torch.from_numpy(np.rint(ramp / 257).astype(np.uint8))
+    assert torch.equal(image[0], expected) and torch.equal(image[1], image[0]) and torch.equal(image[2], image[0])
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(DataCorruptError, match="float.tif: .*a 32-bit float image has no known range"):
+        FolderImages(tmp_path, ["float.tif"], 16)[0]
+
+
+class _FailsAt(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> int:
+        if i == 5:
+            raise DataCorruptError(f"/data/img{i}.png: cannot be decoded")
+        return i
+
+
+def test_a_stopped_loaders_workers_end_with_the_run_and_its_error_is_one_line():
+    """An error in a worker stops the loader while its traceback keeps it referenced, so its
+    persistent workers, which ignore the run's signals, outlived the run and multiprocessing's exit
+    handler waited for them forever (a damaged image hung the process). ``workers_ended`` ends
+    them; ``error_message`` is the worker's own message, without the traceback torch adds."""
+    loader = torch.utils.data.DataLoader(
+        _FailsAt(), batch_size=2, num_workers=2, persistent_workers=True,
+        worker_init_fn=leave_signals_to_the_main_process,
+    )  # fmt: skip
+    with workers_ended():
+        try:
+            list(loader)
+        except DataCorruptError as e:
+            kept = e  # referenced, as a run's record or a library may keep it
+    left = multiprocessing.active_children()
+    for child in left:  # a broken fix fails here, not by hanging the test session's exit
+        child.kill()
+    assert left == []
+    assert "Traceback" in str(kept) and error_message(kept) == "/data/img5.png: cannot be decoded"
 
 
 # Every error: one line, key=value, before anything trains.
@@ -506,3 +569,24 @@ def test_cli_smoke_run_on_stl10_with_unlabelled_images(tmp_path):
     write_stl10(tmp_path / "data")
     summary = _smoke(tmp_path, "data=stl10", "data.pipeline=batched", env={"RAFT_DATA_DIR": str(tmp_path / "data")})
     assert summary["status"] == "ok" and summary["probe_acc"] is not None and summary["knn_acc"] is not None
+
+
+@pytest.mark.slow
+def test_a_damaged_image_met_by_a_worker_ends_the_run_with_one_line(tmp_path):
+    """With DataLoader workers (data.num_workers > 0, the default), a damaged validation image
+    left the run recorded failed and the process waiting forever for its workers, and printed
+    the worker's traceback. Now: exit 1, the file named in one line, nothing left running."""
+    root = make_folder(tmp_path / "images", per_class=16, split=True)
+    (root / "val" / "dog" / "img00.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "experiment=smoke", "data=image_folder", f"data.root={root}", "data.num_workers=2", f"hydra.run.dir={run_dir}",
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and len([ln for ln in output.splitlines() if "img00.png" in ln]) == 1, output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"].startswith("DataCorruptError: ")
+    damaged = root / "val" / "dog" / "img00.png"
+    assert f"{damaged}: cannot be decoded" in summary["error"] and "\n" not in summary["error"]

@@ -1,4 +1,5 @@
-"""The data: ``sources`` (one entry per dataset: files, loader, statistics; ``cifar`` and ``stl10``
+"""The data: ``workers`` (the DataLoader workers' signals, their end with the run, their errors as
+one line), ``sources`` (one entry per dataset: files, loader, statistics; ``cifar`` and ``stl10``
 hold their own), ``lazy`` (images read on demand: image files, memory-mapped binaries),
 ``folder`` and ``stats`` (an ImageFolder layout listed and checked, its channel statistics
 cached), ``sampling`` (the one splitmix64 hash every random choice is seeded by, and the epoch

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from raft_lightning.contracts import RUN_SIGNALS
 from raft_lightning.data.augment.batched import BatchedEval, BatchedTwoViews, BatchedViews, whole_batch
 from raft_lightning.data.augment.per_sample import byol_views, eval_transform
 from raft_lightning.data.checks import DataChecks
@@ -26,6 +24,7 @@ from raft_lightning.data.sources import (
     subset,
 )
 from raft_lightning.data.views import Transformed, TwoViews
+from raft_lightning.data.workers import leave_signals_to_the_main_process
 from raft_lightning.values import integer_errors
 
 
@@ -277,13 +276,3 @@ class SyntheticDataModule(ImageDataModule):
         train = make_synthetic(self.num_classes, self.train_size, self.source_size, self.data_seed, split=0)
         test = make_synthetic(self.num_classes, self.val_size, self.source_size, self.data_seed, split=1)
         return train, test
-
-
-def leave_signals_to_the_main_process(worker_id: int) -> None:
-    """SLURM signals every process of a job step (scancel, preemption, ``--signal=USR2@…``), the
-    DataLoader's workers too. A worker ended by one makes the main process raise "DataLoader worker
-    … is killed by signal" before it can save a checkpoint, and the run ends failed, not
-    interrupted. So workers ignore the run's signals: the main process saves, stops and shuts them
-    down (torch's watchdog ends a worker whose parent has gone; SLURM kills what is left)."""
-    for name in RUN_SIGNALS:
-        signal.signal(signal.Signals[name], signal.SIG_IGN)

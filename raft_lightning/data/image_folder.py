@@ -125,8 +125,9 @@ def stats_errors(mean: Any, std: Any) -> list[str]:
     """Both null (computed from the training images) or both 3 finite numbers, std > 0."""
     errors = []
     for name, value, low in (("mean", mean, -math.inf), ("std", std, 0)):
+        value = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value  # a ListConfig too
         ok = value is None or (
-            isinstance(value, (list, tuple))
+            isinstance(value, list)
             and len(value) == 3
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
             and min(value) > low

@@ -117,7 +117,7 @@ def decode(path: str, size: int) -> Tensor:
     try:
         with Image.open(path) as image:
             image.draft("RGB", (size, size))
-            image = image.convert("RGB")
+            image = _eight_bit(image).convert("RGB")
         scale = size / min(image.size)
         width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
         image = image.resize((width, height), Image.Resampling.BICUBIC)
@@ -129,6 +129,18 @@ def decode(path: str, size: int) -> Tensor:
             f"({', '.join(IMAGE_EXTENSIONS)}) ({type(e).__name__}: {e})"
         ) from e
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image (microscopy, medical scans: PIL's I;16 modes, or I) scaled to 8 bits
+    over the 16-bit range, 65535 → 255: PIL's own conversion clips every value above 255 to
+    white. A float image (F) has no range to scale from: refused. Other modes pass unchanged."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(values / 257), 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        raise ValueError("a 32-bit float image has no known range: save it with 8 or 16 bits per channel")
+    return image
 
 
 class BinaryImages(LazyImages):

@@ -29,6 +29,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, Interrupted, interruption
+from raft_lightning.data.workers import error_message
 from raft_lightning.files import (
     CONFIG_FILE,
     EMBEDDINGS_FILE,
@@ -199,7 +200,7 @@ class RunRecord(Summary):
                 self.status, self.error, self.signal = "interrupted", str(stopped), signal.Signals(stopped.signum).name
             else:
                 self.status = "failed"
-                self.error = f"{type(e).__name__}: {e}" + other_ranks_failure(run_dir, start_time)
+                self.error = f"{type(e).__name__}: {error_message(e)}" + other_ranks_failure(run_dir, start_time)
                 rank = rank_zero_only.rank
                 name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
                 with contextlib.suppress(OSError):  # a full disk: the record below still says why

@@ -19,6 +19,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import EpochMetrics
+from raft_lightning.data.workers import workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
@@ -57,7 +58,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     quiet_known_noise()  # the entry points do at import; here too for a train() called in-process
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        with FolderLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
+        # A failed run's loaders would keep their workers (and hang the exit): ended with the run.
+        with FolderLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext(), workers_ended():
             return _train(cfg, run_dir)
     except (FolderBusy, OSError) as e:  # the folder's own record stays as it was
         message = str(e) if isinstance(e, FolderBusy) else f"{run_dir}: {e.strerror or e}"
