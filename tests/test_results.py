@@ -124,3 +124,36 @@ def test_the_readme_table_is_the_committed_table1():
     rows = [line for line in (RESULTS / "table1" / "table1.md").read_text().splitlines() if line.startswith("|")]
     shown = [line for line in readme if line.startswith("|")]
     assert rows and shown == rows, "README.md's table differs from results/fashion_mnist/table1/table1.md"
+
+
+UNCHANGED = ROOT / "experiments" / "demo_unchanged" / "runs_1806061"
+
+
+def test_the_demo_numbers_are_the_ones_the_code_before_issues_20_to_24_gave():
+    """Issue 21: "the demo's numbers are unchanged (same seed, same machine)". The committed demo
+    (this code) and the same sweep made by commit 1806061 on the same machine record the same
+    numbers, bit for bit: every result both summaries hold, and every per-epoch cell of
+    metrics.csv's shared columns (experiments/demo_unchanged/README.md)."""
+    import csv
+
+    runs = sorted(p.parent.name for p in UNCHANGED.rglob(SUMMARY_FILE))
+    assert runs == sorted(p.parent.name for p in (RESULTS / "demo" / "runs").rglob(SUMMARY_FILE)) and len(runs) == 4
+    cells = 0
+    for run in runs:
+        old, new = read_summary(UNCHANGED / run), read_summary(RESULTS / "demo" / "runs" / run)
+        assert old["git_sha"].startswith("1806061") and old["seed"] == new["seed"]
+        shared = [k for k in ("align", "uniform", "probe_acc", "knn_acc", "linear_acc") if old.get(k) is not None]
+        assert {k: old[k] for k in shared} == {k: new[k] for k in shared}, run
+        assert "linear_acc" in shared and "knn_acc" in shared
+        if not (UNCHANGED / run / "metrics.csv").is_file():
+            assert new["objective"] == "random"  # it never trains: no epochs to compare
+            continue
+        rows = [list(csv.DictReader(open(d / run / "metrics.csv"))) for d in (UNCHANGED, RESULTS / "demo" / "runs")]
+        assert len(rows[0]) == len(rows[1]) == new["epochs"]
+        columns = [c for c in rows[0][0] if c in rows[1][0]]
+        for a, b in zip(*rows):
+            for c in columns:
+                if a[c] != "" and b[c] != "":
+                    assert float(a[c]) == float(b[c]), (run, a["epoch"], c)
+                    cells += 1
+    assert cells > 3 * 30 * 5
