@@ -140,11 +140,12 @@ def test_the_convnet_export_round_trips(convnet_run, capsys):
 
 @pytest.mark.slow
 def test_the_documented_command_writes_backbone_pt(convnet_run, tmp_path):
-    (convnet_run / BACKBONE_FILE).unlink(missing_ok=True)
-    command = [sys.executable, "-m", "raft_lightning.export.cli", f"run_dir={convnet_run}"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert load_backbone(convnet_run / BACKBONE_FILE).out_dim == 32
+    for module in ("raft_lightning.export", "raft_lightning.export.cli"):  # both spellings of the command
+        (convnet_run / BACKBONE_FILE).unlink(missing_ok=True)
+        command = [sys.executable, "-m", module, f"run_dir={convnet_run}"]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert load_backbone(convnet_run / BACKBONE_FILE).out_dim == 32
 
 
 def test_normalization_comes_from_the_data_config_else_the_dataset():
@@ -249,6 +250,7 @@ def test_a_run_in_use_is_not_written_into(convnet_run, capsys):
         (["run_dir="], r"^raft-export: run_dir=: a run's folder"),
         (["run_dir={tmp}"], r"^raft-export: run_dir=\S+: not a run folder \(it needs config.yaml and summary.json\)"),
         (["run_dir={run}", "out={tmp}/no/such/x.pt"], r"^raft-export: out=\S+: the file to write .*folder must exist"),
+        (["run_dir={run}", "out={tmp}"], r"^raft-export: out=\S+: a folder; name the file to write in it, e\.g\. out="),
         (["run_dir={run}", "out={run}/summary.json"], r"^raft-export: out=\S+: inside the run folder only"),
         (["run_dir={run}", "out={run}/embeddings.pt"], r"^raft-export: out=\S+: embeddings.pt is the linear eval"),
     ],

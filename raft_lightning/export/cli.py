@@ -1,4 +1,4 @@
-"""``raft-export run_dir=RUN [out=FILE]`` (or ``python -m raft_lightning.export.cli``): the online
+"""``raft-export run_dir=RUN [out=FILE]`` (or ``python -m raft_lightning.export``): the online
 backbone of a run's last checkpoint as a file of plain types (docs/export.md), by default
 ``RUN/backbone.pt``, loadable with ``torch.load(weights_only=True)``, into torchvision's ResNet-18
 (for ``resnet18`` / ``resnet18_cifar``), or with ``raft_lightning.load_backbone``.
@@ -46,7 +46,9 @@ def arguments(argv: list[str]) -> tuple[dict[str, Path], list[str]]:
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / SUMMARY_FILE).is_file():
         return given, [f"run_dir={run_dir}: not a run folder (it needs {CONFIG_FILE} and {SUMMARY_FILE})"]
     out = given.setdefault("out", run_dir / BACKBONE_FILE)
-    if out.is_dir() or not out.parent.is_dir():
+    if out.is_dir():
+        errors.append(f"out={out}: a folder; name the file to write in it, e.g. out={out / BACKBONE_FILE}")
+    elif not out.parent.is_dir():
         errors.append(f"out={out}: {SETTINGS['out']}")
     elif inside(out, run_dir) and (out.parent.resolve() != run_dir.resolve() or not out.name.endswith(".pt")):
         errors.append(f"out={out}: inside the run folder only <run_dir>/<name>.pt, beside the run's own files")
