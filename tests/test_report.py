@@ -10,6 +10,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from scipy import stats as scipy_stats
 
@@ -371,7 +373,7 @@ def test_a_run_that_differs_only_in_a_new_config_key_is_its_own_row(tmp_path, cf
         with_config(make_run(tmp_path, f"decay{s}", seed=s, align=0.8), optimizer__weight_decay=0.1)
     report(tmp_path, tmp_path, cfg)
     table = {r["model"]: r for r in csv.DictReader(open(tmp_path / "table1.csv"))}
-    assert sorted(table) == ["byol/mlp (optimizer.weight_decay=0.1)", "byol/mlp (optimizer.weight_decay=—)"]
+    assert sorted(table) == ["byol/mlp", "byol/mlp (optimizer.weight_decay=0.1)"]  # the plain run has no such key
     assert float(table["byol/mlp (optimizer.weight_decay=0.1)"]["align_mean"]) == pytest.approx(0.8)
     assert {r["seeds"] for r in table.values()} == {"2"}  # the seed, data.seed, paths, num_workers: one row
 
@@ -451,3 +453,40 @@ def test_a_setting_only_some_rows_record_stays_out_of_the_labels(tmp_path, cfg):
     make_run(tmp_path / "o", "new", "byol", "mlp", seed=1, **teacher)
     rows = aggregate(load_runs(tmp_path / "o"), cfg.collapse, cfg.objective_order)
     assert len({r.label for r in rows}) == 2 and any("tau=0.99" in r.label for r in rows)
+
+
+def test_labels_name_a_setting_only_where_the_row_has_it_and_never_repeat(tmp_path, cfg):
+    """τ differs between the BYOL rows: their labels say it; the random encoder has none, so its
+    label says nothing of it. Two rows whose τ prints alike (0.99 and 0.9900001) still get
+    different labels (their folder)."""
+    for tau in (0.9, 0.99, 0.9900001):
+        make_run(tmp_path, f"tau{tau}", tau=tau, tau_schedule="constant")
+    make_run(tmp_path, "rand", "random", "mlp", epochs=0, align=None, uniform=None, tau=None, tau_schedule=None)
+    labels = sorted(r.label for r in aggregate(load_runs(tmp_path), cfg.collapse, cfg.objective_order))
+    assert labels == [
+        "byol/mlp (tau=0.9)",
+        "byol/mlp (tau=0.99) [tau0.9900001]",
+        "byol/mlp (tau=0.99) [tau0.99]",
+        "random",
+    ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["byol", "random", "simsiam"]),
+            st.sampled_from([None, 0.99, 0.9900001]),  # values that print alike, and absence
+            st.sampled_from([None, "yes", True]),
+        ),
+        min_size=2,
+        max_size=6,
+        unique=True,
+    )
+)
+def test_no_two_rows_share_a_label(tmp_path_factory, cfg, rows):
+    root = tmp_path_factory.mktemp("rows")
+    for i, (objective, tau, schedule) in enumerate(rows):
+        make_run(root, f"r{i}", objective, tau=tau, tau_schedule=schedule)
+    found = aggregate(load_runs(root), cfg.collapse, cfg.objective_order)
+    assert len({r.label for r in found}) == len(found)

@@ -68,19 +68,25 @@ def varying_keys(rows: Sequence[Row]) -> list[str]:
     return [k for k in SETTING_KEYS if len({r.setting[k] for r in rows}) > 1]
 
 
-def label_keys(rows: Sequence[Row]) -> list[str]:
-    """The settings beyond ``LABELLED``, α and β that a label names: those with more than one value
-    among the rows that record them. A setting only some rows have (τ: the random encoder and
-    supervised learning have no teacher, their τ is None) tells no row apart by its absence, which
-    the objective already shows, so it stays out of every label (the table's column still shows
-    it) unless leaving it out would give two rows one label (a summary from a version that did not
-    record it)."""
+def labels(rows: Sequence[Row]) -> list[str]:
+    """Each row's label, in ``rows`` order: the name, then the settings (beyond ``LABELLED``, α and
+    β) and config keys that tell it apart, each where the row has it. A row without a key (τ of
+    the random encoder or SimSiam, which have no teacher; a config key others added) says nothing
+    of it: the objective, or the other rows' labels, already do. Should that make two rows' labels
+    equal (a summary from a version that did not record the key), absent keys are shown as —; and
+    rows whose values print the same (0.99 and 0.9900001, 'yes' and true) are told apart by their
+    first run's folder, so that no two rows ever share a label and weights (α, β, which the tables
+    and figures show beside it)."""
     keys = [k for k in varying_keys(rows) if k not in (*LABELLED, "alpha", "beta")]
     valued = [k for k in keys if len({r.setting[k] for r in rows} - {None}) > 1]
     config_keys = differing_config_keys(rows)
-    if len({_label(r, valued, config_keys) for r in rows}) < len({_label(r, keys, config_keys) for r in rows}):
-        return keys
-    return valued
+    weights = [(r.setting["alpha"], r.setting["beta"]) for r in rows]  # beside every label: columns, titles
+    found = list(zip((_label(r, valued, config_keys, absent=False) for r in rows), weights))
+    if len(set(found)) < len(rows):
+        fuller = list(zip((_label(r, keys, config_keys, absent=True) for r in rows), weights))
+        found = fuller if len(set(fuller)) > len(set(found)) else found
+    shared = {named for named in found if found.count(named) > 1}
+    return [f"{named[0]} [{row.runs[0].path.name}]" if named in shared else named[0] for named, row in zip(found, rows)]
 
 
 def _variant(row: Row) -> str | None:
@@ -88,17 +94,19 @@ def _variant(row: Row) -> str | None:
     return variants.pop() if len(variants) == 1 else None
 
 
-def _label(row: Row, extra: Sequence[str], config_keys: Sequence[str]) -> str:
+def _label(row: Row, extra: Sequence[str], config_keys: Sequence[str], absent: bool) -> str:
     """The variant's name (or objective/predictor), then the settings in ``extra`` and the config
     keys in ``config_keys`` that tell it apart from other rows: e.g. ``byol/linear (data=cifar10)``,
-    ``raft/linear (optimizer.weight_decay=0.1)``; ``—`` for a key the row's config does not have."""
+    ``raft/linear (optimizer.weight_decay=0.1)``; a key the row does not have (None) is left out,
+    or, with ``absent``, shown as ``—``."""
     setting, base = row.setting, _variant(row)
     if base is None:
         objective, predictor, tangential = (setting[k] for k in LABELLED)
         base = objective if objective in BASELINES else f"{'tan' if tangential else ''}{objective}/{predictor}"
-    parts = [f"{k}={show(setting[k])}" for k in extra]
+    values = [(k, setting[k]) for k in extra]
     if row.runs[0].identity is not None:
-        parts += [f"{k}={show(row.runs[0].identity.get(k))}" for k in config_keys]
+        values += [(k, row.runs[0].identity.get(k)) for k in config_keys]
+    parts = [f"{k}={show(v)}" for k, v in values if absent or v is not None]
     return base + (f" ({', '.join(parts)})" if parts else "")
 
 

@@ -29,9 +29,8 @@ from raft_lightning.report.labels import (  # noqa: F401 (re-exported: the table
     LABELLED,
     NAMED_BY,
     SETTING_KEYS,
-    _label,
     differing_config_keys,
-    label_keys,
+    labels,
     show,
     varying_keys,
 )
@@ -214,9 +213,8 @@ def aggregate(runs: list[Run], collapse: DictConfig, order: Sequence[str]) -> li
         row = Row(key, members, "", stats)
         judge_collapse(row, collapse)
         rows.append(row)
-    extra, config_keys = label_keys(rows), differing_config_keys(rows)
-    for row in rows:
-        row.label = _label(row, extra, config_keys)
+    for row, label in zip(rows, labels(rows)):
+        row.label = label
     rank = {objective: i for i, objective in enumerate(order)}
 
     def sort_key(r: Row) -> tuple:
