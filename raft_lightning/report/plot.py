@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.textpath import TextToPath  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from raft_lightning.files import write_atomically  # noqa: E402
@@ -57,8 +58,31 @@ def panel_title(row: Row, varying: Sequence[str], last_line: str, width_in: floa
     to the panel's width (a long label would run into the next panel's title), then ``last_line``."""
     names = {"alpha": "α", "beta": "β"}
     weights = ", ".join(f"{names[k]} = {show(row.setting[k])}" for k in names if k in varying)
-    chars = max(int(width_in * 72 / (0.6 * fontsize)), 12)  # an average glyph is ~0.6 em wide
-    return textwrap.fill(plain(row.label) + (f", {weights}" if weights else ""), chars) + "\n" + last_line
+    return wrap(plain(row.label) + (f", {weights}" if weights else ""), width_in, fontsize) + "\n" + last_line
+
+
+def wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` in lines no wider than ``width_in`` inches at ``fontsize``, measured glyph by glyph
+    in the font the figures use (a W is three times an i: counting characters would not do): broken
+    after a space or a comma where one is near, else inside a word."""
+    prop = FontProperties(size=fontsize)
+    limit, lines, line = 0.92 * width_in * 72, [], ""  # points, a margin for the glyphs' side bearings
+    for char in text:
+        candidate = line + char
+        if line and _TEXT_PATH.get_text_width_height_descent(candidate, prop, ismath=False)[0] > limit:
+            cut = max(line.rfind(" "), line.rfind(","))
+            if cut > len(line) // 2:  # a word boundary in the line's second half: break there
+                lines.append(line[: cut + 1].rstrip())
+                line = line[cut + 1 :].lstrip() + char
+            else:
+                lines.append(line)
+                line = char
+        else:
+            line = candidate
+    return "\n".join([*lines, line])
+
+
+_TEXT_PATH = TextToPath()
 
 
 def seeds_phrase(rows: Sequence[Row], what: str = "mean ± sample std") -> str:
