@@ -469,6 +469,10 @@ def test_labels_name_a_setting_only_where_the_row_has_it_and_never_repeat(tmp_pa
         "byol/mlp (tau=0.99) [tau0.99]",
         "random",
     ]
+    for sweep, tau in (("a", 0.99), ("b", 0.9900001)):  # two sweeps' folders of one name: the path tells
+        make_run(tmp_path / "sweeps" / sweep, "0", tau=tau)
+    labels = sorted(r.label for r in aggregate(load_runs(tmp_path / "sweeps"), cfg.collapse, cfg.objective_order))
+    assert labels == ["byol/mlp (tau=0.99) [a/0]", "byol/mlp (tau=0.99) [b/0]"]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

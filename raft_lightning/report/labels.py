@@ -3,6 +3,7 @@ the settings and config keys that tell it apart from the other rows of the same 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,7 +87,14 @@ def labels(rows: Sequence[Row]) -> list[str]:
         fuller = list(zip((_label(r, keys, config_keys, absent=True) for r in rows), weights))
         found = fuller if len(set(fuller)) > len(set(found)) else found
     shared = {named for named in found if found.count(named) > 1}
-    return [f"{named[0]} [{row.runs[0].path.name}]" if named in shared else named[0] for named, row in zip(found, rows)]
+    if not shared:
+        return [label for label, _ in found]
+    # Each row's first run is its own folder: its path below the folders they all share names it.
+    root = os.path.commonpath([os.fspath(r.runs[0].path) for r in rows])
+    return [
+        f"{named[0]} [{os.path.relpath(row.runs[0].path, root)}]" if named in shared else named[0]
+        for named, row in zip(found, rows)
+    ]
 
 
 def _variant(row: Row) -> str | None:
