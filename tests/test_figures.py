@@ -197,6 +197,16 @@ def test_a_panel_no_row_of_its_group_measures_is_no_empty_frame(tmp_path, cfg, m
     assert [ax.axison for ax in byol] == [True, True, False] and not byol[2].get_lines()
     assert "not measured" in byol[2].texts[0].get_text()
     assert all(ax.axison and ax.get_lines() for ax in raft)
+    # The other way round (the group without W below): the drawn panel above carries the x axis.
+    figures.clear()
+    monitored_run(tmp_path / "swap", "lp", "byol", "linear")
+    monitored_run(tmp_path / "swap", "mlp", "raft", "mlp")
+    rows = aggregate(load_runs(tmp_path / "swap"), cfg.collapse, cfg.objective_order)
+    training_figures(*split(rows), rows, tmp_path / "swap", cfg.figures)
+    byol, raft = figures["first_steps"].axes[:3], figures["first_steps"].axes[3:]
+    assert not raft[2].axison and byol[2].get_xlabel() == "step"
+    figures["first_steps"].canvas.draw()
+    assert any(t.get_text() for t in byol[2].get_xticklabels())
 
 
 def test_panel_titles_of_long_labels_do_not_run_into_each_other(tmp_path, cfg, monkeypatch):

@@ -202,7 +202,10 @@ def plot_groups(
                 if label not in labels:
                     handles, labels = [*handles, handle], [*labels, label]
         ax_row[-1].legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel)
+    for column in axes.T:  # the lowest drawn panel of each column carries its x axis
+        drawn = [ax for ax in column if ax.axison]
+        if drawn:
+            drawn[-1].set_xlabel(xlabel)
+            drawn[-1].tick_params(labelbottom=True)
     fig.suptitle(title, fontsize=11)
     return save(fig, stem)
