@@ -62,9 +62,9 @@ def panel_title(row: Row, varying: Sequence[str], last_line: str, width_in: floa
 
 
 def wrap(text: str, width_in: float, fontsize: float) -> str:
-    """``text`` in lines no wider than ``width_in`` inches at ``fontsize``, measured glyph by glyph
-    in the font the figures use (a W is three times an i: counting characters would not do): broken
-    after a space or a comma where one is near, else inside a word."""
+    """``text`` in lines no wider than ``width_in`` inches at ``fontsize``, each line measured as it
+    grows, in the font the figures use (a W is three times an i: counting characters would not
+    do): broken after a space or a comma where one is near, else inside a word."""
     prop = FontProperties(size=fontsize)
     limit, lines, line = 0.92 * width_in * 72, [], ""  # points, a margin for the glyphs' side bearings
     for char in text:
