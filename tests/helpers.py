@@ -6,6 +6,7 @@ SLURM job), which works because every one of those starts in the repository root
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -188,3 +189,23 @@ class FillDiskAt(L.Callback):
                     f.write(b"\0" * (1 << 16))
             except OSError:  # ENOSPC: full
                 pass
+
+
+class PlainValues(L.Callback):
+    """A user's class that checks its values as the package's do: by ``config_errors``, which
+    validation calls before the run and the constructor calls again. Its rule: the values must be
+    what json can write (plain lists and dicts, not OmegaConf's containers)."""
+
+    @staticmethod
+    def config_errors(**values: Any) -> list[str]:
+        try:
+            json.dumps(values)
+        except TypeError as e:
+            return [f"values: not plain ({e})"]
+        return []
+
+    def __init__(self, **values: Any) -> None:
+        errors = self.config_errors(**values)
+        if errors:
+            raise ValueError("; ".join(errors))
+        self.values = values

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from raft_lightning.run.build import build_objective
+from raft_lightning.run.build import build, build_objective
 from raft_lightning.run.validation import config_errors
 from tests.conftest import CONF, compose_run
 
@@ -95,6 +95,25 @@ def test_other_groups_instantiate(group, tmp_path):
             assert dm.batch_size == node.batch_size
         else:
             assert instantiate(node, accelerator="cpu").max_epochs == node.max_epochs
+
+
+def test_constructors_get_the_values_validation_checked(tmp_path):
+    """Validation reads a node's values as plain lists and dicts; the objects are built from the
+    same (run.build.construct), so a class's own rule, run again by its constructor, holds there
+    too: a user's callback with a list and a dict, and the datamodule's augment lists."""
+    cfg = compose_run(
+        "experiment=smoke",
+        "+callbacks.plain._target_=tests.helpers.PlainValues",
+        "+callbacks.plain.sizes=[1,2]",
+        "+callbacks.plain.where={a:[3]}",
+        run_dir=tmp_path,
+    )
+    assert config_errors(cfg) == []
+    datamodule, _, trainer = build(cfg)
+    (plain,) = [c for c in trainer.callbacks if type(c).__name__ == "PlainValues"]
+    assert plain.values == {"sizes": [1, 2], "where": {"a": [3]}}
+    lists = [v for v in datamodule.augment.values() if OmegaConf.is_config(v) or isinstance(v, list)]
+    assert lists and all(type(v) is list for v in lists), datamodule.augment
 
 
 @pytest.mark.parametrize("experiment", OPTIONS["experiment"])

@@ -108,7 +108,7 @@ def evaluate(
             test_labels,
             num_classes=datamodule.num_classes,
             epochs=eval_cfg.epochs,
-            optimizer=instantiate(eval_cfg.optimizer),
+            optimizer=instantiate(eval_cfg.optimizer, _convert_="all"),  # plain values, as run.build.construct
             batch_size=eval_cfg.batch_size,
             seed=seed,
             standardize=standardize,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.utils import get_object, instantiate
@@ -16,18 +17,27 @@ from raft_lightning.run.guard import portable_config
 from raft_lightning.run.validation import check_config
 
 
+def construct(node: Any, **objects: Any) -> Any:
+    """The object a config node describes, handed plain lists and dicts (``_convert_="all"``),
+    not OmegaConf's containers: the values its constructor receives are those validation checked
+    (``run.validation`` reads plain containers), so a class whose ``config_errors`` the
+    constructor calls again judges the same values, and json, ``isinstance(x, list)`` and numpy
+    take them. ``objects`` are built objects handed on as they are."""
+    return instantiate(node, _convert_="all", **objects)
+
+
 def build_objective(cfg: DictConfig) -> SelfSupervised:
     """The LightningModule of ``cfg.loss``, handed a ready backbone, projector factory,
     predictor, optimiser factory, the speed settings of ``cfg.fast`` and, for an objective with a
     mean teacher, its EMA rule ``cfg.teacher`` (a teacher-free objective gets none)."""
     with_teacher = has_teacher(get_object(cfg.loss._target_)) and cfg.get("teacher") is not None
-    teacher = {"teacher": instantiate(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
-    return instantiate(
+    teacher = {"teacher": construct(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
+    return construct(
         cfg.loss,
-        backbone=instantiate(cfg.model.backbone),
-        projector=instantiate(cfg.model.projector),
-        predictor=instantiate(cfg.predictor),
-        optimizer=instantiate(cfg.optimizer),
+        backbone=construct(cfg.model.backbone),
+        projector=construct(cfg.model.projector),
+        predictor=construct(cfg.predictor),
+        optimizer=construct(cfg.optimizer),
         **teacher,
         **cfg.get("fast", {}),  # run folders from before the fast group have none
     )
@@ -36,10 +46,10 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
 def build(cfg: DictConfig, run_dir: Path | None = None) -> tuple[L.LightningDataModule, SelfSupervised, L.Trainer]:
     """Data, objective and a Trainer with the configured callbacks and loggers. Its checkpoints
     carry the run's portable config (for the folder's guard) when ``run_dir`` is given."""
-    datamodule = instantiate(cfg.data)
+    datamodule = construct(cfg.data)
     model = build_objective(cfg)
-    callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
-    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node is not None]
+    callbacks = [construct(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
+    loggers = [construct(node) for node in (cfg.get("logger") or {}).values() if node is not None]
     # Every save goes through AtomicCheckpointIO (run/checkpoints.py), whatever else is configured.
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     run_config = portable_config(cfg, run_dir) if run_dir is not None else None
@@ -50,7 +60,7 @@ def build(cfg: DictConfig, run_dir: Path | None = None) -> tuple[L.LightningData
 
 def build_data(cfg: DictConfig) -> L.LightningDataModule:
     """The run's datamodule, set up: for evaluating a run outside its training."""
-    datamodule = instantiate(cfg.data)
+    datamodule = construct(cfg.data)
     datamodule.setup("fit")
     return datamodule
 

@@ -22,7 +22,6 @@ from typing import Any
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -30,7 +29,7 @@ from torch.utils.data import DataLoader
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.contracts import StepOutput
 from raft_lightning.objectives import SelfSupervised
-from raft_lightning.run.build import build_objective
+from raft_lightning.run.build import build_objective, construct
 from raft_lightning.run.resolvers import register_resolvers
 
 Batch = tuple[Tensor, Tensor, Tensor]
@@ -82,7 +81,7 @@ def smoke_batches(steps: int, seed: int = 0) -> tuple[Batch, ...]:
     Lightning draws them (the sampler's epoch set, each view seeded by (seed, epoch, index)).
     They are a function of (seed, epoch, index) alone, so a cached longer prefix serves too."""
     if len(_BATCHES.get(seed, ())) < steps:
-        datamodule = instantiate(smoke_config(f"seed={seed}").data)
+        datamodule = construct(smoke_config(f"seed={seed}").data)
         datamodule.setup("fit")
         batches: list[Batch] = []
         for epoch in itertools.count():
