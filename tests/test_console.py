@@ -4,6 +4,7 @@ that tells runs apart), and the command line's help and config printing."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import warnings
@@ -84,6 +85,24 @@ def test_each_epoch_is_one_line_and_a_resumed_run_warns_of_nothing_false(smoke_c
     lines = [r.getMessage() for r in caplog.records if r.name == "raft_lightning.callbacks.progress"]
     assert [EPOCH_LINE.match(line).group(1, 2) for line in lines] == [("3", "3")]
     assert not [r for r in caplog.records if "💡 Tip" in r.getMessage()]
+
+
+def test_a_checkpoint_saved_on_a_signal_or_for_a_baseline_logs_no_lightning_internals(smoke_cfg, caplog, tmp_path):
+    """The two saves that are ours to make (a run stopped by a signal, a baseline's one
+    checkpoint) print nothing about how Lightning saves ("`weights_only` was not set ...")."""
+    interrupted = smoke_cfg(
+        "+callbacks.kill._target_=tests.helpers.SignalAt",
+        "+callbacks.kill.step=2",
+        f"+callbacks.kill.marker={tmp_path}/m",
+    )
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # the shell's handler, as in test_resume
+    try:
+        with caplog.at_level("INFO"):
+            assert train(interrupted)["status"] == "interrupted"
+            assert train(smoke_cfg("loss=random"))["status"] == "ok"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not [r.getMessage() for r in caplog.records if "weights_only" in r.getMessage()]
 
 
 def test_the_wandb_entity_is_set_without_a_plus(tmp_path):

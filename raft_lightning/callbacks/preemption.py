@@ -131,7 +131,7 @@ class Preemption(L.Callback):
             flag = torch.tensor(float(signum), device=pl_module.device)
             signum = int(trainer.strategy.reduce(flag, reduce_op="max").item())
         if signum and not self._stop:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # the full state: resuming needs it
             self._stop = signum
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:

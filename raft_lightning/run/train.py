@@ -109,7 +109,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
         else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
             trainer.validate(model, datamodule=datamodule, verbose=False)
-            trainer.save_checkpoint(cfg.paths.last_checkpoint)
+            trainer.save_checkpoint(cfg.paths.last_checkpoint, weights_only=False)  # as Lightning's own saves
             # What the monitors measured once (kNN, collapse monitors): its final value and window.
             # Not the online probe's accuracy: an untrained probe on untrained features says nothing.
             measured = [m for m in MEASURES if m.series is not None and m.series != PROBE_ACC]
