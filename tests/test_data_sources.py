@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import raft_lightning.data.stats as stats
@@ -27,7 +29,8 @@ from raft_lightning.data import (
     STL10DataModule,
 )
 from raft_lightning.data.cifar import load_cifar10, load_cifar100
-from raft_lightning.data.lazy import FolderImages, LazyImages
+from raft_lightning.data.folder import read_folder, split_rows
+from raft_lightning.data.lazy import IMAGE_EXTENSIONS, FolderImages, LazyImages
 from raft_lightning.data.workers import error_message, leave_signals_to_the_main_process, workers_ended
 from raft_lightning.run.validation import config_errors
 from tests.conftest import compose_run, run_cli
@@ -319,6 +322,88 @@ def test_each_folder_problem_is_one_line_naming_it(tmp_path):
     assert _errors(good) == [] and _errors(good, num_classes=3) == []
     with pytest.raises(DataNotFoundError, match="class folders without images: dog"):
         folder_module(tmp_path / "hollow").setup("fit")
+
+
+def test_links_and_special_files_are_named_and_a_link_loop_is_not_followed(tmp_path):
+    """What sits in a class folder but is no image, or would be listed again and again, stops
+    the run before it trains, named: a link to nothing, a fifo named like an image, a link back
+    to a folder it is in (to the root, to its own class folder, a cycle of two links). A link to
+    another class's folder, or to an image, is followed: that is the user's choice."""
+    cases = {
+        "nothing": ("cat/gone.png", "/nonexistent/gone.png", "cat/gone.png (a link to nothing)"),
+        "root": ("cat/up", "..", "cat/up/ (a link back to a folder it is in)"),
+        "own class": ("dog/deeper/self", "../../dog", "dog/deeper/self/ (a link back"),
+        "cycle": ("cat/to_dog", "../dog", "to_dog/to_cat/ (a link back"),
+    }
+    for case, (where, target, says) in cases.items():
+        root = make_folder(tmp_path / case.replace(" ", "_"), per_class=4)
+        (root / where).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, root / where)
+        if case == "cycle":
+            os.symlink("../cat", root / "dog" / "to_cat")
+        errors = _errors(root)
+        assert len(errors) == 1 and says in errors[0] and "cannot be read" in errors[0], (case, errors)
+        with pytest.raises(DataNotFoundError, match="cannot be read"):
+            folder_module(root).setup("fit")
+    fifo = make_folder(tmp_path / "fifo", per_class=4)
+    os.mkfifo(fifo / "fox" / "pipe.png")
+    (error,) = _errors(fifo)
+    assert "fox/pipe.png (not a regular file)" in error
+    linked = make_folder(tmp_path / "linked", per_class=4)
+    os.symlink("../cat", linked / "dog" / "cats_too")
+    os.symlink(linked / "fox" / "img00.png", linked / "cat" / "zz.png")
+    assert _errors(linked) == []
+    listed = read_folder(linked, 0.25, 0)
+    assert len(listed.train_files) + len(listed.val_files) == 12 + 1 + 5  # zz.png, and cat's 5 again as dog's
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tree=st.dictionaries(
+        st.sampled_from(["a", "b", "B", "c1", "z"]),
+        st.lists(
+            st.sampled_from(
+                ["x.png", "Y.JPG", "n.txt", ".h.png", "sub/q.png", "sub/deep/r.png", "a.b.gif", ".d/s.png"]
+            ),
+            unique=True,
+        ),
+        min_size=2,
+    )
+)
+def test_the_listing_is_os_walks_order_where_nothing_is_linked(tmp_path_factory, tree):
+    """Without links, the images and their order are what os.walk listed before links were
+    checked: the split, and so every run's numbers, are unchanged."""
+    root = tmp_path_factory.mktemp("tree")
+    for name, files in tree.items():
+        (root / name).mkdir()
+        for f in [*files, "keep.png"]:
+            path = root / name / f
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+
+    def walked(folder: Path) -> list[str]:  # the listing before, for comparison
+        found = []
+        for path, dirs, files in os.walk(folder, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel = os.path.relpath(path, folder)
+            found += [
+                os.path.normpath(os.path.join(rel, f))
+                for f in sorted(files)
+                if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
+            ]
+        return found
+
+    listed = read_folder(root, 0.5, 0)
+    by_label = {}
+    for f, label in zip(listed.train_files + listed.val_files, listed.train_labels + listed.val_labels, strict=True):
+        by_label.setdefault(label, []).append(f)
+    for label, name in enumerate(sorted(tree)):
+        expected = [os.path.join(name, f) for f in walked(root / name)]
+        assert sorted(by_label[label]) == sorted(expected)
+    every = [os.path.join(name, f) for name in sorted(tree) for f in walked(root / name)]
+    rows = split_rows(len(every), 0.5, 0)
+    assert list(listed.train_files) == [every[i] for i in rows[0]]
+    assert list(listed.val_files) == [every[i] for i in rows[1]]
 
 
 def test_a_file_that_cannot_be_decoded_is_named(tmp_path):

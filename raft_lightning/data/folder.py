@@ -81,31 +81,65 @@ def count_classes(root: Any) -> int | None:
         return None
 
 
-def _images(folder: Path) -> list[str]:
-    """Image files under ``folder`` (sub-folders too), sorted, relative to ``folder``."""
-    found = []
-    for path, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = os.path.relpath(path, folder)
-        found += [
-            os.path.normpath(os.path.join(rel, f))
-            for f in sorted(files)
-            if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-    return found
+def _images(folder: Path) -> tuple[list[str], list[str]]:
+    """Image files under ``folder`` (sub-folders and linked folders too), sorted, relative to
+    ``folder``, each folder's files before its sub-folders'; and what is there but cannot be
+    read: an image name that is a link to nothing or not a regular file, a folder that cannot be
+    opened, a link back to a folder it is in (followed, it would list the same images again and
+    again, other classes' under this one)."""
+    found: list[str] = []
+    problems: list[str] = []
+
+    def walk(directory: str, rel: str, chain: frozenset[str]) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as e:
+            problems.append(f"{rel or '.'}/ (cannot be opened: {e.strerror})")
+            return
+        is_dir = [_is(e.is_dir) for e in entries]
+        dirs = [e for e, d in zip(entries, is_dir, strict=True) if d]
+        for entry in (e for e, d in zip(entries, is_dir, strict=True) if not d):
+            if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            path = os.path.join(rel, entry.name)
+            if _is(entry.is_file):
+                found.append(path)
+            else:
+                problems.append(f"{path} ({'a link to nothing' if entry.is_symlink() else 'not a regular file'})")
+        here = os.path.realpath(directory)
+        for entry in dirs:
+            real, path = os.path.realpath(entry.path), os.path.join(rel, entry.name)
+            if real in chain or here == real or here.startswith(real.rstrip(os.sep) + os.sep):
+                problems.append(f"{path}/ (a link back to a folder it is in)")
+            else:
+                walk(entry.path, path, chain | {real})
+
+    walk(str(folder), "", frozenset({os.path.realpath(folder)}))
+    return found, problems
 
 
-def _list(base: Path, prefix: str, classes: tuple[str, ...]) -> tuple[list[str], list[int], list[str]]:
-    """Files (relative to the root) and labels of ``classes`` under ``base``, and the class
-    folders that hold no image."""
-    files, labels, empty = [], [], []
+def _is(test: Any) -> bool:
+    """``DirEntry.is_dir``/``is_file`` (cached, following links), False where the entry cannot
+    be examined."""
+    try:
+        return bool(test())
+    except OSError:
+        return False
+
+
+def _list(base: Path, prefix: str, classes: tuple[str, ...]) -> tuple[list[str], list[int], list[str], list[str]]:
+    """Files (relative to the root) and labels of ``classes`` under ``base``, the class folders
+    that hold no image, and what cannot be read there (relative to the root)."""
+    files, labels, empty, unreadable = [], [], [], []
     for label, name in enumerate(classes):
-        found = _images(base / name)
+        found, problems = _images(base / name)
         if not found:
             empty.append(f"{prefix}{name}")
         files += [os.path.join(prefix, name, f) for f in found]
         labels += [label] * len(found)
-    return files, labels, empty
+        unreadable += [os.path.join(prefix, name, p) for p in problems]
+    return files, labels, empty, unreadable
 
 
 def read_folder(root: Any, val_fraction: float, split_seed: int) -> FolderSplit:
@@ -120,11 +154,17 @@ def read_folder(root: Any, val_fraction: float, split_seed: int) -> FolderSplit:
                 f"root={str(root)!r}: train/ and val/ hold different classes (expected the same class "
                 f"folders in both; only in train/: {only_train}; only in val/: {only_val})"
             )
-        train_files, train_labels, empty = _list(base, "train/", classes)
-        val_files, val_labels, empty_val = _list(Path(root) / "val", "val/", classes)
-        empty += empty_val
+        train_files, train_labels, empty, unreadable = _list(base, "train/", classes)
+        val_files, val_labels, empty_val, unreadable_val = _list(Path(root) / "val", "val/", classes)
+        empty, unreadable = empty + empty_val, unreadable + unreadable_val
     else:
-        files, labels, empty = _list(base, "", classes)
+        files, labels, empty, unreadable = _list(base, "", classes)
+    if unreadable:
+        shown = "; ".join(unreadable[:3]) + (f"; and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
+        raise FolderError(
+            f"root={str(root)!r}: {len(unreadable)} {'entry' if len(unreadable) == 1 else 'entries'} cannot be "
+            f"read: {shown} (expected image files and folders of them)"
+        )
     if empty:
         raise FolderError(
             f"root={str(root)!r}: class folders without images: {', '.join(empty)} "
