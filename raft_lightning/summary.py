@@ -55,7 +55,8 @@ class Summary:
     checkpoint: str | None = None  # relative to the run folder
     resumed_from: str | None = None  # the checkpoint the last attempt continued from
     signal: str | None = None  # the signal that interrupted it
-    git_sha: str | None = None
+    git_sha: str | None = None  # the checkout's commit; null where the package is installed, not checked out
+    git_dirty: bool | None = None  # the checkout's code differed from git_sha (uncommitted changes)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     device: str | None = None
 

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raft_lightning.evaluation.linear import linear_accuracy
+from raft_lightning.run.provenance import code_version
 from raft_lightning.run.tracking import SUMMARY_KEYS
 from raft_lightning.run.train import train
 from tests.conftest import ROOT, run_cli
@@ -276,3 +277,44 @@ def test_long_swept_settings_name_tensorboard_folders_within_the_limit_as_the_cl
             assert folder == name.replace("/", "_")
         else:
             assert len(folder.encode()) <= 255 and folder.startswith(name.replace("/", "_")[:200])
+
+
+def test_the_commit_is_recorded_only_for_a_checkout_and_says_when_its_code_differs(tmp_path):
+    """summary.json's git_sha is raft-lightning's commit where the package is a checkout, with
+    git_dirty saying whether its code (not its README) differs from it; installed inside another
+    repository (a virtual environment in your project), neither is known: never your commit."""
+
+    def git(cwd: Path, *args: str) -> str:
+        done = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode().strip()
+
+    checkout = tmp_path / "checkout"
+    package = checkout / "raft_lightning"
+    package.mkdir(parents=True)
+    (package / "losses.py").write_text("x = 1\n")
+    (checkout / "README.md").write_text("read me\n")
+    git(checkout, "init", "-q")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-qm", "first")
+    sha = git(checkout, "rev-parse", "HEAD")
+    assert code_version(package) == (sha, False)
+    (checkout / "README.md").write_text("changed\n")
+    assert code_version(package) == (sha, False)
+    (package / "losses.py").write_text("x = 2\n")
+    assert code_version(package) == (sha, True)
+    git(checkout, "checkout", "-q", "--", "raft_lightning")
+    (package / "mine.py").write_text("")  # a new module of yours
+    assert code_version(package) == (sha, True)
+
+    yours = tmp_path / "your_project"
+    installed = yours / ".venv" / "lib" / "python3.11" / "site-packages" / "raft_lightning"
+    installed.mkdir(parents=True)
+    (yours / "notes.txt").write_text("yours\n")
+    git(yours, "init", "-q")
+    git(yours, "add", "notes.txt")
+    git(yours, "commit", "-qm", "yours")
+    assert code_version(installed) == (None, None)
+    nowhere = tmp_path / "unpacked" / "raft_lightning"
+    nowhere.mkdir(parents=True)
+    assert code_version(nowhere) == (None, None)

@@ -34,6 +34,7 @@ SCHEMA = {
     "wall_time_s": float,
     "checkpoint": str,
     "git_sha": (str, type(None)),
+    "git_dirty": (bool, type(None)),
     "versions": dict,
     "device": str,
 }

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import signal
-import subprocess
 import time
 import traceback
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from raft_lightning.files import (
 from raft_lightning.measures import MEASURES
 from raft_lightning.objectives import has_teacher
 from raft_lightning.readers import DamagedFile, portable, read_summary
+from raft_lightning.run.provenance import code_version, versions
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
@@ -83,7 +83,8 @@ class RunRecord(Summary):
             image_size=_fit(cfg.data.get("image_size"), int),
             pipeline=_fit(cfg.data.get("pipeline", "torchvision"), str),
             last_epochs=_fit(cfg.record.get("last_epochs"), int) or 10,
-            git_sha=git_sha(),
+            git_sha=(code := code_version())[0],
+            git_dirty=code[1],
             versions=versions(),
         )
 
@@ -272,19 +273,3 @@ def save_hydra_files(cfg: DictConfig, run_dir: Path) -> None:
     write_atomically(folder / "config.yaml", OmegaConf.to_yaml(cfg))
     write_atomically(folder / "hydra.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})))
     write_atomically(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
-
-
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def versions() -> dict[str, str]:
-    import lightning
-
-    return {"torch": torch.__version__, "lightning": lightning.__version__}
