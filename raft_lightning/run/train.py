@@ -81,8 +81,11 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if rank_zero_only.rank == 0:
             recorded = previous.as_dict() if previous is not None else None
             check_same_run(run_dir, cfg, checkpoint, recorded=recorded, asked=record.as_dict())
-        if previous is not None and previous.finished(cfg) and unreadable is None:
+        if previous is not None and previous.finished(cfg):
+            # Its record is the result; a checkpoint damaged since does not undo it (export would say so).
             log.info("%s already finished (%s): not training it again (resume=false does)", run_dir, previous.status)
+            if unreadable is not None:
+                log.warning("%s: its record stands, but %s", run_dir, unreadable)
             return previous.as_dict()
     record.carry_results(previous if checkpoint is not None else None)
     loggers: list = []
