@@ -103,7 +103,6 @@ def test_no_readable_checkpoint_is_one_message_not_the_same_crash_forever(tmp_pa
     assert over["status"] == "ok" and over["epochs"] == 3
 
 
-
 def test_a_finished_run_keeps_its_record_when_its_checkpoint_is_damaged_later(tmp_path):
     # Its summary is the result: a rerun of the same config skips it, as when checkpoints/ is gone,
     # instead of recording a failed attempt over the finished one.
@@ -114,6 +113,7 @@ def test_a_finished_run_keeps_its_record_when_its_checkpoint_is_damaged_later(tm
     again = run(tmp_path, "trainer.max_epochs=2")
     assert first["status"] == "ok" and again == first
     assert summary.read_bytes() == before
+
 
 # --- signals -------------------------------------------------------------------------------------
 
