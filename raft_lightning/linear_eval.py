@@ -108,6 +108,8 @@ def hydra_main(cfg: DictConfig) -> None:
             raise
         reason = e.strerror if isinstance(e, OSError) and not isinstance(e, NotWritten) and e.strerror else e
         reason = error_message(reason) if isinstance(reason, BaseException) else reason
+        if isinstance(e, ConfigError):  # the run's config.yaml as it reads now: its problems on one line
+            reason = "its config is not valid here: " + "; ".join(e.errors)
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     literal = summary.get("linear_acc_literal")

@@ -153,6 +153,10 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         # one bad key, one line: not once more for every key that refers to it or that it cannot take
         ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
         ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
+        # a string where a list belongs would be read letter by letter
+        ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
+        ("tags=[a,[b]]", "tags=['a', ['b']]: a list of labels"),
+        ("data.root=", "data.root='': set it to the folder that holds cifar-10-batches-py"),  # not the current folder
     ],
 )
 def test_bad_values_get_one_clear_message(override, message, tmp_path):
@@ -160,6 +164,20 @@ def test_bad_values_get_one_clear_message(override, message, tmp_path):
     cfg = compose_run(*data, override, run_dir=tmp_path)
     errors = config_errors(cfg)
     assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_refused_before_the_run_but_not_for_a_slurm_sweep(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    message = "trainer.accelerator=gpu: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"
+    assert config_errors(compose_run("data=synthetic", "trainer=gpu", run_dir=tmp_path)) == [message]
+    # the jobs of a sweep sent to SLURM run on the cluster's machines, and check again there
+    with initialize_config_dir(str(CONF), version_base="1.3"):  # as the command line's check composes it
+        slurm = compose(
+            "train", overrides=["data=synthetic", "trainer=gpu", "launcher=slurm"], return_hydra_config=True
+        )
+    assert "Slurm" in slurm.hydra.launcher._target_ and config_errors(slurm) == []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config_errors(compose_run("data=synthetic", "trainer=gpu", run_dir=tmp_path)) == []
 
 
 # Every row of the paper's look-up table (Table 1) as one override set: variant=<name>.

@@ -8,6 +8,8 @@ import json
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -675,3 +677,34 @@ def test_a_damaged_image_met_by_a_worker_ends_the_run_with_one_line(tmp_path):
     assert summary["status"] == "failed" and summary["error"].startswith("DataCorruptError: ")
     damaged = root / "val" / "dog" / "img00.png"
     assert f"{damaged}: cannot be decoded" in summary["error"] and "\n" not in summary["error"]
+
+
+def test_a_relative_root_is_recorded_absolute_and_the_run_read_from_anywhere(tmp_path, monkeypatch):
+    """data.root=images names a folder under the command's own: the run folder records it
+    absolute, so its evaluation does not depend on where it is started; gone, it is one line."""
+    from raft_lightning.linear_eval import evaluate_run
+    from raft_lightning.readers import read_config
+    from raft_lightning.run.train import train
+
+    make_folder(tmp_path / "images", per_class=16)
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    overrides = ("experiment=smoke", "logger=none", "data=image_folder", "data.root=images", "data.num_workers=0")
+    cfg = compose_run(*overrides, "trainer.max_epochs=1", run_dir=run_dir)
+    assert train(cfg)["status"] == "ok"
+    assert read_config(run_dir).data.root == str(tmp_path / "images")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert evaluate_run(run_dir, cfg.eval)["linear_acc"] is not None
+    (tmp_path / "images").rename(tmp_path / "moved")
+    done = subprocess.run(
+        [sys.executable, "-m", "raft_lightning.linear_eval", f"run_dir={run_dir}"], capture_output=True, text=True
+    )
+    (line,) = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and f"its config is not valid here: data.root='{tmp_path / 'images'}': no such" in line
+
+
+def test_an_empty_root_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(make_folder(tmp_path / "images", per_class=16))  # a folder that would pass
+    errors = config_errors(compose_run("experiment=smoke", "data=image_folder", "data.root=", run_dir=tmp_path / "run"))
+    assert len(errors) == 1 and errors[0].startswith("data.root='': set data.root to your image folder"), errors

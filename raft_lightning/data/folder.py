@@ -52,8 +52,8 @@ def _visible_dirs(folder: Path) -> list[str]:
 
 def class_folders(root: Any) -> tuple[Path, tuple[str, ...], str]:
     """(the folder holding the class folders, their names, the layout), without listing images."""
-    if root is None:
-        raise FolderError(f"root=None: set data.root to your image folder ({LAYOUTS})")
+    if root is None or not str(root).strip():  # '' would be read as the current folder
+        raise FolderError(f"root={root!r}: set data.root to your image folder ({LAYOUTS})")
     base = Path(root)
     if not base.is_dir():
         raise FolderError(f"root={str(root)!r}: no such folder (expected {LAYOUTS})")

@@ -66,8 +66,8 @@ class FileSource:
 
     def errors(self, root: str | Path | None) -> list[str]:
         """Whether the files are under ``root``: one message naming both, or none."""
-        if root is None:
-            return [f"root=None: set it to the folder that holds {self.expected}"]
+        if root is None or not str(root).strip():  # '' would be read as the current folder
+            return [f"root={root!r}: set it to the folder that holds {self.expected}"]
         missing = missing_files(root, self.files)
         if not missing:
             return []

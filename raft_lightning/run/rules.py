@@ -5,6 +5,7 @@ groups it sets)."""
 
 from __future__ import annotations
 
+import torch
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,8 +29,9 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         ),
         *predictor_errors(cfg),
         *devices_errors(cfg),
+        *accelerator_errors(cfg),
         *labels_errors(cfg),
-        *wandb_tag_errors(cfg),
+        *(tag_errors(cfg.get("tags")) or wandb_tag_errors(cfg)),
         *teacher_errors(cfg),
         *directpred_errors(cfg, choices),
         *variant_errors(choices),
@@ -111,6 +113,18 @@ def devices_errors(cfg: DictConfig) -> list[str]:
     return []
 
 
+def accelerator_errors(cfg: DictConfig) -> list[str]:
+    """``trainer.accelerator=gpu`` where torch sees no GPU: Lightning would stop once the run has
+    begun. A sweep sent to SLURM is not judged here: its jobs run on the cluster's machines, and
+    each checks again where it runs."""
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
+        return []
+    if "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")):
+        return []
+    return [f"trainer.accelerator={accelerator}: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"]
+
+
 def labels_errors(cfg: DictConfig) -> list[str]:
     """loss=supervised learns from every training image's label; STL-10's unlabelled images
     (data.unlabeled) have none."""
@@ -121,6 +135,16 @@ def labels_errors(cfg: DictConfig) -> list[str]:
             "set data.unlabeled=false (the labelled images only)"
         ]
     return []
+
+
+def tag_errors(tags: object) -> list[str]:
+    """``tags`` is a list of labels (strings or numbers): ``tags=ablation`` would be read letter by
+    letter wherever the list is read."""
+    if tags is None or (OmegaConf.is_list(tags) and all(isinstance(t, (str, int, float)) for t in tags)):
+        return []
+    shown = OmegaConf.to_container(tags) if OmegaConf.is_config(tags) else tags
+    one = f" (tags=[{shown}] for one)" if isinstance(shown, (str, int, float)) else ""
+    return [f"tags={shown!r}: a list of labels, e.g. tags=[ablation,v2]{one}"]
 
 
 WANDB_TAG_MAX = 64  # characters: W&B refuses a longer (or empty) tag when the run starts (a pydantic error)

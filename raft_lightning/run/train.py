@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from raft_lightning.callbacks import EpochMetrics
 from raft_lightning.data.workers import workers_ended
@@ -54,6 +54,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         log.error("run refused: %s", message)
         return {"status": "refused", "error": message}
+    absolute_data_root(cfg)
     run_dir = Path(cfg.paths.output_dir)
     quiet_known_noise()  # the entry points do at import; here too for a train() called in-process
     try:
@@ -127,6 +128,18 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         drop_previous(Path(cfg.paths.last_checkpoint))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
     return record.as_dict()
+
+
+def absolute_data_root(cfg: DictConfig) -> None:
+    """A relative ``data.root`` names a folder under the one the command ran in: recorded absolute,
+    so that what reads the run folder later (linear_eval, export, a resume) finds the same data
+    wherever it runs from."""
+    data = cfg.get("data")
+    root = data.get("root") if OmegaConf.is_dict(data) else None
+    if isinstance(root, str) and root.strip() and not os.path.isabs(root):
+        base = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else os.getcwd()
+        with read_write(data), open_dict(data):
+            data.root = os.path.normpath(os.path.join(base, root))
 
 
 def start_over(cfg: DictConfig, run_dir: Path, checkpoint: Path | None) -> None:

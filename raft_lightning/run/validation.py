@@ -24,7 +24,11 @@ from raft_lightning.run.extras import installed, missing_message
 
 
 class ConfigError(ValueError):
-    """The run's configuration is invalid; the message lists every problem."""
+    """The run's configuration is invalid; the message lists every problem (``errors``)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+        self.errors = list(errors)
 
 
 def _params(node: DictConfig) -> dict[str, Any]:
@@ -195,4 +199,4 @@ def fast_errors(objective: Any, params: dict[str, Any]) -> list[str]:
 def check_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
     errors = config_errors(cfg, choices)
     if errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+        raise ConfigError(errors)
