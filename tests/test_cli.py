@@ -220,3 +220,15 @@ def test_a_rerun_asking_for_fewer_epochs_than_trained_is_refused_and_the_record_
     assert result.returncode == 1
     assert "trainer.max_epochs=1: the run in" in result.stdout and "has trained 2 epochs already" in result.stdout
     assert (run / "summary.json").read_bytes() == record and json.loads(record)["max_epochs"] == 2
+
+
+def test_a_sweep_whose_runs_are_all_refused_leaves_the_folders_multirun_yaml(tmp_path):
+    """The folder's multirun.yaml says what its runs are (the report counts them from it): a sweep
+    of other runs into the same folder, each refused, does not replace it."""
+    first = run_cli("-m", "experiment=smoke", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (tmp_path / "multirun.yaml").read_bytes()
+    other = run_cli("-m", "experiment=smoke", "trainer.max_epochs=1", "loss=raft", f"hydra.sweep.dir={tmp_path}")
+    assert other.returncode == 1 and "refused" in other.stderr, other.stderr[-3000:]
+    assert (tmp_path / "multirun.yaml").read_bytes() == before
+    assert summaries(tmp_path)["0"]["objective"] == "byol"

@@ -19,7 +19,14 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict, read_write
 
-from raft_lightning.run.sweep import OUTCOMES, closing_lines, record, swept_keys_override
+from raft_lightning.run.sweep import (
+    OUTCOMES,
+    closing_lines,
+    keep_sweep_file,
+    record,
+    sweep_file_before,
+    swept_keys_override,
+)
 
 
 class RecordingLauncher(Launcher):
@@ -68,7 +75,9 @@ class RecordingSweeper(BasicSweeper):
         return super().get_job_batch()
 
     def sweep(self, arguments: list[str]) -> Any:
-        first = len(OUTCOMES)
+        first, sweep_dir = len(OUTCOMES), Path(str(self.config.hydra.sweep.dir))
+        before = sweep_file_before(sweep_dir)  # Hydra writes this sweep's over it before the first run
         returns = super().sweep(arguments)
-        closing_lines(OUTCOMES[first:], Path(str(self.config.hydra.sweep.dir)))
+        keep_sweep_file(sweep_dir, before, OUTCOMES[first:])
+        closing_lines(OUTCOMES[first:], sweep_dir)
         return returns

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from raft_lightning.files import write_atomically
 from raft_lightning.readers import DamagedFile, read_summary
 from raft_lightning.run.console import differing_keys, sweep_lines
 from raft_lightning.run.tracking import SWEPT
@@ -67,6 +68,24 @@ def swept_keys_override(jobs: list[tuple[str, ...]]) -> str | None:
 
 def record(num: int, ret: JobReturn) -> None:
     OUTCOMES.append(_outcome(num, ret))
+
+
+SWEEP_FILE = "multirun.yaml"  # Hydra's: what the sweep in a folder launches (readers.sweep)
+
+
+def sweep_file_before(sweep_dir: Path) -> bytes | None:
+    """The folder's multirun.yaml before Hydra writes this sweep's over it (None if none)."""
+    try:
+        return (sweep_dir / SWEEP_FILE).read_bytes()
+    except OSError:
+        return None
+
+
+def keep_sweep_file(sweep_dir: Path, before: bytes | None, outcomes: list[Outcome]) -> None:
+    """A sweep none of whose runs started (each refused: its folder holds another run, or is in
+    use) leaves the folder as it found it: the multirun.yaml that describes the runs there."""
+    if before is not None and outcomes and all(o.status == "refused" for o in outcomes):
+        write_atomically(sweep_dir / SWEEP_FILE, before)
 
 
 def closing_lines(outcomes: list[Outcome], sweep_dir: Path) -> None:
