@@ -126,3 +126,17 @@ def test_the_config_dir_recipe_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["max_epochs"] == 5
+
+
+def test_the_configuration_table_lists_every_option_of_every_group():
+    """docs/configuration.md's table of groups: each group's options as conf/ has them, no more."""
+    conf = ROOT / "raft_lightning" / "conf"
+    table = {}
+    for line in (ROOT / "docs" / "configuration.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`\w+`", cells[0]) and (conf / cells[0].strip("`")).is_dir():
+            table[cells[0].strip("`")] = set(re.findall(r"`(\w+)`", cells[1]))
+    groups = {p.name for p in conf.iterdir() if p.is_dir() and p.name not in ("hydra", "paths", "__pycache__")}
+    assert set(table) == groups
+    for group, listed in table.items():
+        assert listed == {p.stem for p in (conf / group).glob("*.yaml")}, group

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.files import CONFIG_FILE
@@ -14,6 +14,7 @@ from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, resumable
 from raft_lightning.run.guard import portable_config
+from raft_lightning.run.schema import target_of
 from raft_lightning.run.validation import check_config
 
 
@@ -30,7 +31,7 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
     """The LightningModule of ``cfg.loss``, handed a ready backbone, projector factory,
     predictor, optimiser factory, the speed settings of ``cfg.fast`` and, for an objective with a
     mean teacher, its EMA rule ``cfg.teacher`` (a teacher-free objective gets none)."""
-    with_teacher = has_teacher(get_object(cfg.loss._target_)) and cfg.get("teacher") is not None
+    with_teacher = has_teacher(target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
     teacher = {"teacher": construct(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
     return construct(
         cfg.loss,

@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_object
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -43,6 +42,7 @@ from raft_lightning.measures import MEASURES
 from raft_lightning.objectives import has_teacher
 from raft_lightning.readers import DamagedFile, portable, read_summary
 from raft_lightning.run.provenance import code_version, versions
+from raft_lightning.run.schema import target_of
 from raft_lightning.run.signals import interruptible
 from raft_lightning.run.tracking import finish_wandb
 from raft_lightning.run.validation import ConfigError
@@ -230,7 +230,7 @@ def _has_teacher(target: Any) -> bool:
     """Whether the objective ``target`` names has a mean teacher (SimSiam and the baselines have
     none: their record holds no τ)."""
     try:
-        return has_teacher(get_object(str(target)))
+        return has_teacher(target_of(str(target)))
     except Exception:  # validation names a target that cannot be imported
         return False
 

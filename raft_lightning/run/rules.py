@@ -6,11 +6,11 @@ groups it sets)."""
 from __future__ import annotations
 
 import torch
-from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.objectives import has_teacher
+from raft_lightning.run.schema import target_of
 from raft_lightning.values import integer_errors, number_errors
 
 SEED_MAX = 2**32 - 1  # numpy's generators, which Lightning's seed_everything seeds, take no larger seed
@@ -167,7 +167,7 @@ def teacher_errors(cfg: DictConfig) -> list[str]:
     """An objective with a mean teacher needs the teacher group (its EMA rule)."""
     target = cfg.loss.get("_target_")
     try:
-        with_teacher = has_teacher(get_object(str(target)))
+        with_teacher = has_teacher(target_of(str(target)))
     except Exception:  # named by validation as a _target_ that cannot be imported
         return []
     if with_teacher and cfg.get("teacher") is None:

@@ -18,6 +18,23 @@ from typing import Any, Literal, Union
 SKIP = object()  # a value that cannot be checked from the config (built from a nested node)
 
 
+class TargetNotFound(ImportError):
+    """A ``_target_`` that does not import; the message is one line (the reason, not Hydra's three)."""
+
+
+def target_of(path: str) -> Any:
+    """What ``_target_`` names, imported as ``instantiate`` will import it (Hydra's own lookup,
+    without ``hydra.utils.get_object``'s log line of every failure)."""
+    from hydra._internal.utils import _locate  # what instantiate uses; no public form without the log line
+
+    try:
+        return _locate(str(path))
+    except Exception as e:
+        cause = e.__cause__ if e.__cause__ is not None else e
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise TargetNotFound(reason) from e
+
+
 def signature_of(target: Any) -> tuple[inspect.Signature, dict[str, Any]] | None:
     """The target's signature and its evaluated type hints (None where they cannot be read)."""
     try:

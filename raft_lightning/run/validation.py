@@ -15,7 +15,6 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
@@ -92,7 +91,7 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
     """Type errors against the target's signature, then its own ``config_errors`` (ranges,
     choices) with every value, the defaults read from the same signature."""
     try:
-        target = get_object(node._target_)
+        target = schema.target_of(node._target_)
     except Exception as e:  # an import error or a typo in _target_
         return [f"{path}._target_={node._target_!r}: cannot be imported ({e})"]
     params = {
@@ -181,7 +180,7 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
             errors += target_errors(cfg[key], str(key))
         loss_target_wrong = any(e.startswith("loss._target_=") for e in errors)  # fast.* would only repeat it
         if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss and not loss_target_wrong:
-            errors += fast_errors(get_object(cfg.loss._target_), _params(cfg.fast))
+            errors += fast_errors(schema.target_of(cfg.loss._target_), _params(cfg.fast))
     errors += rules.run_errors(cfg, choices or {})
     for name, node in (cfg.get("logger") or {}).items():
         for target, extra in (("WandbLogger", "wandb"), ("TensorBoardLogger", "tensorboard")):
