@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from raft_lightning.callbacks import interruption
 from raft_lightning.conf import CONF_DIR, SEARCH_PATH
 from raft_lightning.data import DataCorruptError, DataNotFoundError
+from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.workers import error_message, workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
@@ -57,6 +58,7 @@ FAILURES = (
     OSError,
     DataCorruptError,  # an image file that cannot be decoded: named, one line
     DataNotFoundError,
+    DataChanged,  # an image folder that holds other images than when the run trained
 )
 
 
@@ -70,7 +72,7 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[s
         if record is None:
             raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
         cfg, model, checkpoint = load_run(run_dir, trusted)
-        accuracies, embeddings = evaluate(model, build_data(cfg), eval_cfg, seed=cfg.seed)
+        accuracies, embeddings = evaluate(model, build_data(cfg, record.data_files), eval_cfg, seed=cfg.seed)
         record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
     for key, accuracy in accuracies.items():
         log.info("%s %.4f (weights of %s) written to %s", key, accuracy, checkpoint.name, run_dir / SUMMARY_FILE)

@@ -59,6 +59,11 @@ class Summary:
     git_dirty: bool | None = None  # the checkout's code differed from git_sha (uncommitted changes)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     device: str | None = None
+    # data=image_folder: the folder as the run read it (train_images, val_images, digest: sha256 of
+    # each image's name, label and size; mean, std: the statistics it normalised with). Evaluation,
+    # export and a resume use these statistics and refuse a folder whose digest differs; null for
+    # a dataset's fixed files.
+    data_files: dict[str, Any] | None = None
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Summary)}
@@ -125,4 +130,24 @@ def problems(saved: Any) -> list[str]:
     checkpoint = saved.get("checkpoint")
     if isinstance(checkpoint, str) and (checkpoint.startswith("/") or ".." in checkpoint.split("/")):
         errors.append(f"checkpoint={_show(checkpoint)}: expected a path inside the run folder")
+    if isinstance(saved.get("data_files"), dict):
+        errors += data_files_problems(saved["data_files"])
+    return errors
+
+
+def data_files_problems(files: dict[str, Any]) -> list[str]:
+    """``data_files`` as the run writes it: its statistics are used to normalise images again."""
+    errors = []
+    for key in ("train_images", "val_images"):
+        if not _fits(files.get(key), int):
+            errors.append(f"data_files.{key}={_show(files.get(key))}: expected an integer")
+    if not isinstance(files.get("digest"), str):
+        errors.append(f"data_files.digest={_show(files.get('digest'))}: expected a string")
+    for key, low in (("mean", -math.inf), ("std", 0.0)):
+        value = files.get(key)
+        if value is not None and not (
+            isinstance(value, list) and len(value) == 3 and all(_fits(v, float) and v > low for v in value)
+        ):
+            more = ", each > 0" if key == "std" else ""
+            errors.append(f"data_files.{key}={_show(value)}: expected null or 3 finite numbers{more}")
     return errors

@@ -32,6 +32,7 @@ from raft_lightning.data import (
 )
 from raft_lightning.data.cifar import load_cifar10, load_cifar100
 from raft_lightning.data.folder import read_folder, split_rows
+from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.lazy import IMAGE_EXTENSIONS, FolderImages, LazyImages
 from raft_lightning.data.workers import error_message, leave_signals_to_the_main_process, workers_ended
 from raft_lightning.run.validation import config_errors
@@ -708,3 +709,54 @@ def test_an_empty_root_is_refused_not_read_as_the_current_folder(tmp_path, monke
     monkeypatch.chdir(make_folder(tmp_path / "images", per_class=16))  # a folder that would pass
     errors = config_errors(compose_run("experiment=smoke", "data=image_folder", "data.root=", run_dir=tmp_path / "run"))
     assert len(errors) == 1 and errors[0].startswith("data.root='': set data.root to your image folder"), errors
+
+
+def test_a_run_records_its_folder_and_is_not_evaluated_or_resumed_on_other_images(tmp_path):
+    """summary.json's data_files: the image counts, a digest of the listing and the statistics the
+    run normalised with. An image added later: the evaluation and a resume refuse (one line), the
+    record keeps what it trained on; export needs no folder at all; restored, the run resumes."""
+    from raft_lightning.export.run import export_record
+    from raft_lightning.linear_eval import evaluate_run
+    from raft_lightning.readers import DamagedFile, read_summary
+    from raft_lightning.run.train import train
+
+    root = make_folder(tmp_path / "images", per_class=16)
+    run_dir = tmp_path / "run"
+    overrides = ("experiment=smoke", "logger=none", "data=image_folder", f"data.root={root}", "data.num_workers=0")
+    cfg = compose_run(*overrides, "trainer.max_epochs=1", run_dir=run_dir)
+    first = train(cfg)
+    files = first["data_files"]
+    module = ImageFolderDataModule(
+        **{k: v for k, v in compose_run(*overrides, run_dir=run_dir).data.items() if k != "_target_"}
+    )
+    module.setup("fit")
+    assert (files["train_images"], files["val_images"]) == (
+        len(module.folder().train_files),
+        len(module.folder().val_files),
+    )
+    assert files["mean"] == pytest.approx(list(module.mean)) and files["std"] == pytest.approx(list(module.std))
+
+    added = root / "dog" / "copy.png"
+    added.write_bytes((root / "dog" / "img00.png").read_bytes())  # one more image
+    then = f"{files['train_images']} training and {files['val_images']} validation images then"
+    with pytest.raises(DataChanged, match=rf"not the images the run trained on \({then}; "):
+        evaluate_run(run_dir, cfg.eval)
+    longer = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
+    assert longer["status"] == "failed" and "not the images the run trained on" in longer["error"]
+    assert read_summary(run_dir)["data_files"] == files and longer["epochs"] == 1
+
+    moved = tmp_path / "moved"
+    root.rename(moved)  # export reads the recorded statistics, not the folder
+    assert export_record(run_dir)["normalization"] == {"mean": files["mean"], "std": files["std"]}
+    moved.rename(root)
+    added.unlink()
+    again = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
+    assert again["status"] == "ok" and again["epochs"] == 2 and again["data_files"] == files
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["data_files"]["std"] = [0.0, 1.0, 1.0]  # an edited record is refused, not divided by
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(
+        DamagedFile, match=r"data_files.std=\[0.0, 1.0, 1.0\]: expected null or 3 finite numbers, each > 0"
+    ):
+        read_summary(run_dir)

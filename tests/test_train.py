@@ -37,6 +37,7 @@ SCHEMA = {
     "git_dirty": (bool, type(None)),
     "versions": dict,
     "device": str,
+    "data_files": type(None),  # a dataset's fixed files; an image folder's: tests/test_data_sources.py
 }
 
 

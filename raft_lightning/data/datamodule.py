@@ -102,6 +102,15 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
         """What is wrong with the files, checked in ``setup`` (validation checked them before)."""
         return self.data_errors(self.root)
 
+    def files_record(self) -> dict[str, Any] | None:
+        """What the data's files held when a run read them (summary.json's ``data_files``), for
+        data that can change under the same config; None for a dataset's own fixed files."""
+        return None
+
+    def as_recorded(self, recorded: dict[str, Any] | None) -> None:
+        """The data as a run recorded it (its ``data_files``), before ``setup``: raises
+        ``DataChanged`` where the files differ now. A dataset's fixed files need nothing."""
+
     def pretrain_split(self, train: Split) -> Split:
         """The images the two views are drawn from: the training split, here."""
         return train

@@ -3,8 +3,11 @@ loader's workers (``lazy.FolderImages``), never all held in memory. docs/your-da
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +95,41 @@ class ImageFolderDataModule(ImageDataModule):
         if self.computed_stats and not self.file_errors():
             folder_statistics(self.images(self.folder().train_files), self.num_workers)
 
+    def files_record(self) -> dict[str, Any]:
+        """The folder as this run read it: image counts, a digest of the listing (names, labels,
+        sizes), and the channel statistics the images were normalised with (once known)."""
+        folder = self.folder()
+        known = getattr(self, "mean", None) is not None
+        return {
+            "train_images": len(folder.train_files),
+            "val_images": len(folder.val_files),
+            "digest": listing_digest(folder),
+            "mean": [float(v) for v in self.mean] if known else None,
+            "std": [float(v) for v in self.std] if known else None,
+        }
+
+    def as_recorded(self, recorded: dict[str, Any] | None) -> None:
+        """The same images as the run's (``DataChanged`` otherwise: an evaluation or a resume on
+        other images would not be the run's), normalised with the statistics it recorded."""
+        if not isinstance(recorded, dict) or "digest" not in recorded:
+            return  # a run recorded before data_files existed: nothing to compare against
+        now = self.files_record()
+        if now["digest"] != recorded["digest"]:
+            then = f"{recorded.get('train_images')} training and {recorded.get('val_images')} validation images"
+            changed = (
+                f"{now['train_images']} and {now['val_images']} now"
+                if (now["train_images"], now["val_images"])
+                != (recorded.get("train_images"), recorded.get("val_images"))
+                else "the same counts now, but other names, labels or sizes"
+            )
+            raise DataChanged(
+                f"data.root={str(self.root)!r}: not the images the run trained on ({then} then; {changed}); "
+                "restore the folder, or train a new run on it"
+            )
+        if self.computed_stats and recorded.get("mean") is not None and recorded.get("std") is not None:
+            self.mean, self.std = tuple(recorded["mean"]), tuple(recorded["std"])
+            self.computed_stats = False
+
     def images(self, files: Sequence[str]) -> FolderImages:
         return FolderImages(self.root, files, self.image_size)
 
@@ -103,6 +141,18 @@ class ImageFolderDataModule(ImageDataModule):
         if self.computed_stats:
             self.mean, self.std = folder_statistics(train[0], self.num_workers)
         return train, val
+
+
+class DataChanged(ValueError):
+    """A run's image folder holds other images than when the run trained."""
+
+
+def listing_digest(folder: FolderSplit) -> str:
+    """sha256 of the split as listed: the classes, and each image's name, label and size in bytes."""
+    sizes = {f: os.stat(folder.root / f).st_size for f in (*folder.train_files, *folder.val_files)}
+    splits = [[(f, label, sizes[f]) for f, label in zip(files, labels)] for files, labels in (
+        (folder.train_files, folder.train_labels), (folder.val_files, folder.val_labels))]  # fmt: skip
+    return hashlib.sha256(json.dumps([list(folder.classes), *splits]).encode()).hexdigest()
 
 
 def _defaults(cls: type) -> dict[str, Any]:

@@ -43,11 +43,14 @@ def architecture(cfg: DictConfig) -> dict[str, Any]:
     return node
 
 
-def normalization(cfg_data: DictConfig) -> dict[str, list[float]]:
+def normalization(cfg_data: DictConfig, recorded: Any = None) -> dict[str, list[float]]:
     """The per-channel mean and std the run normalised its images with: the data config's own
     (``data.mean`` / ``data.std``), else its datamodule's fixed ones, else (an image folder with
-    ``mean: null``) the statistics of its training images, from the cache the run filled."""
+    ``mean: null``) those its summary recorded (``recorded``: its ``data_files``), else, for a run
+    recorded before there were any, the statistics of its training images, from the cache the run filled."""
     mean, std = cfg_data.get("mean"), cfg_data.get("std")
+    if mean is None and isinstance(recorded, dict) and recorded.get("mean") is not None:
+        mean, std = recorded["mean"], recorded.get("std")
     if mean is None:
         source = DATAMODULES.get(cfg_data.get("_target_"))
         mean, std = getattr(source, "mean", None), getattr(source, "std", None)
@@ -86,7 +89,7 @@ def export_record(run_dir: Path) -> dict[str, Any]:
         architecture(cfg),
         checkpoint,
         image_size=image_size,
-        normalization=normalization(cfg.data),
+        normalization=normalization(cfg.data, summary.get("data_files")),
         config=OmegaConf.to_container(read_config(run_dir, portable_form=True)),
         results={key: summary.get(key) for key in RESULT_KEYS},
         status=summary.get("status"),

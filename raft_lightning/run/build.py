@@ -59,9 +59,11 @@ def build(cfg: DictConfig, run_dir: Path | None = None) -> tuple[L.LightningData
     return datamodule, model, trainer
 
 
-def build_data(cfg: DictConfig) -> L.LightningDataModule:
-    """The run's datamodule, set up: for evaluating a run outside its training."""
+def build_data(cfg: DictConfig, recorded: dict[str, Any] | None = None) -> L.LightningDataModule:
+    """The run's datamodule, set up: for evaluating a run outside its training, on the data as
+    the run recorded it (``recorded``: its summary's ``data_files``; ``DataChanged`` otherwise)."""
     datamodule = construct(cfg.data)
+    datamodule.as_recorded(recorded)
     datamodule.setup("fit")
     return datamodule
 

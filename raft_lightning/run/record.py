@@ -120,6 +120,7 @@ class RunRecord(Summary):
         if previous is None:
             return
         self.epochs = previous.epochs
+        self.data_files = previous.data_files  # the images it trained on, until this attempt reads them again
         self.results = {k: v for k, v in previous.results.items() if MEASURES_BY_KEY[k].series is not None}
         self.results |= {k: None for k in RESULT_KEYS if k not in self.results}
 

@@ -100,6 +100,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info(start_line(run_dir, overrides, choices, cfg.seed, cfg.trainer.get("max_epochs")))
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model, trainer = build(cfg, run_dir)
+        if checkpoint is not None and previous is not None:  # continue on the images it trained on
+            datamodule.as_recorded(previous.data_files)
         epoch_metrics = next((c for c in trainer.callbacks if isinstance(c, EpochMetrics)), None)
         record.rows = lambda: epoch_metrics.rows if epoch_metrics is not None else []
         if checkpoint is not None:
@@ -118,6 +120,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             # Not the online probe's accuracy: an untrained probe on untrained features says nothing.
             measured = [m for m in MEASURES if m.series is not None and m.series != PROBE_ACC]
             record.set_results(**{m.key: metric(trainer, m.series) for m in measured})
+        record.data_files = datamodule.files_record()  # set up by now: with the statistics it used
         if cfg.eval.linear and trainer.is_global_zero:  # on rank 0: the features are small, the classifier tiny
             accuracies, embeddings = evaluate(model, datamodule, cfg.eval, seed=cfg.seed)
             record.summarise(record.rows())
