@@ -154,6 +154,9 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         # one bad key, one line: not once more for every key that refers to it or that it cannot take
         ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
         ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
+        # one line per key: not the signature's type check and the rule both, nor data.seed=${seed} again
+        ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5: must be an integer ≥ 0"),
+        ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
         ("tags=[a,[b]]", "tags=['a', ['b']]: a list of labels"),

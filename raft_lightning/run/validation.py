@@ -186,7 +186,34 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
         for target, extra in (("WandbLogger", "wandb"), ("TensorBoardLogger", "tensorboard")):
             if target in str(node.get("_target_", "")) and not installed(extra):
                 errors.append(missing_message(f"logger.{name}", target, extra))
-    return list(dict.fromkeys(errors))
+    return one_per_key(cfg, errors)
+
+
+def _key(error: str) -> str:
+    return error.split("=", 1)[0].split(":", 1)[0]
+
+
+def one_per_key(cfg: DictConfig, errors: list[str]) -> list[str]:
+    """One line per bad key: where the signature's type check and a rule both judge a value
+    (``trainer.max_epochs=2.5``), the later, more specific message; and none for a key that only
+    repeats another's value (``data.seed: ${seed}`` when ``seed=abc``)."""
+    last = {_key(e): e for e in errors}
+    kept = [e for e in dict.fromkeys(errors) if last[_key(e)] == e]
+    return [e for e in kept if _echoed(cfg, _key(e)) not in last]
+
+
+def _echoed(cfg: DictConfig, key: str) -> str | None:
+    """The key whose value ``key`` is, where its value is exactly ``${other}``."""
+    parent_key, _, leaf = key.rpartition(".")
+    try:
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        raw = OmegaConf.to_container(parent, resolve=False).get(leaf) if OmegaConf.is_dict(parent) else None
+    except OmegaConfBaseException:
+        return None
+    if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") and raw.count("${") == 1:
+        other = raw[2:-1]
+        return other if other.replace(".", "").replace("_", "").isalnum() and other != key else None
+    return None
 
 
 def fast_errors(objective: Any, params: dict[str, Any]) -> list[str]:
