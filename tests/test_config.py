@@ -149,13 +149,13 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("data.batch_size=1", "data.batch_size=1: must be an integer ≥ 2"),
         ("model.backbone.name=vgg", "model.backbone.name='vgg': unknown backbone; choose one of resnet18"),
         ("data.root=/nonexistent", "data.root='/nonexistent': CIFAR-10 not found there"),
-        ("trainer.max_epochs=-1", "trainer.max_epochs=-1: must be an integer ≥ 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: must be an integer ≥ 1 (the untrained encoder is loss=random)"),
         ("seed=4294967296", "seed=4294967296: must be an integer ≥ 0 and ≤ 4294967295"),  # numpy's largest seed
         # one bad key, one line: not once more for every key that refers to it or that it cannot take
         ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
         ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
         # one line per key: not the signature's type check and the rule both, nor data.seed=${seed} again
-        ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5: must be an integer ≥ 0"),
+        ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5: must be an integer ≥ 1"),
         ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),

@@ -47,7 +47,11 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
 
 
 def trainer_errors(trainer: DictConfig) -> list[str]:
-    errors = integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 0)
+    # 0 would "finish" with no epoch and no result; the untrained encoder is its own row (loss=random).
+    errors = [
+        e + " (the untrained encoder is loss=random)"
+        for e in integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 1)
+    ]
     devices = trainer.get("devices")
     if not (
         devices == "auto"
