@@ -82,6 +82,7 @@ def test_each_epoch_is_one_line_and_a_resumed_run_warns_of_nothing_false(smoke_c
         warnings.simplefilter("always")
         assert train(resumed)["status"] == "ok"
     assert not [w for w in caught if "Previous log files" in str(w.message)]  # the step log is kept
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]  # its own checkpoint folder
     lines = [r.getMessage() for r in caplog.records if r.name == "raft_lightning.callbacks.progress"]
     assert [EPOCH_LINE.match(line).group(1, 2) for line in lines] == [("3", "3")]
     assert not [r for r in caplog.records if "💡 Tip" in r.getMessage()]

@@ -64,6 +64,9 @@ def quiet_known_noise() -> None:
     # On a machine with SLURM installed, every run outside a job is told to prepend `srun`; our
     # SLURM runs go through launcher=slurm (submitit), which never needs it.
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system", module=r"lightning\.")
+    # A resumed run's checkpoint folder holds its own last.ckpt: the folder's lock and guard have
+    # already made sure it is this run's, so ModelCheckpoint's "exists and is not empty" says nothing.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty", module=r"lightning\.")
 
 
 def _add_once(logger: logging.Logger, new: logging.Filter) -> None:
