@@ -760,3 +760,11 @@ def test_a_run_records_its_folder_and_is_not_evaluated_or_resumed_on_other_image
         DamagedFile, match=r"data_files.std=\[0.0, 1.0, 1.0\]: expected null or 3 finite numbers, each > 0"
     ):
         read_summary(run_dir)
+
+
+def test_the_loaders_start_no_more_workers_than_the_cpus_the_run_may_use(tmp_path, monkeypatch):
+    """num_workers=4 (image_folder's default) on a 2-CPU machine: 2 workers, without torch's warning."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    module = folder_module(make_folder(tmp_path / "images", per_class=16), num_workers=4)
+    module.setup("fit")
+    assert module.plain_val_dataloader().num_workers == 2

@@ -24,7 +24,7 @@ from raft_lightning.data.sources import (
     subset,
 )
 from raft_lightning.data.views import Transformed, TwoViews
-from raft_lightning.data.workers import leave_signals_to_the_main_process
+from raft_lightning.data.workers import leave_signals_to_the_main_process, worker_count
 from raft_lightning.values import integer_errors
 
 
@@ -191,7 +191,7 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
     def _loader(
         self, dataset: torch.utils.data.Dataset, batch_size: int, cls: type[DataLoader] = DataLoader, **kwargs: Any
     ) -> DataLoader:
-        num_workers = self.num_workers
+        num_workers = worker_count(self.num_workers)
         if self.pipeline == "batched" and hasattr(dataset, "augment"):
             dataset.augment = self._augment_in_loader()
             if not (dataset.augment or dataset.carries_images):

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from raft_lightning.data.lazy import FolderImages, LazyImages
+from raft_lightning.data.workers import worker_count
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def compute_statistics(images: LazyImages, num_workers: int = 0, batch_size: int
     total = torch.zeros(3, dtype=torch.float64)
     squares = torch.zeros(3, dtype=torch.float64)
     pixels = 0
-    loader = DataLoader(images, batch_size=batch_size, num_workers=num_workers, collate_fn=_batch)
+    loader = DataLoader(images, batch_size=batch_size, num_workers=worker_count(num_workers), collate_fn=_batch)
     for batch in loader:  # (B, 3, H, W) uint8
         x = batch.to(torch.float64).div_(255)
         total += x.sum((0, 2, 3))

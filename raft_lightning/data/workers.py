@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import os
 import signal
 from collections.abc import Iterator
 
@@ -14,6 +15,16 @@ from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 from raft_lightning.contracts import RUN_SIGNALS
 
 WORKER_TRACEBACK = "Original Traceback (most recent call last):"  # torch's, in the re-raised error
+
+
+def worker_count(asked: int) -> int:
+    """``data.num_workers``, at most the CPUs this process may run on: more workers only wait
+    for a CPU (and torch warns of each). Views do not depend on the worker that draws them."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        usable = os.cpu_count() or 1
+    return min(asked, usable)
 
 
 def leave_signals_to_the_main_process(worker_id: int) -> None:
