@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from raft_lightning.run.provenance import cpu_model
 from raft_lightning.run.train import train
 
 SCHEMA = {
@@ -60,7 +61,7 @@ def test_summary_schema_and_metrics_file(smoke_cfg):
         "synthetic_tiny",
     )
     assert summary["status"] == "ok" and summary["seed"] == 2 and summary["epochs"] == summary["max_epochs"] == 3
-    assert summary["versions"]["torch"] == torch.__version__ and summary["device"] == "cpu"
+    assert summary["versions"]["torch"] == torch.__version__ and summary["device"] == f"cpu ({cpu_model()})"
     assert 0 <= summary["probe_acc"] <= 1 and (run_dir(cfg) / summary["checkpoint"]).is_file()
     rows = list(csv.DictReader(open(run_dir(cfg) / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]

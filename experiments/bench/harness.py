@@ -17,6 +17,7 @@ import torch
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.data import CIFAR10DataModule
+from raft_lightning.run.provenance import cpu_model
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: paths.root_dir of the composed configs
 CIFAR_MEAN, CIFAR_STD = CIFAR10DataModule.mean, CIFAR10DataModule.std
@@ -26,18 +27,8 @@ CIFAR_TRAIN_SIZE = 50_000  # CIFAR-10's training images: the projected length of
 def environment(device: torch.device, threads: int) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
     if device.type == "cpu":
-        name = f"{_cpu_model()} ({os.cpu_count()} logical cores)"
+        name = f"{cpu_model()} ({os.cpu_count()} logical cores)"
     return {"device": name, "torch": torch.__version__, "threads": threads}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def entry(

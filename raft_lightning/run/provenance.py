@@ -1,4 +1,6 @@
-"""Which code made a run: summary.json's ``git_sha``, ``git_dirty`` and ``versions``.
+"""Which code made a run, and on what: summary.json's ``git_sha``, ``git_dirty``, ``versions`` and
+the CPU model in ``device`` (the same seed gives the same numbers on the same machine; another
+CPU's kernels round differently).
 
 The commit is read only where the package is a checkout of raft-lightning, i.e. where the top of
 its git work tree is the folder that holds ``raft_lightning/``. Installed anywhere else (a wheel in
@@ -8,6 +10,7 @@ commit of another repository that happens to contain the environment.
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 
@@ -42,3 +45,14 @@ def versions() -> dict[str, str]:
     import lightning
 
     return {"torch": torch.__version__, "lightning": lightning.__version__}
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (its architecture where it does not say)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine() or "unknown"

@@ -29,6 +29,7 @@ from raft_lightning.run.build import build
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
 from raft_lightning.run.guard import check_same_run
+from raft_lightning.run.provenance import cpu_model
 from raft_lightning.run.record import RunRecord, save_config
 from raft_lightning.run.tracking import ensure_wandb_id, finish_tensorboard, keep_csv_logs
 from raft_lightning.run.validation import check_config
@@ -167,8 +168,11 @@ def evaluation_settings(eval_cfg: DictConfig) -> dict[str, Any]:
 
 
 def device_name(trainer: L.Trainer) -> str:
+    """``NVIDIA H100 80GB HBM3``, or ``cpu (AMD EPYC 7B13)``: which machine's round-off the numbers carry."""
     device = trainer.strategy.root_device
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({cpu_model()})" if device.type == "cpu" else str(device)
 
 
 def metric(trainer: L.Trainer, key: str) -> float | None:
