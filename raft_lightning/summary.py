@@ -59,10 +59,10 @@ class Summary:
     git_dirty: bool | None = None  # the checkout's code differed from git_sha (uncommitted changes)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     device: str | None = None
-    # data=image_folder: the folder as the run read it (train_images, val_images, digest: sha256 of
-    # each image's name, label and size; mean, std: the statistics it normalised with). Evaluation,
-    # export and a resume use these statistics and refuse a folder whose digest differs; null for
-    # a dataset's fixed files.
+    # data=image_folder: the folder as the run read it (train_images, val_images; digest: sha256 of
+    # each image's name, label, size and first and last 4 KiB; mean, std: the statistics it
+    # normalised with). Evaluation, export and a resume use these statistics, and evaluation and a
+    # resume refuse a folder whose digest differs; null for a dataset's fixed files.
     data_files: dict[str, Any] | None = None
 
 
@@ -139,12 +139,16 @@ def data_files_problems(files: dict[str, Any]) -> list[str]:
     """``data_files`` as the run writes it: its statistics are used to normalise images again."""
     errors = []
     for key in ("train_images", "val_images"):
-        if not _fits(files.get(key), int):
-            errors.append(f"data_files.{key}={_show(files.get(key))}: expected an integer")
-    if not isinstance(files.get("digest"), str):
-        errors.append(f"data_files.digest={_show(files.get('digest'))}: expected a string")
+        if not (_fits(files.get(key), int) and files[key] >= 0):
+            errors.append(f"data_files.{key}={_show(files.get(key))}: expected an integer ≥ 0")
+    digest = files.get("digest")
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        errors.append(f"data_files.digest={_show(digest)}: expected a sha256 (64 hexadecimal digits)")
     for key, low in (("mean", -math.inf), ("std", 0.0)):
-        value = files.get(key)
+        if key not in files:
+            errors.append(f"data_files.{key}: missing (null where the statistics were not known)")
+            continue
+        value = files[key]
         if value is not None and not (
             isinstance(value, list) and len(value) == 3 and all(_fits(v, float) and v > low for v in value)
         ):

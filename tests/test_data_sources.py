@@ -741,9 +741,10 @@ def test_a_run_records_its_folder_and_is_not_evaluated_or_resumed_on_other_image
     then = f"{files['train_images']} training and {files['val_images']} validation images then"
     with pytest.raises(DataChanged, match=rf"not the images the run trained on \({then}; "):
         evaluate_run(run_dir, cfg.eval)
+    before = (run_dir / "summary.json").read_bytes()
     longer = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
-    assert longer["status"] == "failed" and "not the images the run trained on" in longer["error"]
-    assert read_summary(run_dir)["data_files"] == files and longer["epochs"] == 1
+    assert longer["status"] == "refused" and "not the images the run trained on" in longer["error"]
+    assert (run_dir / "summary.json").read_bytes() == before  # the record as it was, results and all
 
     moved = tmp_path / "moved"
     root.rename(moved)  # export reads the recorded statistics, not the folder
@@ -768,3 +769,47 @@ def test_the_loaders_start_no_more_workers_than_the_cpus_the_run_may_use(tmp_pat
     module = folder_module(make_folder(tmp_path / "images", per_class=16), num_workers=4)
     module.setup("fit")
     assert module.plain_val_dataloader().num_workers == 2
+
+
+@pytest.mark.parametrize("change", ["same size", "swapped classes"])
+def test_the_digest_sees_an_image_rewritten_to_the_same_size_and_class_folders_swapped(tmp_path, change):
+    from raft_lightning.data.image_folder import listing_digest
+
+    root = make_folder(tmp_path / "images", per_class=4)
+    for name in ("cat", "dog"):  # equal sizes everywhere: only the content tells them apart
+        for i, image in enumerate(sorted((root / name).glob("img*"))):
+            image.write_bytes(bytes([i, ord(name[0])]) * 3000)
+    before = listing_digest(read_folder(root, 0.25, 0))
+    if change == "same size":
+        image = sorted((root / "cat").glob("img*"))[1]
+        data = bytearray(image.read_bytes())
+        data[-1] ^= 0xFF  # the last byte only, as a rewrite that keeps the header would
+        image.write_bytes(bytes(data))
+    else:
+        (root / "cat").rename(root / "tmp")
+        (root / "dog").rename(root / "cat")
+        (root / "tmp").rename(root / "dog")
+    assert listing_digest(read_folder(root, 0.25, 0)) != before
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        ({"train_images": -5}, "data_files.train_images=-5: expected an integer ≥ 0"),
+        ({"digest": ""}, "data_files.digest='': expected a sha256 (64 hexadecimal digits)"),
+        ({"std": [0.0, 1.0, 1.0]}, "data_files.std=[0.0, 1.0, 1.0]: expected null or 3 finite numbers, each > 0"),
+        ({"mean": ["a", 0, 0]}, "data_files.mean=['a', 0, 0]: expected null or 3 finite numbers"),
+        ({"mean": None, "std": None}, None),  # statistics not known yet: allowed
+    ],
+)
+def test_an_edited_data_files_is_named_with_what_was_expected(edit, says):
+    from raft_lightning.summary import problems
+
+    files = {"train_images": 43, "val_images": 5, "digest": "ab" * 32, "mean": [0.5] * 3, "std": [0.25] * 3}
+    found = problems({"status": "ok", "seed": 0, "data_files": {**files, **edit}})
+    assert found == ([] if says is None else [says]), found
+    missing = dict(files)
+    del missing["mean"]
+    assert problems({"status": "ok", "seed": 0, "data_files": missing}) == [
+        "data_files.mean: missing (null where the statistics were not known)"
+    ]

@@ -97,10 +97,32 @@ def test_no_readable_checkpoint_is_one_message_not_the_same_crash_forever(tmp_pa
         (folder / name).write_bytes(b"\x00" * 100)
     with pytest.raises(NoReadableCheckpoint, match="no readable checkpoint: .*last.ckpt.*last.prev.ckpt.*resume=false"):
         resumable(folder / "last.ckpt")
-    failed = run(tmp_path, "trainer.max_epochs=3")
-    assert failed["status"] == "failed" and "resume=false" in failed["error"]
+    before = (tmp_path / "run" / "summary.json").read_bytes()
+    refused = run(tmp_path, "trainer.max_epochs=3")  # refused: the finished record is kept, not failed over
+    assert refused["status"] == "refused" and "resume=false" in refused["error"]
+    assert (tmp_path / "run" / "summary.json").read_bytes() == before
     over = run(tmp_path, "trainer.max_epochs=3", "resume=false")
     assert over["status"] == "ok" and over["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    "kind, says", [("folder", "a folder"), ("link", "a broken link"), ("fifo", "not a regular file")]
+)
+def test_a_checkpoint_that_is_not_a_file_is_damaged_not_absent(tmp_path, kind, says):
+    # Absent, the run would have started over without a word; a folder there made the first save
+    # of a longer run fail with IsADirectoryError after an epoch.
+    run(tmp_path, "trainer.max_epochs=2")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    before = (tmp_path / "run" / "summary.json").read_bytes()
+    last.unlink()
+    {"folder": last.mkdir, "link": lambda: last.symlink_to(last.parent / "gone.ckpt"), "fifo": lambda: os.mkfifo(last)}[
+        kind
+    ]()
+    refused = run(tmp_path, "trainer.max_epochs=3")
+    assert refused["status"] == "refused" and f"last.ckpt ({says})" in refused["error"], refused["error"]
+    assert (tmp_path / "run" / "summary.json").read_bytes() == before
+    over = run(tmp_path, "trainer.max_epochs=3", "resume=false")  # starting over puts it aside
+    assert over["status"] == "ok" and over["epochs"] == 3 and os.path.lexists(last.parent / "last.ckpt.damaged")
 
 
 def test_a_finished_run_keeps_its_record_when_its_checkpoint_is_damaged_later(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import EMBEDDINGS_FILE
-from raft_lightning.readers.base import DamagedFile, first_line, own_file, present
+from raft_lightning.readers.base import DamagedFile, first_line, present
 
 CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
 EMBEDDINGS_EXPECTED = "{'projections': (N, D) finite float tensor, 'labels': (N,) integer tensor}"
@@ -21,6 +21,8 @@ def _torch_load(path: Path, expected: str, mmap: bool = False) -> Any:
     except FileNotFoundError:
         raise
     except Exception as e:  # truncated, random bytes, a pickle of other objects: torch raises many kinds
+        if mmap:  # torch's mmap error says only that the file is not a zip archive: read it plainly for why
+            return _torch_load(path, expected)
         problem = first_line(e)
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             problem = "it holds objects other than tensors and plain values (refused, not loaded)"
@@ -32,7 +34,9 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     import torch
 
     path = Path(path)
-    own_file(path, path.parent.parent if path.parent.name == "checkpoints" else path.parent, CHECKPOINT_EXPECTED)
+    # A folder, a pipe (which would block the read) or a broken link there is a damaged checkpoint.
+    if not present(path, path.parent.parent if path.parent.name == "checkpoints" else path.parent, CHECKPOINT_EXPECTED):
+        raise FileNotFoundError(f"{path}: no such file")
     state = _torch_load(path, CHECKPOINT_EXPECTED, mmap=mmap)
     weights = state.get("state_dict") if isinstance(state, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):

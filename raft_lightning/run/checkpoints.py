@@ -69,6 +69,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise CheckpointNotSaved(e.errno, f"checkpoint not saved to {path.parent}: {reason}; {kept}") from e
         if path.is_file():
             os.replace(path, previous_of(path))
+        elif os.path.lexists(path):  # a folder or a broken link in its place (a run started over): kept aside
+            set_aside(path)
         os.replace(tmp, path)
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
@@ -115,7 +117,9 @@ def resumable(checkpoint: Path) -> Path | None:
     """The newest readable checkpoint among ``last.ckpt`` and ``last.prev.ckpt`` (None if there
     is neither). Raises ``NoReadableCheckpoint`` when they exist but none can be read."""
     remove_partial_writes(checkpoint)
-    candidates = [p for p in (checkpoint, previous_of(checkpoint)) if p.is_file()]
+    # Whatever is there counts: a folder, a pipe or a broken link in a checkpoint's place is damaged,
+    # not absent (absent, the run would start over without a word).
+    candidates = [p for p in (checkpoint, previous_of(checkpoint)) if os.path.lexists(p)]
     damaged = []
     for path in candidates:
         problem = readable(path)

@@ -19,13 +19,14 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from raft_lightning.callbacks import EpochMetrics
+from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.workers import workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import MEASURES, PROBE_ACC
 from raft_lightning.readers import unrebased
-from raft_lightning.run.build import build
+from raft_lightning.run.build import build, construct
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
 from raft_lightning.run.guard import check_same_run
@@ -53,8 +54,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"{', '.join(marked[:3])}: a config whose paths are relative to its run folder ({RUN_DIR_MARK}/…); "
             "read it with raft_lightning.readers.read_config(run_dir), which makes them absolute"
         )
-        log.error("run refused: %s", message)
-        return {"status": "refused", "error": message}
+        return refused(message)
     absolute_data_root(cfg)
     run_dir = Path(cfg.paths.output_dir)
     quiet_known_noise()  # the entry points do at import; here too for a train() called in-process
@@ -64,9 +64,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         with FolderLock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext(), workers_ended():
             return _train(cfg, run_dir)
     except (FolderBusy, OSError) as e:  # the folder's own record stays as it was
-        message = str(e) if isinstance(e, FolderBusy) else f"{run_dir}: {e.strerror or e}"
-        log.error("run refused: %s", message)
-        return {"status": "refused", "error": message}
+        return refused(str(e) if isinstance(e, FolderBusy) else f"{run_dir}: {e.strerror or e}")
+
+
+def refused(message: str) -> dict[str, Any]:
+    """A run that does not start, its folder left as it was: exit status 1, the reason on the console."""
+    log.error("run refused: %s", message)
+    return {"status": "refused", "error": message}
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         try:
             checkpoint = resumable(Path(cfg.paths.last_checkpoint))
         except NoReadableCheckpoint as e:
-            unreadable = e  # recorded as this attempt's failure, below
+            unreadable = e  # a finished run's record stands; another is refused, below
         if rank_zero_only.rank == 0:
             recorded = previous.as_dict() if previous is not None else None
             check_same_run(run_dir, cfg, checkpoint, recorded=recorded, asked=record.as_dict())
@@ -89,6 +93,12 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if unreadable is not None:
                 log.warning("%s: its record stands, but %s", run_dir, unreadable)
             return previous.as_dict()
+        # A run that cannot continue where it stopped is refused, and its record (results, the
+        # images it read) kept: an attempt that trains nothing has nothing to record over it.
+        if unreadable is not None and previous is not None:
+            return refused(f"{run_dir}: {unreadable}")
+        if checkpoint is not None and previous is not None and (changed := data_changed(cfg, previous)):
+            return refused(changed)
     record.carry_results(previous if checkpoint is not None else None)
     loggers: list = []
     with record.attempt(run_dir, cfg):
@@ -132,6 +142,19 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         drop_previous(Path(cfg.paths.last_checkpoint))
     (log.info if record.status == "ok" else log.error)(result_line(record.as_dict(), run_dir))
     return record.as_dict()
+
+
+def data_changed(cfg: DictConfig, previous: RunRecord) -> str | None:
+    """Why the run's data are not the images it trained on, or None (the same, or not known)."""
+    if previous.data_files is None:
+        return None
+    try:
+        construct(cfg.data).as_recorded(previous.data_files)
+    except DataChanged as e:
+        return str(e)
+    except Exception:  # a config the attempt's validation will name
+        return None
+    return None
 
 
 def absolute_data_root(cfg: DictConfig) -> None:
