@@ -325,6 +325,10 @@ def test_a_folder_with_only_its_record_is_finished_for_its_own_setting_only(tmp_
         assert "summary.json records it" in refused["error"] and (folder / "summary.json").read_text() == kept
     assert run(tmp_path, "loss=byol", "trainer.max_epochs=1")["status"] == "ok"  # its own: finished, not trained
     assert (folder / "summary.json").read_text() == kept and not (folder / "checkpoints").exists()
+    longer = run(tmp_path, "loss=byol", "trainer.max_epochs=2")  # nothing to continue: refused, not started over
+    assert longer["status"] == "refused" and "no checkpoint to continue from" in longer["error"], longer
+    assert (folder / "summary.json").read_text() == kept and not (folder / "checkpoints").exists()
+    assert run(tmp_path, "loss=byol", "trainer.max_epochs=2", "resume=false")["epochs"] == 2
 
 
 def test_keys_a_continued_run_may_change_are_not_differences():

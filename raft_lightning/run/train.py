@@ -97,6 +97,12 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         # images it read) kept: an attempt that trains nothing has nothing to record over it.
         if unreadable is not None and previous is not None:
             return refused(f"{run_dir}: {unreadable}")
+        if checkpoint is None and previous is not None and previous.epochs > 0:  # checkpoints/ deleted
+            return refused(
+                f"{run_dir}: its record has {previous.epochs} epoch(s) trained and there is no checkpoint to "
+                "continue from (checkpoints/last.ckpt); start the run over with resume=false (its record is "
+                "replaced), or use a new run folder"
+            )
         if checkpoint is not None and previous is not None and (changed := data_changed(cfg, previous)):
             return refused(changed)
     record.carry_results(previous if checkpoint is not None else None)
