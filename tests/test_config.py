@@ -160,6 +160,7 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
         ("tags=[a,[b]]", "tags=['a', ['b']]: a list of labels"),
+        ("loss._target_=raft_lightning.objectives", "loss._target_='raft_lightning.objectives': a module, not a class"),
         ("data.root=", "data.root='': set it to the folder that holds cifar-10-batches-py"),  # not the current folder
     ],
 )

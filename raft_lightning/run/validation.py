@@ -94,6 +94,8 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
         target = schema.target_of(node._target_)
     except Exception as e:  # an import error or a typo in _target_
         return [f"{path}._target_={node._target_!r}: cannot be imported ({e})"]
+    if not callable(target):  # a module, or a constant: nothing to build
+        return [f"{path}._target_={node._target_!r}: a {type(target).__name__}, not a class or a function to build"]
     params = {
         k: (schema.SKIP if OmegaConf.is_dict(node[k]) and "_target_" in node[k] else v)
         for k, v in _params(node).items()
