@@ -62,8 +62,11 @@ FAILURES = (
 )
 
 
-def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Evaluate the run in ``run_dir`` and record the result there (holding its lock)."""
+def evaluate_run(
+    run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[str] = frozenset(), data_root: str | None = None
+) -> dict[str, Any]:
+    """Evaluate the run in ``run_dir`` and record the result there (holding its lock); its data
+    from ``data_root`` where they moved (an image folder: the images its record names, checked)."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / SUMMARY_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory: it needs {CONFIG_FILE} and {SUMMARY_FILE}")
@@ -71,7 +74,12 @@ def evaluate_run(run_dir: str | Path, eval_cfg: DictConfig, trusted: frozenset[s
         record = RunRecord.load(run_dir)
         if record is None:
             raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
-        cfg, model, checkpoint = load_run(run_dir, trusted)
+        if data_root is not None and record.data == "image_folder" and record.data_files is None:
+            raise DataChanged(
+                f"data_root={data_root}: the run recorded no digest of its images (data_files: it predates "
+                "them), so another folder cannot be checked to hold them; evaluate it where its config says"
+            )
+        cfg, model, checkpoint = load_run(run_dir, trusted, data_root)
         accuracies, embeddings = evaluate(model, build_data(cfg, record.data_files), eval_cfg, seed=cfg.seed)
         record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
     for key, accuracy in accuracies.items():
@@ -96,12 +104,14 @@ def settings_errors(eval_cfg: DictConfig) -> list[str]:
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def hydra_main(cfg: DictConfig) -> None:
     errors = settings_errors(cfg.eval) + _trust_errors(cfg.trust)
+    if cfg.data_root is not None and not (isinstance(cfg.data_root, str) and cfg.data_root.strip()):
+        errors.append(f"data_root={cfg.data_root!r}: the folder where the run's data are now")
     if errors:
         print("raft-linear-eval: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)
     try:
         with workers_ended():  # a stopped loader's workers would hold the exit forever
-            summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust))
+            summary = evaluate_run(cfg.run_dir, cfg.eval, frozenset(cfg.trust), cfg.data_root)
     except Exception as e:
         if (stopped := interruption(e)) is not None:  # a signal, even where a library's call wrapped it
             print(f"raft-linear-eval: run_dir={cfg.run_dir}: {stopped}; nothing was written", file=sys.stderr)
@@ -112,6 +122,8 @@ def hydra_main(cfg: DictConfig) -> None:
         reason = error_message(reason) if isinstance(reason, BaseException) else reason
         if isinstance(e, ConfigError):  # the run's config.yaml as it reads now: its problems on one line
             reason = "its config is not valid here: " + "; ".join(e.errors)
+            if any(error.startswith("data.root=") for error in e.errors):
+                reason += "; if the data moved, data_root=<folder> says where they are now"
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     literal = summary.get("linear_acc_literal")
@@ -128,7 +140,7 @@ def _trust_errors(trust: Any) -> list[str]:
     return [f"trust={values!r}: a list of _target_ names, e.g. trust=[mypackage.MyMethod]"]
 
 
-ACCEPTED = ("run_dir", "trust", "eval")  # and eval.<key>, hydra.<key>: what --help lists
+ACCEPTED = ("run_dir", "trust", "eval", "data_root")  # and eval.<key>, hydra.<key>: what --help lists
 # eval.<key>s that are raft-train's, not the evaluation's: refused here, left out of --help.
 TRAIN_ONLY = {"eval.linear": "raft-train's switch to evaluate right after pretraining; here the evaluation always runs"}
 
@@ -162,7 +174,7 @@ def run_dir_error(argv: list[str]) -> str | None:
             return f"{arg}: not taken by raft-linear-eval ({TRAIN_ONLY[key]})"
         accepted = key in ACCEPTED or key.startswith(("eval.", "hydra.", "hydra/"))
         if "=" in arg and not arg.startswith("-") and not accepted:
-            takes = "run_dir=, eval.<key>=, trust= and hydra.<key>="
+            takes = "run_dir=, eval.<key>=, trust=, data_root= and hydra.<key>="
             return f"{arg}: not accepted; raft-linear-eval takes {takes} (see --help)"
     given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
     if not given:

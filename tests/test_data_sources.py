@@ -703,6 +703,9 @@ def test_a_relative_root_is_recorded_absolute_and_the_run_read_from_anywhere(tmp
     )
     (line,) = done.stderr.strip().splitlines()
     assert done.returncode == 1 and f"its config is not valid here: data.root='{tmp_path / 'images'}': no such" in line
+    assert line.endswith("if the data moved, data_root=<folder> says where they are now")
+    # the same images elsewhere: evaluated from there (their digest is the run's)
+    assert evaluate_run(run_dir, cfg.eval, data_root=str(tmp_path / "moved"))["linear_acc"] is not None
 
 
 def test_an_empty_root_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from raft_lightning.data import DataNotFoundError
 from raft_lightning.files import CONFIG_FILE
 from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
@@ -72,12 +74,15 @@ class UntrustedConfig(ValueError):
     """A run folder's config names code that is not the package's own."""
 
 
-def load_run(run_dir: Path, trusted: frozenset[str] = frozenset()) -> tuple[DictConfig, SelfSupervised, Path]:
+def load_run(
+    run_dir: Path, trusted: frozenset[str] = frozenset(), data_root: str | None = None
+) -> tuple[DictConfig, SelfSupervised, Path]:
     """A run rebuilt from its folder, which is data: its config (read, never resolved; built only
     if every ``_target_`` is the package's own or in ``trusted``, and valid), its objective with
     the weights of its newest readable checkpoint (``weights_only``; last.prev.ckpt when last.ckpt
-    is damaged), and that checkpoint's path. Raises ``FileNotFoundError`` (not a run, no
-    checkpoint), ``DamagedFile``, ``UntrustedConfig``, ``ConfigError`` or ``NoReadableCheckpoint``."""
+    is damaged), and that checkpoint's path; ``data_root``: where its data are now, if they moved.
+    Raises ``FileNotFoundError`` (not a run, no checkpoint), ``DamagedFile``, ``UntrustedConfig``,
+    ``ConfigError``, ``NoReadableCheckpoint`` or ``DataNotFoundError``."""
     cfg = read_config(run_dir)
     untrusted = untrusted_targets(cfg, trusted)
     if untrusted:
@@ -86,6 +91,11 @@ def load_run(run_dir: Path, trusted: frozenset[str] = frozenset()) -> tuple[Dict
             f"{run_dir / CONFIG_FILE} names code that is not raft-lightning's: {names}. Nothing was built; if you "
             "trust the folder, list those targets: trust=[...]"
         )
+    if data_root is not None:
+        if "root" not in cfg.data:
+            raise DataNotFoundError(f"data_root={data_root}: the run's data ({cfg.data._target_}) have no folder")
+        with open_dict(cfg.data):
+            cfg.data.root = os.path.abspath(data_root)
     check_config(cfg, {})
     checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt")
     if checkpoint is None:
