@@ -21,6 +21,7 @@ files, untrusted config, in use, a full disk: one line says which); 2 a bad comm
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,7 @@ def settings_errors(eval_cfg: DictConfig) -> list[str]:
 @hydra.main(version_base="1.3", config_path=SEARCH_PATH, config_name="linear_eval")
 def hydra_main(cfg: DictConfig) -> None:
     errors = settings_errors(cfg.eval) + _trust_errors(cfg.trust)
-    if cfg.data_root is not None and not (isinstance(cfg.data_root, str) and cfg.data_root.strip()):
-        errors.append(f"data_root={cfg.data_root!r}: the folder where the run's data are now")
+    errors += data_root_errors(cfg.data_root)
     if errors:
         print("raft-linear-eval: " + "\n  ".join(errors), file=sys.stderr)
         raise SystemExit(2)
@@ -122,7 +122,7 @@ def hydra_main(cfg: DictConfig) -> None:
         reason = error_message(reason) if isinstance(reason, BaseException) else reason
         if isinstance(e, ConfigError):  # the run's config.yaml as it reads now: its problems on one line
             reason = "its config is not valid here: " + "; ".join(e.errors)
-            if any(error.startswith("data.root=") for error in e.errors):
+            if cfg.data_root is None and any(error.startswith("data.root=") for error in e.errors):
                 reason += "; if the data moved, data_root=<folder> says where they are now"
         print(f"raft-linear-eval: run_dir={cfg.run_dir}: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -131,6 +131,18 @@ def hydra_main(cfg: DictConfig) -> None:
         f"{cfg.run_dir}: linear_acc = {summary['linear_acc']:.4f}"
         + (f", linear_acc_literal = {literal:.4f}" if literal is not None else "")
     )
+
+
+def data_root_errors(data_root: Any) -> list[str]:
+    """``data_root``: unset, or a folder that exists (a number Hydra parsed needs quotes)."""
+    if data_root is None:
+        return []
+    if not (isinstance(data_root, str) and data_root.strip()):
+        quote = " (a name Hydra reads as a number needs quotes: data_root='7')"
+        return [f"data_root={data_root!r}: the folder where the run's data are now{quote}"]
+    if not os.path.isdir(data_root):
+        return [f"data_root={data_root}: {'a file, not a folder' if os.path.exists(data_root) else 'no such folder'}"]
+    return []
 
 
 def _trust_errors(trust: Any) -> list[str]:

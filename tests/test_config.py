@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from raft_lightning.run.build import build, build_objective
-from raft_lightning.run.validation import config_errors
+from raft_lightning.run.validation import ConfigError, config_errors
 from tests.conftest import CONF, compose_run
 
 OPTIONS = {
@@ -153,14 +153,22 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("seed=4294967296", "seed=4294967296: must be an integer ≥ 0 and ≤ 4294967295"),  # numpy's largest seed
         # one bad key, one line: not once more for every key that refers to it or that it cannot take
         ("seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}", "seed=${oc.env:RAFT_TEST_UNSET_VARIABLE}: cannot be resolved"),
-        ("loss._target_=os.system", "loss._target_='os.system': takes none of loss's keys (alpha, beta, tangential)"),
+        ("loss._target_=os.system", "loss._target_='os.system': not an objective (a subclass of raft_lightning"),
         # one line per key: not the signature's type check and the rule both, nor data.seed=${seed} again
         ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5: must be an integer ≥ 1"),
         ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
         ("tags=[a,[b]]", "tags=['a', ['b']]: a list of labels"),
-        ("loss._target_=raft_lightning.objectives", "loss._target_='raft_lightning.objectives': a module, not a class"),
+        ("model.backbone._target_=os.path", "model.backbone._target_='os.path': a module, not a class"),
+        (
+            "loss._target_=builtins.dict",
+            "loss._target_='builtins.dict': not an objective (a subclass of raft_lightning",
+        ),
+        (
+            "loss._target_=raft_lightning.objectives.WithTeacher",
+            "loss._target_='raft_lightning.objectives.WithTeacher': a base class, its objective not defined",
+        ),
         ("data.root=", "data.root='': set it to the folder that holds cifar-10-batches-py"),  # not the current folder
     ],
 )
@@ -179,6 +187,15 @@ def test_a_target_that_does_not_import_is_one_line_and_nothing_else(tmp_path, ca
         "loss._target_='not_installed_anywhere.MyMethod': cannot be imported (No module named 'not_installed_anywhere')"
     )
     assert errors == [message] and not [r for r in caplog.records if "not_installed_anywhere" in r.getMessage()]
+
+
+def test_a_backbone_target_that_builds_no_backbone_is_named(tmp_path):
+    # torch.nn.Identity takes any keywords: only the object built tells it is no backbone
+    cfg = compose_run("data=synthetic", "model=convnet", "model.backbone._target_=torch.nn.Identity", run_dir=tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"model.backbone._target_='torch.nn.Identity': built a Identity without out_dim"
+    ):
+        build_objective(cfg)
 
 
 def test_a_gpu_asked_for_where_there_is_none_is_refused_before_the_run_but_not_for_a_slurm_sweep(tmp_path, monkeypatch):

@@ -816,3 +816,29 @@ def test_an_edited_data_files_is_named_with_what_was_expected(edit, says):
     assert problems({"status": "ok", "seed": 0, "data_files": missing}) == [
         "data_files.mean: missing (null where the statistics were not known)"
     ]
+
+
+def test_an_interrupted_run_records_its_folder_and_resumes_on_it_only(tmp_path):
+    """data_files was written at the end of a run only: one stopped by a signal recorded none, and
+    its resume trained on whatever the folder held by then (red team)."""
+    import signal
+
+    from raft_lightning.run.train import train
+
+    root = make_folder(tmp_path / "images", per_class=16)
+    kill = (
+        "+callbacks.kill._target_=tests.helpers.SignalAt",
+        "+callbacks.kill.step=2",
+        f"+callbacks.kill.marker={tmp_path}/m",
+    )
+    overrides = ("experiment=smoke", "logger=none", "data=image_folder", f"data.root={root}", "data.num_workers=0")
+    overrides += ("data.batch_size=8",)  # steps enough for a signal in the first epoch
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # the shell's handler, as in test_resume
+    try:
+        stopped = train(compose_run(*overrides, *kill, "trainer.max_epochs=2", run_dir=tmp_path / "run"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped["status"] == "interrupted" and stopped["data_files"]["train_images"] > 0, stopped
+    (root / "dog" / "copy.png").write_bytes((root / "dog" / "img00.png").read_bytes())
+    again = train(compose_run(*overrides, *kill, "trainer.max_epochs=2", run_dir=tmp_path / "run"))
+    assert again["status"] == "refused" and "not the images the run trained on" in again["error"], again

@@ -326,9 +326,24 @@ def test_a_folder_with_only_its_record_is_finished_for_its_own_setting_only(tmp_
     assert run(tmp_path, "loss=byol", "trainer.max_epochs=1")["status"] == "ok"  # its own: finished, not trained
     assert (folder / "summary.json").read_text() == kept and not (folder / "checkpoints").exists()
     longer = run(tmp_path, "loss=byol", "trainer.max_epochs=2")  # nothing to continue: refused, not started over
-    assert longer["status"] == "refused" and "no checkpoint to continue from" in longer["error"], longer
+    assert longer["status"] == "refused" and "there is none to continue from" in longer["error"], longer
     assert (folder / "summary.json").read_text() == kept and not (folder / "checkpoints").exists()
     assert run(tmp_path, "loss=byol", "trainer.max_epochs=2", "resume=false")["epochs"] == 2
+
+
+def test_an_interrupted_run_whose_checkpoint_is_gone_is_refused_not_started_over(tmp_path):
+    """Stopped by a signal in its first epoch (a checkpoint saved, no epoch finished), then
+    checkpoints/ deleted: the rerun started over without a word and replaced the record (red team)."""
+    folder = tmp_path / "run"
+    cfg = compose_run(*SMOKE, "trainer.max_epochs=2", run_dir=folder)
+    record = RunRecord.from_config(cfg, dict(HydraConfig.get().runtime.choices))
+    record.status, record.epochs, record.checkpoint = "interrupted", 0, "checkpoints/last.ckpt"
+    folder.mkdir()
+    record.save(folder)
+    kept = (folder / "summary.json").read_text()
+    again = run(tmp_path, "trainer.max_epochs=2")
+    assert again["status"] == "refused" and "resume=false" in again["error"], again
+    assert (folder / "summary.json").read_text() == kept
 
 
 def test_keys_a_continued_run_may_change_are_not_differences():

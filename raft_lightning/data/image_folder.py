@@ -121,7 +121,7 @@ class ImageFolderDataModule(ImageDataModule):
                 f"{now['train_images']} and {now['val_images']} now"
                 if (now["train_images"], now["val_images"])
                 != (recorded.get("train_images"), recorded.get("val_images"))
-                else "the same counts now, but other names, labels or sizes"
+                else "the same counts now, but other names, labels or contents"
             )
             raise DataChanged(
                 f"data.root={str(self.root)!r}: not the images the run trained on ({then} then; {changed}); "

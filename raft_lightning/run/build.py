@@ -17,7 +17,7 @@ from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkp
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, resumable
 from raft_lightning.run.guard import portable_config
 from raft_lightning.run.schema import target_of
-from raft_lightning.run.validation import check_config
+from raft_lightning.run.validation import ConfigError, check_config
 
 
 def construct(node: Any, **objects: Any) -> Any:
@@ -35,9 +35,17 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
     mean teacher, its EMA rule ``cfg.teacher`` (a teacher-free objective gets none)."""
     with_teacher = has_teacher(target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
     teacher = {"teacher": construct(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
+    backbone = construct(cfg.model.backbone)
+    if not isinstance(getattr(backbone, "out_dim", None), int):  # any class takes **kwargs; not any is a backbone
+        raise ConfigError(
+            [
+                f"model.backbone._target_={cfg.model.backbone._target_!r}: built a {type(backbone).__name__} "
+                "without out_dim (the width of the features the projector takes; models.build_backbone's have it)"
+            ]
+        )
     return construct(
         cfg.loss,
-        backbone=construct(cfg.model.backbone),
+        backbone=backbone,
         projector=construct(cfg.model.projector),
         predictor=construct(cfg.predictor),
         optimizer=construct(cfg.optimizer),

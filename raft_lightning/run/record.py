@@ -184,6 +184,7 @@ class RunRecord(Summary):
         start, start_time = time.perf_counter(), time.time()
         self.status, self.error, self.signal = "running", None, None
         self.rows: Any = lambda: []
+        self.files: Any = lambda: None  # the data's files_record, set by the body once the data are built
         self.save(run_dir)
         try:
             with interruptible():
@@ -208,6 +209,9 @@ class RunRecord(Summary):
                 with contextlib.suppress(OSError):  # a full disk: the record below still says why
                     write_atomically(run_dir / name, traceback.format_exc())
         self.summarise(self.rows())
+        if self.data_files is None:  # an attempt stopped before its end: the images it trained on so far
+            with contextlib.suppress(Exception):  # a folder that cannot be read now: the error above says why
+                self.data_files = self.files()
         self.checkpoint = CHECKPOINT if (run_dir / CHECKPOINT).is_file() else None
         self.wall_time_s = round(time.perf_counter() - start, 3)
         finish_wandb(self.as_dict())  # with the results: they go to the W&B run's summary

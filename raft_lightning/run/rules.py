@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
-from raft_lightning.objectives import has_teacher
+from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.run.schema import target_of
 from raft_lightning.values import integer_errors, number_errors
 
@@ -32,6 +32,7 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *accelerator_errors(cfg),
         *labels_errors(cfg),
         *(tag_errors(cfg.get("tags")) or wandb_tag_errors(cfg)),
+        *objective_errors(cfg),
         *teacher_errors(cfg),
         *directpred_errors(cfg, choices),
         *variant_errors(choices),
@@ -165,6 +166,23 @@ def wandb_tag_errors(cfg: DictConfig) -> list[str]:
         return []
     shown = bad[0] if len(bad[0]) <= 40 else bad[0][:40] + "…"
     return [f"tags=[{shown}]: a W&B tag has 1 to {WANDB_TAG_MAX} characters; this one has {len(bad[0])}"]
+
+
+def objective_errors(cfg: DictConfig) -> list[str]:
+    """``loss._target_`` names an objective: a ``SelfSupervised`` class with its own step (its
+    ``targets`` and ``objective``; a baseline that never trains needs neither)."""
+    target = cfg.loss.get("_target_")
+    try:
+        cls = target_of(str(target))
+    except Exception:  # named by validation as a _target_ that cannot be imported
+        return []
+    if not (isinstance(cls, type) and issubclass(cls, SelfSupervised)):
+        return [f"loss._target_={target!r}: not an objective (a subclass of raft_lightning.objectives.SelfSupervised)"]
+    own = [m for m in ("targets", "objective") if getattr(cls, m) is not getattr(SelfSupervised, m)]
+    if cls.pretrain and len(own) < 2:
+        missing = " and ".join(m for m in ("targets", "objective") if m not in own)
+        return [f"loss._target_={target!r}: a base class, its {missing} not defined (docs/extending.md: add a method)"]
+    return []
 
 
 def teacher_errors(cfg: DictConfig) -> list[str]:

@@ -97,10 +97,10 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         # images it read) kept: an attempt that trains nothing has nothing to record over it.
         if unreadable is not None and previous is not None:
             return refused(f"{run_dir}: {unreadable}")
-        if checkpoint is None and previous is not None and previous.epochs > 0:  # checkpoints/ deleted
-            return refused(
-                f"{run_dir}: its record has {previous.epochs} epoch(s) trained and there is no checkpoint to "
-                "continue from (checkpoints/last.ckpt); start the run over with resume=false (its record is "
+        if checkpoint is None and previous is not None and (previous.epochs > 0 or previous.checkpoint):
+            return refused(  # checkpoints/ deleted since
+                f"{run_dir}: its record names a checkpoint ({previous.epochs} epoch(s) finished) and there is none "
+                "to continue from (checkpoints/last.ckpt); start the run over with resume=false (its record is "
                 "replaced), or use a new run folder"
             )
         if checkpoint is not None and previous is not None and (changed := data_changed(cfg, previous)):
@@ -119,6 +119,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         datamodule, model, trainer = build(cfg, run_dir)
         if checkpoint is not None and previous is not None:  # continue on the images it trained on
             datamodule.as_recorded(previous.data_files)
+        record.files = datamodule.files_record
         epoch_metrics = next((c for c in trainer.callbacks if isinstance(c, EpochMetrics)), None)
         record.rows = lambda: epoch_metrics.rows if epoch_metrics is not None else []
         if checkpoint is not None:

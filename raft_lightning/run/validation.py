@@ -220,6 +220,8 @@ def _echoed(cfg: DictConfig, key: str) -> str | None:
 
 def fast_errors(objective: Any, params: dict[str, Any]) -> list[str]:
     """The speed settings are the objective's constructor arguments, grouped apart."""
+    if not hasattr(objective, "config_errors"):  # not an objective: rules.objective_errors says so
+        return []
     errors = _type_errors(objective, params) or objective.config_errors(**{**_defaults(objective), **params})
     return [f"fast.{m}" for m in errors]
 
