@@ -55,6 +55,7 @@ class ImageFolderDataModule(ImageDataModule):
             self.mean, self.std = tuple(mean), tuple(std)
         self.classes: tuple[str, ...] = ()
         self._folder: FolderSplit | None = None
+        self._digest: str | None = None  # of the listing, read once: a resume checks it, the record keeps it
 
     @classmethod
     def config_errors(cls, root: Any = None, **params: Any) -> list[str]:
@@ -100,11 +101,13 @@ class ImageFolderDataModule(ImageDataModule):
         """The folder as this run read it: image counts, a digest of the listing (names, labels,
         sizes), and the channel statistics the images were normalised with (once known)."""
         folder = self.folder()
+        if self._digest is None:
+            self._digest = listing_digest(folder)
         known = getattr(self, "mean", None) is not None
         return {
             "train_images": len(folder.train_files),
             "val_images": len(folder.val_files),
-            "digest": listing_digest(folder),
+            "digest": self._digest,
             "mean": [float(v) for v in self.mean] if known else None,
             "std": [float(v) for v in self.std] if known else None,
         }
