@@ -842,3 +842,50 @@ def test_an_interrupted_run_records_its_folder_and_resumes_on_it_only(tmp_path):
     (root / "dog" / "copy.png").write_bytes((root / "dog" / "img00.png").read_bytes())
     again = train(compose_run(*overrides, *kill, "trainer.max_epochs=2", run_dir=tmp_path / "run"))
     assert again["status"] == "refused" and "not the images the run trained on" in again["error"], again
+
+
+@pytest.mark.parametrize("record", ["deleted", "damaged"])
+def test_a_resume_without_its_summary_checks_the_images_its_checkpoint_recorded(tmp_path, record):
+    """The checkpoint keeps a copy of data_files: with summary.json gone (or damaged, set aside) a
+    resume on other images is refused all the same, on the same images it continues; a copy edited
+    by hand is named, not used to normalise."""
+    import torch
+
+    from raft_lightning.run.train import train
+
+    root = make_folder(tmp_path / "images", per_class=16)
+    run_dir = tmp_path / "run"
+    overrides = ("experiment=smoke", "logger=none", "data=image_folder", f"data.root={root}", "data.num_workers=0")
+    files = train(compose_run(*overrides, "trainer.max_epochs=1", run_dir=run_dir))["data_files"]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)
+    kept = [v["data_files"] for v in state.values() if isinstance(v, dict) and "data_files" in v]
+    assert kept == [files]
+
+    def lose_the_summary() -> None:
+        if record == "deleted":
+            (run_dir / "summary.json").unlink()
+        else:
+            (run_dir / "summary.json").write_text("{ not json")
+
+    added = root / "dog" / "copy.png"
+    added.write_bytes((root / "dog" / "img00.png").read_bytes())
+    lose_the_summary()
+    longer = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
+    assert longer["status"] == "refused" and "not the images the run trained on" in longer["error"], longer
+    assert not (run_dir / "summary.json").exists() or record == "damaged"
+
+    state = torch.load(checkpoint, weights_only=True)
+    edited = next(v for v in state.values() if isinstance(v, dict) and "data_files" in v)
+    edited["data_files"]["std"] = [0.0, 1.0, 1.0]
+    torch.save(state, tmp_path / "edited.ckpt")
+    saved = checkpoint.read_bytes()
+    checkpoint.write_bytes((tmp_path / "edited.ckpt").read_bytes())
+    added.unlink()
+    damaged = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
+    assert damaged["status"] == "refused" and str(checkpoint) in damaged["error"], damaged
+    assert "data_files.std=[0.0, 1.0, 1.0]: expected null or 3 finite numbers" in damaged["error"], damaged
+
+    checkpoint.write_bytes(saved)
+    again = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
+    assert again["status"] == "ok" and again["epochs"] == 2 and again["data_files"] == files, again

@@ -27,6 +27,8 @@ from raft_lightning.data.views import Transformed, TwoViews
 from raft_lightning.data.workers import leave_signals_to_the_main_process, worker_count
 from raft_lightning.values import integer_errors
 
+DATA_FILES = "data_files"  # summary.json's field, and the key a checkpoint keeps its copy under
+
 
 class ResumableLoader(DataLoader):
     """Tells Lightning that the training loader resumes mid-epoch (else it warns that it cannot).
@@ -162,9 +164,11 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
             )
         return self._loader(self.train_set, batch_size, sampler=sampler, drop_last=True, cls=ResumableLoader)
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, Any]:
         """Where training stands in the data, saved in every checkpoint: the epoch and how many of
-        its batches have been trained on (all of them at an end-of-epoch checkpoint)."""
+        its batches have been trained on (all of them at an end-of-epoch checkpoint); and, for data
+        that can change under the same config, a copy of ``data_files``, so that a resume whose
+        summary.json is gone or damaged still checks the images (``run.train.recorded_files``)."""
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return {}
@@ -172,10 +176,11 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
         # Lightning exposes no public count of them (global_step counts optimizer steps over all
         # epochs), so this reads the fit loop's progress tracker, which its checkpoints restore.
         batches = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": trainer.current_epoch, "batches": batches}
+        files = self.files_record()
+        return {"epoch": trainer.current_epoch, "batches": batches} | ({DATA_FILES: files} if files else {})
 
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._resume = dict(state_dict)
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume = {key: state_dict[key] for key in ("epoch", "batches")}  # the images: checked before
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self._device_batch_size(), shuffle=False)

@@ -19,13 +19,14 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from raft_lightning.callbacks import EpochMetrics
+from raft_lightning.data.datamodule import DATA_FILES
 from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.workers import workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import MEASURES, PROBE_ACC
-from raft_lightning.readers import unrebased
+from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, unrebased
 from raft_lightning.run.build import build, construct
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
@@ -34,6 +35,7 @@ from raft_lightning.run.provenance import cpu_model
 from raft_lightning.run.record import RunRecord, save_config
 from raft_lightning.run.tracking import ensure_wandb_id, finish_tensorboard, keep_csv_logs
 from raft_lightning.run.validation import check_config
+from raft_lightning.summary import data_files_problems
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def refused(message: str) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     previous = RunRecord.load(run_dir)  # a damaged one is set aside: the checkpoint decides
-    checkpoint, unreadable = None, None
+    checkpoint, unreadable, trained_on = None, None, None
     requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0  # a requeued job always resumes
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     record = RunRecord.from_config(cfg, choices)
@@ -103,8 +105,13 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 "to continue from (checkpoints/last.ckpt); start the run over with resume=false (its record is "
                 "replaced), or use a new run folder"
             )
-        if checkpoint is not None and previous is not None and (changed := data_changed(cfg, previous)):
-            return refused(changed)
+        if checkpoint is not None:  # on the images it trained on, or not at all
+            try:
+                trained_on = recorded_files(previous, checkpoint)
+            except DamagedFile as e:
+                return refused(str(e))
+            if changed := data_changed(cfg, trained_on):
+                return refused(changed)
     record.carry_results(previous if checkpoint is not None else None)
     loggers: list = []
     with record.attempt(run_dir, cfg):
@@ -117,8 +124,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info(start_line(run_dir, overrides, choices, cfg.seed, cfg.trainer.get("max_epochs")))
         L.seed_everything(cfg.seed, workers=True)
         datamodule, model, trainer = build(cfg, run_dir)
-        if checkpoint is not None and previous is not None:  # continue on the images it trained on
-            datamodule.as_recorded(previous.data_files)
+        if checkpoint is not None:  # continue on the images it trained on
+            datamodule.as_recorded(trained_on)
         record.files = datamodule.files_record
         epoch_metrics = next((c for c in trainer.callbacks if isinstance(c, EpochMetrics)), None)
         record.rows = lambda: epoch_metrics.rows if epoch_metrics is not None else []
@@ -151,12 +158,30 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return record.as_dict()
 
 
-def data_changed(cfg: DictConfig, previous: RunRecord) -> str | None:
+def recorded_files(previous: RunRecord | None, checkpoint: Path) -> dict[str, Any] | None:
+    """The images a run to be resumed trained on: its summary's ``data_files``, else the copy its
+    checkpoint keeps (summary.json gone, or set aside as damaged), else None (not known: a
+    dataset's own fixed files, or a run from before data_files). A copy that is not one, hand
+    edited, is ``DamagedFile``: its statistics would normalise the images."""
+    if previous is not None and previous.data_files is not None:
+        return previous.data_files
+    state = read_checkpoint(checkpoint, mmap=True)
+    for value in state.values():  # under the datamodule's class name (Lightning's key)
+        if isinstance(value, dict) and DATA_FILES in value:
+            files = value[DATA_FILES]
+            problems = data_files_problems(files) if isinstance(files, dict) else ["data_files: expected a mapping"]
+            if problems:
+                raise DamagedFile(checkpoint, problems[0], f"{CHECKPOINT_EXPECTED}, its data_files as summary.json's")
+            return files
+    return None
+
+
+def data_changed(cfg: DictConfig, recorded: dict[str, Any] | None) -> str | None:
     """Why the run's data are not the images it trained on, or None (the same, or not known)."""
-    if previous.data_files is None:
+    if recorded is None:
         return None
     try:
-        construct(cfg.data).as_recorded(previous.data_files)
+        construct(cfg.data).as_recorded(recorded)
     except DataChanged as e:
         return str(e)
     except Exception:  # a config the attempt's validation will name
