@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
 from raft_lightning.lock import FolderLock as RunLock
 from raft_lightning.run import checkpoints
@@ -98,6 +99,12 @@ def test_no_readable_checkpoint_is_one_message_not_the_same_crash_forever(tmp_pa
     with pytest.raises(NoReadableCheckpoint, match="no readable checkpoint: .*last.ckpt.*last.prev.ckpt.*resume=false"):
         resumable(folder / "last.ckpt")
     before = (tmp_path / "run" / "summary.json").read_bytes()
+    from raft_lightning.linear_eval import evaluate_run
+
+    with pytest.raises(NoReadableCheckpoint) as evaluating:  # the way out is not a resume's
+        evaluate_run(tmp_path / "run", OmegaConf.load(tmp_path / "run" / "config.yaml").eval)
+    assert "last.prev.ckpt" in str(evaluating.value) and "resume=false" not in str(evaluating.value)
+    assert str(evaluating.value).endswith("Nothing to evaluate: restore a checkpoint, or train the run again")
     refused = run(tmp_path, "trainer.max_epochs=3")  # refused: the finished record is kept, not failed over
     assert refused["status"] == "refused" and "resume=false" in refused["error"]
     assert (tmp_path / "run" / "summary.json").read_bytes() == before

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import json
+import os
 import re
 import signal
 import tempfile
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from experiments.faults import bad_inputs, cases, damaged, exits, filesystems, folders, kit, untrusted
 from experiments.faults.harness import Outcome
+from raft_lightning.run.provenance import code_version, cpu_model
 
 S = signal.Signals
 FAULTS = {
@@ -106,12 +109,14 @@ def main() -> int:
                     families[family] = list(pool.map(one, found))
                 print(table(f"Family: {family}", families[family]))
     counts = counts_line(bad, faults, families)
-    print(f"\n{counts}  ({time.perf_counter() - start:.0f} s)")
+    seconds = round(time.perf_counter() - start)
+    print(f"\n{counts}  ({seconds} s)")
     if args.out:
         args.out.write_text(
             json.dumps(
                 {
                     "counts": counts,
+                    "measured": measured_on(seconds),  # what the docs quote with the line
                     "bad": [o.__dict__ for o in bad],
                     "faults": [o.__dict__ for o in faults],
                     "families": {name: [o.__dict__ for o in found] for name, found in families.items()},
@@ -120,6 +125,20 @@ def main() -> int:
             )
         )
     return 0 if all(o.ok for o in bad + faults + [o for f in families.values() for o in f]) else 1
+
+
+def measured_on(seconds: int) -> dict[str, object]:
+    """Where and when the matrix ran: the UTC date, the CPU and its usable cores, the commit (and
+    whether the code differed from it), and how long the run took."""
+    commit, dirty = code_version()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "cpu": cpu_model(),
+        "cores": len(os.sched_getaffinity(0)),
+        "commit": commit,
+        "dirty": dirty,
+        "seconds": seconds,
+    }
 
 
 def counts_line(bad: list[Outcome], faults: list[Outcome], families: dict[str, list[Outcome]]) -> str:

@@ -14,7 +14,7 @@ from raft_lightning.data import DataNotFoundError
 from raft_lightning.files import CONFIG_FILE
 from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
-from raft_lightning.run.checkpoints import AtomicCheckpointIO, resumable
+from raft_lightning.run.checkpoints import AtomicCheckpointIO, NoReadableCheckpoint, resumable
 from raft_lightning.run.guard import portable_config
 from raft_lightning.run.schema import target_of
 from raft_lightning.run.validation import ConfigError, check_config
@@ -105,7 +105,12 @@ def load_run(
         with open_dict(cfg.data):
             cfg.data.root = os.path.abspath(data_root)
     check_config(cfg, {})
-    checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt")
+    try:
+        checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt")
+    except NoReadableCheckpoint as e:  # the way out of a resume (resume=false) is not this one's
+        raise NoReadableCheckpoint(
+            e.files, "Nothing to evaluate: restore a checkpoint, or train the run again"
+        ) from None
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir} has no checkpoint (checkpoints/last.ckpt): nothing to evaluate")
     L.seed_everything(cfg.seed, verbose=False)

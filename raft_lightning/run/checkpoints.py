@@ -109,8 +109,16 @@ def drop_previous(checkpoint: Path) -> None:
         previous.unlink()
 
 
+RESUME_WAY_OUT = "Start the run over with resume=false (its progress is lost), or use a new run folder"
+
+
 class NoReadableCheckpoint(RuntimeError):
-    """Every checkpoint of the run is damaged: the message names them and the way out."""
+    """Every checkpoint of the run is damaged: ``files`` names them and why; the message adds the
+    way out for what was asked (a resume's by default)."""
+
+    def __init__(self, files: str, way_out: str = RESUME_WAY_OUT) -> None:
+        self.files = files
+        super().__init__(f"no readable checkpoint: {files}. {way_out}")
 
 
 def resumable(checkpoint: Path) -> Path | None:
@@ -131,8 +139,5 @@ def resumable(checkpoint: Path) -> Path | None:
         damaged.append((path, problem))
     if damaged:
         files = "; ".join(f"{p} ({why})" for p, why in damaged)
-        raise NoReadableCheckpoint(
-            f"no readable checkpoint: {files}. Start the run over with resume=false (its progress is lost), "
-            "or use a new run folder"
-        )
+        raise NoReadableCheckpoint(files)
     return None
