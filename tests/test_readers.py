@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
@@ -557,3 +557,26 @@ def test_a_sweeps_size_is_read_in_a_fresh_process_globs_included(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == {name: expected for name, (_, _, expected) in cases.items()}
+
+
+WORDS = st.lists(st.text(alphabet="ab:,", min_size=1, max_size=14), min_size=0, max_size=60).map(" ".join)
+
+
+@example("x" * 300)  # one long word: cut where the limit falls
+@given(WORDS)
+def test_an_errors_first_line_is_shortened_at_a_words_end(message):
+    """A library's long message (torch's can run to pages) is cut at a word's end, with an
+    ellipsis saying so; a short one is kept whole."""
+    from raft_lightning.readers.base import first_line
+
+    line = first_line(ValueError(message))
+    kept = message.strip().splitlines()[0] if message.strip() else ""
+    if len(kept) <= 200:
+        assert line == (f"ValueError: {kept}" if kept else "ValueError")
+        return
+    shown = line.removeprefix("ValueError: ")
+    assert shown.endswith("…") and len(shown) <= 201
+    body = shown[:-1]
+    assert kept.startswith(body)
+    if " " in kept[:200] and body:  # a word is never cut: a space or a separator came next
+        assert kept[len(body)] in " ,;:"

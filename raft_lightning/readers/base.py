@@ -49,9 +49,16 @@ def present(path: Path, run_dir: Path | str, expected: str) -> bool:
     return True
 
 
-def first_line(e: BaseException) -> str:
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An error's type and first line, a long one shortened at a word's end with an ellipsis."""
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+    if not text:
+        return type(e).__name__
+    line = text[0]
+    if len(line) > limit:
+        cut = line[: limit + 1].rsplit(" ", 1)[0] if " " in line[:limit] else line[:limit]
+        line = cut.rstrip(" ,;:") + "…"
+    return f"{type(e).__name__}: {line}"
 
 
 def text_of(path: Path, expected: str) -> str:
