@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import open_dict
 
 from raft_lightning.callbacks import CollapseMonitors
 from raft_lightning.callbacks.monitors import eval_mode
@@ -226,3 +227,68 @@ def test_the_random_baseline_is_measured_once(smoke_cfg):
         assert math.isfinite(summary[key]), key
     assert summary["uniform_projector_last"] == summary["uniform_projector"]
     assert {e for by_epoch in read_spectra(run_dir).values() for e in by_epoch} == {0}
+
+
+@pytest.mark.slow
+def test_measurements_every_few_epochs_are_recorded_at_their_own_epochs_only(tmp_path):
+    """Monitors and kNN every 2 epochs of 3: metrics.csv leaves the monitors' cells of epoch 1
+    empty (Lightning kept the last logged values, and epoch 3 repeated epoch 2's), the window mean
+    counts measured epochs only, and the report's figures put each value at its own epoch."""
+    from raft_lightning.report.plot import epochs_of
+    from raft_lightning.report.rows import load_run
+    from tests.conftest import compose_run
+
+    every = ("callbacks.monitors.every_n_epochs=2", "callbacks.knn.every_n_epochs=2")
+    run_dir = tmp_path / "run"
+    cfg = compose_run("experiment=smoke", "logger=none", *every, "trainer.max_epochs=4", run_dir=run_dir)
+    assert train(cfg)["status"] == "ok"
+    rows = read_epochs(run_dir)
+    measured = [int(r["epoch"]) for r in rows if "monitor/uniform_projector" in r]
+    assert measured == [2, 4] and {e for by in read_spectra(run_dir).values() for e in by} == {2, 4}
+    values = [r["monitor/uniform_projector"] for r in rows if "monitor/uniform_projector" in r]
+    assert read_summary(run_dir)["uniform_projector_last"] == pytest.approx(sum(values) / 2)
+    knn = [(int(r["epoch"]), r["val/knn_acc"]) for r in rows if "val/knn_acc" in r]
+    assert [epoch for epoch, _ in knn] == [2, 3, 4]  # documented: kNN repeats its last value in between
+    assert epochs_of(load_run(run_dir), "val/knn_acc") == knn
+    assert [x for x, _ in epochs_of(load_run(run_dir), "monitor/rank_projector")] == [2, 4]
+
+
+MAX_STEPS = 6
+
+
+@pytest.mark.slow
+def test_a_run_that_stops_at_max_steps_is_measured_at_its_last_epoch(tmp_path):
+    """+trainer.max_steps ends the run inside an epoch before max_epochs: that epoch is its last,
+    and the monitors and kNN measure it, as at max_epochs."""
+    from tests.conftest import compose_run
+
+    every = ("callbacks.monitors.every_n_epochs=5", "callbacks.knn.every_n_epochs=5")
+    cfg = compose_run("experiment=smoke", "logger=none", *every, "trainer.max_epochs=5", run_dir=tmp_path / "run")
+    with open_dict(cfg):
+        cfg.trainer.max_steps = MAX_STEPS  # inside epoch 2 of smoke's 4 steps per epoch
+    summary = train(cfg)
+    assert summary["status"] == "ok", summary
+    rows = read_epochs(tmp_path / "run")
+    last = rows[-1]
+    assert int(last["epoch"]) < 5 and "monitor/uniform_projector" in last, rows
+    assert summary["knn_acc"] is not None and summary["uniform_projector"] == last["monitor/uniform_projector"]
+    assert max(e for by in read_spectra(tmp_path / "run").values() for e in by) == int(last["epoch"])
+
+
+@pytest.mark.slow
+def test_a_diverged_runs_error_names_the_step_as_steps_csv_counts_it(tmp_path):
+    """The guard counts steps from 0, as steps.csv does: the step it names is the one after the
+    last row steps.csv kept (the diverged step's row is not written)."""
+    import re
+
+    from tests.conftest import compose_run
+
+    cfg = compose_run(
+        "experiment=smoke", "logger=none", "loss=byol", "predictor=linear", "optimizer.lr=1e12",
+        "trainer.max_epochs=3", run_dir=tmp_path / "run",
+    )  # fmt: skip
+    summary = train(cfg)
+    assert summary["status"] == "diverged", summary
+    step = int(re.search(r"step (\d+)", summary["error"]).group(1))
+    steps = read_epochs(tmp_path / "run", STEPS_FILE)
+    assert step == (int(steps[-1]["step"]) + 1 if steps else 0), (summary["error"], steps)

@@ -136,6 +136,8 @@ def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
         ("word", good.replace("0.4", "zero"), "line 3, train/align='zero' is not a number"),
         ("nul", good.replace("0.4", "0\0"), "metrics.csv"),
         ("header", "epoch,epoch\n1,2\n", "distinct names"),
+        ("repeated", good + "2,8,0.4\n", "line 4, epoch 2 does not increase"),  # a row written twice
+        ("backwards", good + "1,12,0.3\n", "line 4, epoch 1 does not increase"),
         ("binary", b"\xff\xfe\x00", "not UTF-8"),
     ]:
         with pytest.raises(DamagedFile, match=match):

@@ -494,3 +494,30 @@ def test_no_two_rows_share_a_label(tmp_path_factory, cfg, rows):
         make_run(root, f"r{i}", objective, tau=tau, tau_schedule=schedule)
     found = aggregate(load_runs(root), cfg.collapse, cfg.objective_order)
     assert len({r.label for r in found}) == len(found)
+
+
+def test_points_left_out_of_any_figure_are_noted(tmp_path, cfg):
+    """A value that is not finite in a series the monitors' figures draw (kNN accuracy, effective
+    rank in metrics.csv; the first steps in steps.csv), not only the trajectories', is one note."""
+    for seed in (0, 1):
+        make_run(tmp_path, f"r{seed}", seed=seed)
+    run = tmp_path / "r0"
+    (run / "metrics.csv").write_text(
+        "epoch,train/align,train/uniform,val/knn_acc,monitor/rank_projector\n1,0.5,-2,0.8,inf\n2,0.4,-2,nan,7\n"
+    )
+    (run / "steps.csv").write_text("step,epoch,loss\n0,1,0.5\n1,1,nan\n")
+    report(tmp_path, tmp_path, cfg)
+    text = (tmp_path / "table1.md").read_text()
+    assert "figures leave out points whose value is not finite" in text and "(3)" in text, text
+
+
+def test_a_row_collapsed_only_in_eval_mode_says_its_training_batches_disagree(tmp_path, cfg):
+    """Held-out L_uniform near 0 (eval mode: BatchNorm's running statistics) while the training
+    batches are spread: the verdict stands by the rule, and one note says the sources disagree."""
+    for seed in (0, 1):
+        make_run(tmp_path, f"lag{seed}", seed=seed, uniform=-1.9, uniform_projector=-0.05)
+        make_run(tmp_path, f"flat{seed}", seed=seed, predictor="none", uniform=-0.01, uniform_projector=-0.02)
+    report(tmp_path, tmp_path, cfg)
+    text = (tmp_path / "table1.md").read_text()
+    notes = [line for line in text.splitlines() if "but not by its training batches" in line]
+    assert len(notes) == 1 and "byol/mlp" in notes[0] and "(-0.050, eval mode" in notes[0], notes

@@ -27,18 +27,20 @@ class DivergenceGuard(L.Callback):
         if errors:
             raise ValueError("; ".join(errors))
         self.every = int(check_every_n_steps)
+        self.step = 0
 
     @staticmethod
     def config_errors(check_every_n_steps: Any) -> list[str]:
         return integer_errors("check_every_n_steps", check_every_n_steps, 1)
 
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.step = trainer.global_step  # the step this batch's loss belongs to, counted from 0 as in steps.csv
+
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: StepOutput, *args: Any
     ) -> None:
-        if trainer.global_step % self.every:
+        if self.step % self.every:
             return
         loss = outputs["loss"]
         if not torch.isfinite(loss):
-            raise DivergedError(
-                f"loss became {loss.item()} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}"
-            )
+            raise DivergedError(f"loss became {loss.item()} at epoch {trainer.current_epoch + 1}, step {self.step}")

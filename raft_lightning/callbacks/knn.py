@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
+from raft_lightning.callbacks.schedule import due, last_epoch
 from raft_lightning.contracts import PlainData
 from raft_lightning.evaluation.features import extract
 from raft_lightning.evaluation.knn import knn_accuracy
@@ -26,6 +27,7 @@ class KNNMonitor(L.Callback):
         if errors:
             raise ValueError("; ".join(errors))
         self.k, self.temperature, self.every = int(k), float(temperature), int(every_n_epochs)
+        self.measured: int | None = None  # the epoch (from 0) last measured
 
     @staticmethod
     def config_errors(k: Any, temperature: Any, every_n_epochs: Any) -> list[str]:
@@ -36,11 +38,19 @@ class KNNMonitor(L.Callback):
         ]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
         validate_only = trainer.state.fn == TrainerFn.VALIDATING  # e.g. the random baseline
-        due = validate_only or epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0)
-        if trainer.sanity_checking or not due:
+        if trainer.sanity_checking or not (validate_only or due(trainer, self.every)):
             return
+        self.measure(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run that max_steps stops inside an epoch: Lightning validates no partial epoch, so its
+        # last epoch is measured here (at a full epoch's end validation has measured it already).
+        if last_epoch(trainer) and self.measured != trainer.current_epoch:
+            self.measure(trainer, pl_module)
+
+    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.measured = trainer.current_epoch
         datamodule: PlainData = trainer.datamodule
         backbone = pl_module.online.backbone
         bank, bank_labels = extract(backbone, datamodule.plain_train_dataloader(), pl_module.device)

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 
+from raft_lightning.callbacks.schedule import due
 from raft_lightning.contracts import PlainData
 from raft_lightning.evaluation import spectrum
 from raft_lightning.files import SPECTRA_FILE, STEPS_FILE, write_atomically
@@ -102,9 +103,11 @@ class CollapseMonitors(L.Callback):
     # Epoch monitors.
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch % self.every == 0 or epoch >= (trainer.max_epochs or 0) or trainer.should_stop:
-            self.measure(trainer, pl_module, epoch)
+        if due(trainer, self.every) or trainer.should_stop:
+            self.measure(trainer, pl_module, trainer.current_epoch + 1)
+        else:  # Lightning keeps the last logged values: this epoch's row must not repeat them as its own
+            for key in [k for k in trainer.callback_metrics if k.startswith(MONITOR_PREFIX)]:
+                del trainer.callback_metrics[key]
         self._write(trainer)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
                         raise DamagedFile(
                             path, f"line {number}, {key}={short(cell)} is not a number", EPOCHS_EXPECTED
                         ) from None
+            if name == METRICS_FILE and rows and row.get("epoch", math.inf) <= rows[-1].get("epoch", -math.inf):
+                # a row written twice, or out of order: the figures would draw an epoch that never was
+                raise DamagedFile(path, f"line {number}, epoch {row['epoch']:g} does not increase", EPOCHS_EXPECTED)
             rows.append(row)
     except csv.Error as e:
         raise DamagedFile(path, first_line(e), EPOCHS_EXPECTED) from None

@@ -23,16 +23,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile, SizeUnknown, expected_runs
-from raft_lightning.report.compare import UnknownRow, compare
+from raft_lightning.report.compare import SameRow, UnknownRow, compare
 from raft_lightning.report.embeddings import attach_embeddings
 from raft_lightning.report.rows import aggregate, load_runs, split
-from raft_lightning.report.tables import TAN_MARK, curve_notes, embeddings_notes, status_notes, write_table
+from raft_lightning.report.settings import SettingsError, load_settings
+from raft_lightning.report.tables import curve_notes, embeddings_notes, status_notes, write_table
 
 DEFAULT_CONFIG = CONF_DIR / "report.yaml"
 
@@ -96,7 +97,8 @@ class NothingToReport(RuntimeError):
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 tables written (runs that could not be read are listed in them); 1 nothing
     readable, or the output folder cannot be written (one line says why); 2 a bad command line
-    (with ``--compare``: a row no row is named, the line lists the names)."""
+    (with ``--compare``: a name no row or several rows have, or two names of one row; the line
+    lists the names) or a bad ``--config`` (one line per problem, nothing read or written)."""
     parser = argparse.ArgumentParser(prog="raft-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (or any folder of runs)")
     parser.add_argument("--out", type=Path, help="where to write tables and figures (default: the sweep directory)")
@@ -116,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         parser.error(f"{args.sweep_dir} is not a directory")
     try:
-        cfg = OmegaConf.merge(OmegaConf.load(DEFAULT_CONFIG), OmegaConf.load(args.config))
-    except Exception as e:  # a user's --config file: yaml's and omegaconf's errors have no common base
-        parser.error(f"--config {args.config}: {str(e).strip().splitlines()[0]}")
+        cfg = load_settings(DEFAULT_CONFIG, args.config)
+    except SettingsError as e:  # one line per problem, all of them, before anything is read
+        print("\n".join(f"raft-report: {line}" for line in e.errors), file=sys.stderr)
+        return 2
     if args.compare:
         return _compare(args.sweep_dir, cfg, *args.compare)
     try:
@@ -141,8 +144,8 @@ def _compare(sweep_dir: Path, cfg: DictConfig, a: str, b: str) -> int:
         print(f"raft-report: {sweep_dir}: no finished run to compare", file=sys.stderr)
         return 1
     try:
-        lines = compare(rows, a.removesuffix(TAN_MARK), b.removesuffix(TAN_MARK))
-    except UnknownRow as e:
+        lines = compare(rows, a, b)
+    except (UnknownRow, SameRow) as e:
         print(f"raft-report: --compare: {e}", file=sys.stderr)
         return 2
     print("\n".join(lines))

@@ -121,8 +121,9 @@ def colours(hues: Sequence, ordered: bool) -> dict:
 
 
 def epochs_of(run: Run, key: str) -> list[tuple[float, float]]:
-    """(epoch number from 1, value) of metrics.csv's rows that have ``key``."""
-    return [(i + 1, v) for i, v in enumerate(e[key] for e in run.epochs if key in e)]
+    """(epoch number from 1, value) of metrics.csv's rows that have ``key``: the row's own epoch
+    (a series measured every few epochs, kNN, starts late), its position in files without one."""
+    return [(e.get("epoch", i + 1), e[key]) for i, e in enumerate(run.epochs) if key in e]
 
 
 def curves(

@@ -7,14 +7,27 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from scipy import stats as scipy_stats
 
-from raft_lightning.measures import ALIGN, UNIFORM
+from raft_lightning.measures import ALIGN, KNN_ACC, MONITOR_PREFIX, PROBE_ACC, UNIFORM
 
 LEVEL = 0.95
 CURVES = (ALIGN, UNIFORM)  # the series the trajectory figures draw (Figures 4, 5)
+# The series of the monitors' figures (report.training), with their panel names.
+ACCURACY = ((KNN_ACC, "kNN acc"), (PROBE_ACC, "probe acc"))
+RANK = (
+    (MONITOR_PREFIX + "rank_backbone", "effective rank of h"),
+    (MONITOR_PREFIX + "rank_projector", "effective rank of z"),
+)
+STEPS = (
+    ("loss", "loss"),  # steps.csv columns: the short names (callbacks.CollapseMonitors)
+    ("uniform", "L_uniform(f_θ)"),
+    ("predictor_identity_distance", "‖W − I‖_F / √d"),
+)
+EPOCH_SERIES = CURVES + tuple(key for key, _ in ACCURACY + RANK)  # what the figures draw from metrics.csv
+STEP_SERIES = tuple(key for key, _ in STEPS)  # and from steps.csv
 
 
 class Stat(NamedTuple):
@@ -63,31 +76,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None, int]:
         except OverflowError:
             std = math.inf
         return mean, std, n
-
-
-def curve(series: Sequence[Sequence[float]]) -> tuple[list[int], list[float], list[float], int]:
-    """Per-epoch mean and sample std (0 for one seed) over the seeds' ``series`` (epochs every
-    seed reached), and how many epochs were left out because a seed's value there is not finite
-    (inf, nan: a run that diverged; the mean of such a point is no number to draw)."""
-    series = [s for s in series if s]
-    if not series:
-        return [], [], [], 0
-    epochs, means, stds, dropped = [], [], [], 0
-    for i in range(min(len(s) for s in series)):
-        values = [s[i] for s in series]
-        if not all(math.isfinite(v) for v in values):
-            dropped += 1
-            continue
-        mean, std, _ = mean_std(values)
-        epochs.append(i + 1)
-        means.append(mean)
-        stds.append(std or 0.0)
-    return epochs, means, stds, dropped
-
-
-def runs_curve(runs: Sequence[Any], key: str) -> tuple[list[int], list[float], list[float], int]:
-    """``curve`` of the ``key`` series of ``runs`` (each with its ``epochs`` rows of metrics.csv)."""
-    return curve([[e[key] for e in run.epochs if key in e] for run in runs])
 
 
 class Difference(NamedTuple):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from omegaconf import DictConfig
 
 from raft_lightning.files import write_atomically
 from raft_lightning.report.rows import METRICS, SETTING_KEYS, SOURCES, Row, Run, show, varying_keys
-from raft_lightning.report.stats import CURVES, Stat, runs_curve
+from raft_lightning.report.stats import EPOCH_SERIES, STEP_SERIES, Stat
 
 TITLES = {"predictor": "q_w", "alpha": "α", "beta": "β", "tau": "τ", "max_epochs": "epochs"}  # others: the key
 # The paper highlights accuracies below the random baseline.
@@ -170,6 +171,7 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
         + (f"Here: {', '.join(SOURCE_NAMES[s] for s in sources)}. " if sources else "No row had any. ")
         + "Bold L_uniform: the value the verdict read, when collapsed. Bold kNN or linear accuracy: below the "
         "random baseline's mean.",
+        *source_notes(rows, rule),
         *(f"{mark} {text}" for mark, text in paper.footnotes.items() if mark in marks),
         *([TAN_NOTE] if any(is_tan_byol_lp(row) for row in rows) else []),
         *notes,
@@ -184,6 +186,26 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
     write_atomically(markdown, "\n".join(lines) + "\n")
     write_atomically(table, text.getvalue())
     return [markdown, table]
+
+
+def source_notes(rows: list[Row], rule: DictConfig) -> list[str]:
+    """The rows the verdict calls collapsed from an eval-mode source (the held-out batch, the test
+    set) whose training batches say otherwise: BatchNorm's running statistics, which eval mode
+    uses, lag the batch statistics early in training, and can put z near one point while the same
+    network spreads a batch normalised by its own statistics (docs/instruments.md)."""
+    notes = []
+    for row in rows:
+        training = row.stats.get("uniform")
+        if not row.collapsed or row.collapse_source == "uniform" or training is None:
+            continue
+        if training.n == len(row.runs) and training.mean <= rule.uniform_above:
+            notes.append(
+                f"- {md(row.label)}: collapsed by the {SOURCE_NAMES[row.collapse_source]} L_uniform "
+                f"({row.collapse.mean:.3f}, eval mode: BatchNorm's running statistics) but not by its training "
+                f"batches ({training.mean:.3f}, batch statistics): running statistics that lag the batch "
+                "statistics (a network barely trained) can put z near one point; the accuracies tell which holds"
+            )
+    return notes
 
 
 def status_notes(runs: list[Run], expected: int | None) -> list[str]:
@@ -236,11 +258,21 @@ def embeddings_notes(rows: list[Row]) -> list[str]:
 
 
 def curve_notes(rows: list[Row]) -> list[str]:
-    """One line naming the rows whose trajectories leave out epochs because a run's value there
-    is not finite (inf or nan, as a run that diverged records): the figures draw the rest."""
-    lost = {row.label: sum(runs_curve(row.runs, key)[3] for key in CURVES) for row in rows}
+    """One line naming the rows whose figures leave out points because a run's value there is not
+    finite (inf or nan, as a run that diverged records), in metrics.csv (the trajectories, accuracy
+    and rank figures) or steps.csv (the first steps): the figures draw the rest."""
+    lost = {row.label: sum(_not_finite(run) for run in row.runs) for row in rows}
     lost = {label: n for label, n in lost.items() if n}
     if not lost:
         return []
     shown = ", ".join(f"{md(label)} ({n})" for label, n in lost.items())
-    return [f"- trajectories leave out points whose value is not finite (inf or nan) in a run's metrics.csv: {shown}"]
+    return [
+        "- figures leave out points whose value is not finite (inf or nan) in a run's metrics.csv or "
+        f"steps.csv: {shown}"
+    ]
+
+
+def _not_finite(run: Run) -> int:
+    """How many of the values the figures would draw from ``run`` are inf or nan."""
+    epochs = sum(1 for e in run.epochs for key in EPOCH_SERIES if key in e and not math.isfinite(e[key]))
+    return epochs + sum(1 for s in run.steps for key in STEP_SERIES if key in s and not math.isfinite(s[key]))

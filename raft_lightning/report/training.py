@@ -12,21 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from omegaconf import DictConfig
 
-from raft_lightning.measures import KNN_ACC, MONITOR_PREFIX, PROBE_ACC
 from raft_lightning.report.figures import line_groups
 from raft_lightning.report.plot import REFERENCE, Run, ordered_colours, panel_title, plot_groups, save, seeds_phrase
 from raft_lightning.report.rows import Row, varying_keys
+from raft_lightning.report.stats import ACCURACY, RANK, STEPS
 
-ACCURACY = ((KNN_ACC, "kNN acc"), (PROBE_ACC, "probe acc"))
-RANK = (
-    (MONITOR_PREFIX + "rank_backbone", "effective rank of h"),
-    (MONITOR_PREFIX + "rank_projector", "effective rank of z"),
-)
-STEPS = (
-    ("loss", "loss"),  # steps.csv columns: the short names (callbacks.CollapseMonitors)
-    ("uniform", "L_uniform(f_θ)"),
-    ("predictor_identity_distance", "‖W − I‖_F / √d"),
-)
 SPECTRUM_LAYER = ("online", "projector")  # drawn along training; the backbone's at the end, dashed
 
 

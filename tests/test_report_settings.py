@@ -1,0 +1,126 @@
+"""raft-report's input checks: a --config file against conf/report.yaml, and --compare's row names."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from raft_lightning.report.cli import DEFAULT_CONFIG, main, report
+from raft_lightning.report.settings import RULES, problems
+from tests.test_report import make_run, rows_of
+
+
+def run_with_config(tmp_path, capsys, text: str) -> tuple[int, list[str]]:
+    """raft-report on one run with ``text`` as --config, into an --out folder: status, stderr lines."""
+    make_run(tmp_path / "sweep", "r0")
+    (tmp_path / "report.yaml").write_text(text)
+    status = main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "report.yaml")])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def leaves(node: dict, prefix: str = "") -> set[str]:
+    """report.yaml's settings, dotted, down to the ones a rule checks whole (lists, paper's blocks)."""
+    found = set()
+    for key, value in node.items():
+        dotted = f"{prefix}{key}"
+        found |= leaves(value, f"{dotted}.") if isinstance(value, dict) and dotted not in RULES else {dotted}
+    return found
+
+
+def test_every_setting_of_report_yaml_has_a_rule_and_the_defaults_pass():
+    defaults = OmegaConf.to_container(OmegaConf.load(DEFAULT_CONFIG))
+    assert leaves(defaults) == set(RULES)
+    assert problems(defaults, defaults) == []
+
+
+BAD = {
+    "collapse:\n  uniform_above: abc": "collapse.uniform_above='abc': expected a finite number",
+    "  sources: [bogus]": "collapse.sources=['bogus']: expected a non-empty list of uniform_projector, embeddings,",
+    "table:\n  columns: [nonexistent]": "table.columns=['nonexistent']: expected a non-empty list of align,",
+    "figures:\n  early_steps: -1": "figures.early_steps=-1: expected an integer ≥ 1",
+    "  spectrum_epochs: 0": "figures.spectrum_epochs=0: expected an integer ≥ 1",
+    "  cosine_bins: -3": "figures.cosine_bins=-3: expected an integer ≥ 1",
+    "objective_order: [byol, 3]": "objective_order=['byol', 3]: expected a list of strings",
+    "paper:\n  linear_acc: [{objective: byol, predictor: none, tangential: false, value: 20.9}]": (
+        "paper.linear_acc[0].value=20.9: expected a string"
+    ),
+    "nonsense: 1": "nonsense=1: not a setting (the settings: collapse, table, figures, paper, objective_order)",
+}
+
+
+def test_each_bad_setting_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    text = "\n".join(BAD).replace("objective_order", "\nobjective_order")
+    status, lines = run_with_config(tmp_path, capsys, text.replace("\n  sources", "\n  bogus: 1\n  sources"))
+    assert status == 2 and not (tmp_path / "out").exists()
+    assert len(lines) == len(BAD) + 1, lines
+    for expected in BAD.values():
+        assert sum(f"--config {tmp_path / 'report.yaml'}: {expected}" in line for line in lines) == 1, expected
+    assert any("collapse.bogus=1: not a setting of collapse (the settings: collapse.uniform_above," in x for x in lines)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("- collapse\n- table\n", "expected a mapping of settings as in conf/report.yaml, found a list"),
+        ("42\n", "expected a mapping of settings as in conf/report.yaml, found int"),
+        ("collapse: {uniform_above: [\n", "not valid YAML (line 2, column 1)"),
+        ("collapse: 3\n", "collapse=3: expected a mapping of uniform_above, sources, embeddings_points"),
+    ],
+)
+def test_a_file_that_is_no_mapping_of_settings_is_one_line(tmp_path, capsys, text, expected):
+    status, lines = run_with_config(tmp_path, capsys, text)
+    assert status == 2 and len(lines) == 1 and expected in lines[0], lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_good_settings_are_used(tmp_path, capsys):
+    status, lines = run_with_config(tmp_path, capsys, "collapse: {uniform_above: -3}\ntable: {columns: [align]}\n")
+    assert status == 0 and lines == []
+    table = (tmp_path / "out" / "table1.md").read_text()
+    assert "above -3 (conf/report.yaml)" in table and "| L_uniform |" not in table
+
+
+def two_weights(root, objective="raft", betas=(0.1, 1.0)):
+    for beta in betas:
+        for seed in range(2):
+            make_run(root, f"{objective}{beta}_{seed}", objective, "linear", seed=seed, beta=beta, align=beta + seed)
+
+
+def test_compare_takes_every_label_table_1_prints(tmp_path, capsys, cfg):
+    two_weights(tmp_path)  # Table 3 prints raft/linear twice; Table 1 once, for β = 1
+    make_run(tmp_path, "p", "byol", "mlp", pipeline="a|b")  # printed escaped: (pipeline=a\|b)
+    make_run(tmp_path, "q", "byol", "mlp", pipeline="plain")
+    report(tmp_path, tmp_path, cfg)
+    printed = [line.split(" | ")[0].removeprefix("| ") for line in rows_of(tmp_path / "table1.md")]
+    assert "byol/mlp (pipeline=a\\|b)" in printed and "raft/linear" in printed
+    for label in printed:
+        assert main([str(tmp_path), "--compare", label, "raft/linear [α=1, β=0.1]"]) == 0, label
+        assert capsys.readouterr().out.startswith(f"A = {label.replace(chr(92), '')}")
+    assert main([str(tmp_path), "--compare", "raft/linear", "byol/mlp (pipeline=plain)"]) == 0
+    assert "A = raft/linear [α=1, β=1] (2 seed(s))" in capsys.readouterr().out  # Table 1's row
+
+
+def test_compare_refuses_a_label_that_two_rows_print(tmp_path, capsys):
+    two_weights(tmp_path, "random")  # the baselines are all in Table 1: "random" twice
+    two_weights(tmp_path, "simsiam", betas=(0.1, 0.5))  # Table 3 only: "simsiam/linear" twice
+    both = {
+        "random": "2 = random [α=1, β=0.1] and 3 = random [α=1, β=1]",
+        "simsiam/linear": "0 = simsiam/linear [α=1, β=0.1] and 1 = simsiam/linear [α=1, β=0.5]",
+    }
+    for label, rows in both.items():
+        assert main([str(tmp_path), "--compare", label, "0"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"--compare: {label!r} is the label of more than one row ({rows}):" in line, line
+
+
+def test_compare_refuses_a_row_with_itself(tmp_path, capsys):
+    two_weights(tmp_path)
+    for a, b in (("0", "0"), ("raft/linear", "1")):  # by index twice; by Table 1's label and its index
+        assert main([str(tmp_path), "--compare", a, b]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"{a!r} and {b!r} name the same row" in line and "expected two different rows" in line, line
+
+
+@pytest.fixture
+def cfg():
+    return OmegaConf.load(DEFAULT_CONFIG)
