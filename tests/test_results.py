@@ -4,6 +4,7 @@ those tables."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -157,3 +158,14 @@ def test_the_demo_numbers_are_the_ones_the_code_before_issues_20_to_24_gave():
                     assert float(a[c]) == float(b[c]), (run, a["epoch"], c)
                     cells += 1
     assert cells > 3 * 30 * 5
+
+
+def test_results_page_quotes_the_random_encoders_batchnorm_measurement():
+    """docs/results.md's L_uniform(z) of the untrained encoders, both ways, are the committed
+    random_batchnorm.json's (experiments.fashion_mnist.batchnorm), seed by seed."""
+    measured = json.loads((ROOT / "results" / "fashion_mnist" / "claims" / "random_batchnorm.json").read_text())
+    text = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    for way, said in (("eval_mode", "in eval mode"), ("batch_statistics", "with each BatchNorm")):
+        values = ", ".join(f"{s[way]:.3f}".replace("-", "−") for s in measured["seeds"])
+        assert f"{values} {said}" in text, (way, values)
+    assert [s["seed"] for s in measured["seeds"]] == [0, 1, 2]

@@ -449,3 +449,33 @@ def test_committed_section_is_regenerated():
 
 def test_clean_makes_json_strict():
     assert json.loads(v.dumps({"a": [math.nan, math.inf, 1.0]})) == {"a": ["nan", "inf", 1.0]}
+
+
+@pytest.mark.slow
+def test_the_batchnorm_measurement_of_the_random_encoder_reads_the_monitors_value_first(tmp_path):
+    """experiments.fashion_mnist.batchnorm's eval-mode L_uniform(z) is the monitors' own number for
+    the same untrained network and held-out batch (bitwise: the same computation), its batch-
+    statistics one is another (the initial running statistics are not the batch's), and measuring
+    changes no running statistic."""
+    import torch
+
+    from experiments.fashion_mnist.batchnorm import measure, two_ways
+    from raft_lightning.run.build import build
+    from raft_lightning.run.train import train
+    from tests.conftest import compose_run
+
+    overrides = ("experiment=smoke", "loss=random", "predictor=linear", "logger=none")
+    summary = train(compose_run(*overrides, "seed=1", run_dir=tmp_path / "run"))
+    measured = measure(1, overrides)
+    # Lightning's self.log holds the monitors' float64 value as a float32 tensor: the summary's is it, rounded.
+    as_logged = float(torch.tensor(measured["eval_mode"], dtype=torch.float32))
+    assert as_logged == summary["uniform_projector"], (measured, summary["uniform_projector"])
+    assert measured["batch_statistics"] != measured["eval_mode"]
+    model = build(compose_run(*overrides, run_dir=tmp_path / "other"))[1]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(64, 3, 16, 16)
+    first = two_ways(model, x)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running statistics too
+    assert (
+        two_ways(model, x) == first and model.training == build(compose_run(*overrides, run_dir=tmp_path))[1].training
+    )
