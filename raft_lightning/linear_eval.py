@@ -75,13 +75,16 @@ def evaluate_run(
         record = RunRecord.load(run_dir)
         if record is None:
             raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
-        if data_root is not None and record.data == "image_folder" and record.data_files is None:
+        cfg, model, checkpoint = load_run(run_dir, trusted, data_root)
+        datamodule = build_data(cfg, record.data_files)
+        # Data whose files can change (an image folder, whatever its config is named) moved without
+        # a recorded digest: nothing tells whether the folder named now holds the run's images.
+        if data_root is not None and record.data_files is None and datamodule.files_record() is not None:
             raise DataChanged(
                 f"data_root={data_root}: the run recorded no digest of its images (data_files: it predates "
                 "them), so another folder cannot be checked to hold them; evaluate it where its config says"
             )
-        cfg, model, checkpoint = load_run(run_dir, trusted, data_root)
-        accuracies, embeddings = evaluate(model, build_data(cfg, record.data_files), eval_cfg, seed=cfg.seed)
+        accuracies, embeddings = evaluate(model, datamodule, eval_cfg, seed=cfg.seed)
         record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
     for key, accuracy in accuracies.items():
         log.info("%s %.4f (weights of %s) written to %s", key, accuracy, checkpoint.name, run_dir / SUMMARY_FILE)

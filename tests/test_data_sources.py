@@ -889,3 +889,26 @@ def test_a_resume_without_its_summary_checks_the_images_its_checkpoint_recorded(
     checkpoint.write_bytes(saved)
     again = train(compose_run(*overrides, "trainer.max_epochs=2", run_dir=run_dir))
     assert again["status"] == "ok" and again["epochs"] == 2 and again["data_files"] == files, again
+
+
+@pytest.mark.parametrize("name", ["image_folder", "my_images"])
+def test_a_moved_folder_run_without_a_digest_is_not_evaluated_elsewhere(tmp_path, name):
+    """A run recorded before data_files (no digest) cannot be checked against another folder: a
+    data_root is refused, whatever the config option holding the folder is named (``name``: the
+    record's data choice, as an option of the user's own data group would record it)."""
+    from raft_lightning.linear_eval import evaluate_run
+    from raft_lightning.run.train import train
+
+    root = make_folder(tmp_path / "images", per_class=16)
+    run_dir = tmp_path / "run"
+    overrides = ("experiment=smoke", "logger=none", "data=image_folder", f"data.root={root}", "data.num_workers=0")
+    cfg = compose_run(*overrides, "trainer.max_epochs=1", run_dir=run_dir)
+    assert train(cfg)["status"] == "ok"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["data_files"], summary["data"] = None, name  # as a run from before data_files
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    root.rename(tmp_path / "moved")
+    with pytest.raises(DataChanged, match="the run recorded no digest of its images"):
+        evaluate_run(run_dir, cfg.eval, data_root=str(tmp_path / "moved"))
+    (tmp_path / "moved").rename(root)
+    assert evaluate_run(run_dir, cfg.eval)["linear_acc"] is not None  # where its config says: evaluated
