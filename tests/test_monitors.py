@@ -231,9 +231,9 @@ def test_the_random_baseline_is_measured_once(smoke_cfg):
 
 @pytest.mark.slow
 def test_measurements_every_few_epochs_are_recorded_at_their_own_epochs_only(tmp_path):
-    """Monitors and kNN every 2 epochs of 3: metrics.csv leaves the monitors' cells of epoch 1
-    empty (Lightning kept the last logged values, and epoch 3 repeated epoch 2's), the window mean
-    counts measured epochs only, and the report's figures put each value at its own epoch."""
+    """Monitors and kNN every 2 epochs of 4: metrics.csv leaves their cells of epochs 1 and 3 empty
+    (Lightning keeps the last logged values, and epoch 3 repeated epoch 2's), the window mean counts
+    measured epochs only, and the report's figures put each value at its own epoch."""
     from raft_lightning.report.plot import epochs_of
     from raft_lightning.report.rows import load_run
     from tests.conftest import compose_run
@@ -248,7 +248,7 @@ def test_measurements_every_few_epochs_are_recorded_at_their_own_epochs_only(tmp
     values = [r["monitor/uniform_projector"] for r in rows if "monitor/uniform_projector" in r]
     assert read_summary(run_dir)["uniform_projector_last"] == pytest.approx(sum(values) / 2)
     knn = [(int(r["epoch"]), r["val/knn_acc"]) for r in rows if "val/knn_acc" in r]
-    assert [epoch for epoch, _ in knn] == [2, 3, 4]  # documented: kNN repeats its last value in between
+    assert [epoch for epoch, _ in knn] == [2, 4]  # kNN too: empty cells where it did not measure
     assert epochs_of(load_run(run_dir), "val/knn_acc") == knn
     assert [x for x, _ in epochs_of(load_run(run_dir), "monitor/rank_projector")] == [2, 4]
 

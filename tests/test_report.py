@@ -423,9 +423,10 @@ def test_compare_names_the_rows_when_one_is_unknown(tmp_path, capsys):
     assert main([str(tmp_path), "--compare", "byol/mlp", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no row 'nope'" in err
-    assert "0 = byol/mlp; 1 = raft/linear [α=1, β=0.1]; 2 = raft/linear [α=1, β=1]" in err
+    # numbered as printed: Table 1 (byol/mlp, raft/linear at β = 1), then the rest of Table 3
+    assert "0 = byol/mlp; 1 = raft/linear [α=1, β=1]; 2 = raft/linear [α=1, β=0.1]" in err
     assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "3"]) == 2  # index past the end
-    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "2"]) == 0
+    assert main([str(tmp_path), "--compare", "raft/linear [α=1, β=0.1]", "1"]) == 0
     assert "B = raft/linear [α=1, β=1]" in capsys.readouterr().out
 
 

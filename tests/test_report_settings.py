@@ -61,8 +61,8 @@ def test_each_bad_setting_is_one_line_and_nothing_is_written(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("- collapse\n- table\n", "expected a mapping of settings as in conf/report.yaml, found a list"),
-        ("42\n", "expected a mapping of settings as in conf/report.yaml, found int"),
+        ("- collapse\n- table\n", "expected a mapping of settings as in conf/report.yaml, found ['collapse', 'table']"),
+        ("42\n", "expected a mapping of settings as in conf/report.yaml, found 42"),
         ("collapse: {uniform_above: [\n", "not valid YAML (line 2, column 1)"),
         ("collapse: 3\n", "collapse=3: expected a mapping of uniform_above, sources, embeddings_points"),
     ],
@@ -104,8 +104,8 @@ def test_compare_refuses_a_label_that_two_rows_print(tmp_path, capsys):
     two_weights(tmp_path, "random")  # the baselines are all in Table 1: "random" twice
     two_weights(tmp_path, "simsiam", betas=(0.1, 0.5))  # Table 3 only: "simsiam/linear" twice
     both = {
-        "random": "2 = random [α=1, β=0.1] and 3 = random [α=1, β=1]",
-        "simsiam/linear": "0 = simsiam/linear [α=1, β=0.1] and 1 = simsiam/linear [α=1, β=0.5]",
+        "random": "0 = random [α=1, β=0.1] and 1 = random [α=1, β=1]",
+        "simsiam/linear": "2 = simsiam/linear [α=1, β=0.1] and 3 = simsiam/linear [α=1, β=0.5]",
     }
     for label, rows in both.items():
         assert main([str(tmp_path), "--compare", label, "0"]) == 2
@@ -115,7 +115,7 @@ def test_compare_refuses_a_label_that_two_rows_print(tmp_path, capsys):
 
 def test_compare_refuses_a_row_with_itself(tmp_path, capsys):
     two_weights(tmp_path)
-    for a, b in (("0", "0"), ("raft/linear", "1")):  # by index twice; by Table 1's label and its index
+    for a, b in (("0", "0"), ("raft/linear", "0")):  # by index twice; by Table 1's label and its index
         assert main([str(tmp_path), "--compare", a, b]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"{a!r} and {b!r} name the same row" in line and "expected two different rows" in line, line
@@ -124,3 +124,102 @@ def test_compare_refuses_a_row_with_itself(tmp_path, capsys):
 @pytest.fixture
 def cfg():
     return OmegaConf.load(DEFAULT_CONFIG)
+
+
+def test_compare_numbers_rows_as_the_tables_print_them(tmp_path, capsys):
+    """Index i is Table 1's i-th printed row, then Table 3's rows Table 1 does not hold; a digit
+    that is not ASCII (², ٣) is a name, refused in one line, not int()'s traceback."""
+    two_weights(tmp_path)  # raft/linear at β = 0.1 (Table 3 only) and β = 1 (both tables)
+    make_run(tmp_path, "b0", "byol", "mlp", seed=0)
+    make_run(tmp_path, "b1", "byol", "mlp", seed=1)
+    assert main([str(tmp_path), "--compare", "1", "2"]) == 0  # Table 1: byol/mlp, raft/linear; then β = 0.1
+    out = capsys.readouterr().out
+    assert out.startswith("A = raft/linear [α=1, β=1] (2 seed(s)), B = raft/linear [α=1, β=0.1]"), out
+    for odd in ("²", "٣"):
+        assert main([str(tmp_path), "--compare", odd, "0"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"no row {odd!r}" in line, line
+
+
+def test_a_sweep_at_one_other_weight_is_reported(tmp_path, cfg):
+    """An objective run only at β = 0.1 (no β = 1 beside it) is Table 3's row, not left out of both."""
+    two_weights(tmp_path, betas=(0.1,))
+    written = report(tmp_path, tmp_path, cfg)
+    assert tmp_path / "table3.md" in written and "raft/linear" in (tmp_path / "table3.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a: &x [1, 2]\nb: *x\n", "anchors and aliases (&name, *name) are not read"),
+        ("collapse: {uniform_above: '${oc.env:HOME}'}\n", "collapse.uniform_above='${oc.env:HOME}': an interpolation"),
+        ("just a string\n", "expected a mapping of settings as in conf/report.yaml, found 'just a string'"),
+        ("1: 2\nnull: 3\n", "1: a key that is not a name"),
+        (
+            "figures: {cosine_bins: 100000000000}\n",
+            "figures.cosine_bins=100000000000: expected an integer ≥ 1 and ≤ 10000",
+        ),
+        ("figures: {representation_bins: 100000000000}\n", "expected an integer ≥ 1 and ≤ 10000"),
+        ("x: '" + "a" * 70_000 + "'\n", "bytes: expected a mapping of settings as in conf/report.yaml, under 64 KiB"),
+    ],
+)
+def test_what_a_settings_file_may_not_hold_is_one_line(tmp_path, capsys, text, expected):
+    status, lines = run_with_config(tmp_path, capsys, text)
+    assert status == 2 and any(expected in line for line in lines) and not (tmp_path / "out").exists(), lines
+
+
+def test_a_billion_laughs_settings_file_is_refused_before_it_is_built(tmp_path, capsys):
+    """Nine-way aliases nested twelve deep: 9**12 values once built; refused from its events."""
+    lines = ["a0: [x, x, x, x, x, x, x, x, x]"]
+    lines[0] = "a0: &a0 [x, x, x, x, x, x, x, x, x]"
+    for i in range(1, 13):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    status, err = run_with_config(tmp_path, capsys, "\n".join(lines) + "\n")
+    assert status == 2 and len(err) == 1 and "anchors and aliases" in err[0], err
+
+
+def test_one_spectrum_is_the_last_epochs(tmp_path, capsys):
+    """figures.spectrum_epochs: 1 draws the last epoch's spectrum (it drew the first)."""
+    from raft_lightning.report import training
+
+    drawn = []
+    real = training.ordered_colours
+    run = make_run(tmp_path / "sweep", "r0", epochs=4)
+    lines = ["epoch,network,layer,index,singular_value"]
+    lines += [
+        f"{e},online,{layer},{i},{1.0 / (i + 1)}"
+        for e in (2, 4)
+        for layer in ("backbone", "projector")
+        for i in range(3)
+    ]
+    (run / "spectra.csv").write_text("\n".join(lines) + "\n")
+    try:
+        training.ordered_colours = lambda chosen: drawn.append(list(chosen)) or real(chosen)
+        (tmp_path / "s.yaml").write_text("figures: {spectrum_epochs: 1}\n")
+        assert (
+            main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "s.yaml")]) == 0
+        )
+    finally:
+        training.ordered_colours = real
+    assert drawn == [[4]], drawn
+
+
+def test_compare_into_a_closed_pipe_is_no_traceback(tmp_path):
+    """raft-report --compare … | head: the reader gone, the command ends quietly with status 0."""
+    import os
+    import subprocess
+    import sys
+
+    two_weights(tmp_path)
+    read, write = os.pipe()
+    os.close(read)  # a reader that has already stopped reading
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "raft_lightning.report", str(tmp_path), "--compare", "0", "1"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

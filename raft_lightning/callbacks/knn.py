@@ -46,8 +46,11 @@ class KNNMonitor(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A run that max_steps stops inside an epoch: Lightning validates no partial epoch, so its
         # last epoch is measured here (at a full epoch's end validation has measured it already).
-        if last_epoch(trainer) and self.measured != trainer.current_epoch:
+        measurable = isinstance(trainer.datamodule, PlainData)  # a bare loader (the benchmarks) has no test images
+        if measurable and last_epoch(trainer) and self.measured != trainer.current_epoch:
             self.measure(trainer, pl_module)
+        if self.measured != trainer.current_epoch:  # Lightning keeps the last value: not this epoch's
+            trainer.callback_metrics.pop(KNN_ACC, None)
 
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.measured = trainer.current_epoch

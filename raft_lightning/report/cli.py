@@ -20,6 +20,7 @@ Welch's p-value over seeds (rows by their label as the tables print it, or by 0-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -143,12 +144,17 @@ def _compare(sweep_dir: Path, cfg: DictConfig, a: str, b: str) -> int:
     if not rows:
         print(f"raft-report: {sweep_dir}: no finished run to compare", file=sys.stderr)
         return 1
+    plain, varying = split(rows)
+    printed = plain + [r for r in varying if all(r is not p for p in plain)]  # Table 1's, then Table 3's others
     try:
-        lines = compare(rows, a, b)
+        lines = compare(printed, a, b)
     except (UnknownRow, SameRow) as e:
         print(f"raft-report: --compare: {e}", file=sys.stderr)
         return 2
-    print("\n".join(lines))
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # the reader stopped reading (| head): what was asked was done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush would raise again
     return 0
 
 

@@ -23,7 +23,7 @@ def find_row(rows: list[Row], wanted: str) -> Row:
     wanted = wanted.removesuffix(TAN_MARK)
     if wanted in names:
         return rows[names.index(wanted)]
-    if wanted.isdigit() and int(wanted) < len(rows):
+    if wanted.isascii() and wanted.isdigit() and int(wanted) < len(rows):  # not ² or ٣: int() refuses those
         return rows[int(wanted)]
     printed = [row for row in rows if wanted in (row.label, md(row.label))]
     # Table 3 prints one label for all its (α, β) rows, the β column telling them apart; Table 1

@@ -239,12 +239,17 @@ def ordered(value: Any) -> tuple:
 
 def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
     """Table 1's rows (α = β = 1, and the baselines) and Table 3's (every row of an objective run
-    at more than one (α, β))."""
+    at more than one (α, β), and every row away from α = β = 1: a sweep at one other weight is
+    still reported, with its α and β)."""
     plain = [r for r in rows if r.key[2:4] == (1.0, 1.0) or r.key[0] in BASELINES]
     settings = defaultdict(set)  # objective → the (α, β) it was run at
     for r in rows:
         settings[r.key[0]].add(r.key[2:4])
-    varying = [r for r in rows if r.key[0] not in BASELINES and len(settings[r.key[0]]) > 1]
+    varying = [
+        r
+        for r in rows
+        if r.key[0] not in BASELINES and (len(settings[r.key[0]]) > 1 or r.key[2:4] != (1.0, 1.0))
+    ]
     return plain, varying
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import get_yaml_loader  # OmegaConf.load's own loader; no public name
 from omegaconf.errors import OmegaConfBaseException
 
 from raft_lightning.report.embeddings import MIN_POINTS
@@ -33,7 +34,7 @@ class SettingsError(ValueError):
 
 def load_settings(defaults_file: Path, path: Path) -> DictConfig:
     """``defaults_file`` (conf/report.yaml) with the file at ``path`` merged over it (a list
-    replaces a list, as in OmegaConf), interpolations resolved; raises ``SettingsError`` listing
+    replaces a list, as in OmegaConf; the file may hold no interpolation); raises ``SettingsError`` listing
     every problem of the file."""
     defaults = OmegaConf.to_container(OmegaConf.load(defaults_file))
     merged = _merge(defaults, _read(path))
@@ -49,27 +50,61 @@ def load_settings(defaults_file: Path, path: Path) -> DictConfig:
 
 
 def _read(path: Path) -> dict[Any, Any]:
-    """The file's mapping, unresolved; one line when it cannot be read, is not YAML or is no mapping."""
+    """The file's mapping, as written (no interpolation resolved); one line when it cannot be read,
+    is not YAML, is no mapping of named settings, or holds what a settings file may not."""
     try:
-        loaded = OmegaConf.load(path)  # OmegaConf's YAML, as Hydra reads it (1e-3 is a number)
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SettingsError(path, [f"cannot be read ({e.strerror or e})"]) from None
+    if len(raw) > MAX_BYTES:
+        raise SettingsError(path, [f"{len(raw)} bytes: expected {MAPPING}, under {MAX_BYTES >> 10} KiB"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(path, ["not a text file (UTF-8)"]) from None
+    try:
+        # Aliases first, without building anything: a few hundred bytes of nested aliases expand
+        # to billions of values once built (a "billion laughs"); a settings file writes values out.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise SettingsError(path, ["anchors and aliases (&name, *name) are not read: write each value out"])
+        loaded = yaml.load(text, Loader=get_yaml_loader())  # OmegaConf's YAML, as Hydra's (1e-3 a number)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
         raise SettingsError(path, [f"not valid YAML{where}: {problem}"]) from None
-    except UnicodeDecodeError:
-        raise SettingsError(path, ["not a text file (UTF-8)"]) from None
-    except OSError as e:  # OmegaConf raises one without errno for a file that is one number
-        found = e.strerror or f"expected {MAPPING}, found {str(e).rsplit(' ', 1)[-1]}"
-        raise SettingsError(path, [found]) from None
-    except OmegaConfBaseException as e:  # keys OmegaConf cannot hold (a list as a key)
-        raise SettingsError(path, [str(e).strip().splitlines()[0]]) from None
-    if not isinstance(loaded, DictConfig):
-        raise SettingsError(path, [f"expected {MAPPING}, found a list"])
-    return OmegaConf.to_container(loaded)
+    if loaded is None:  # an empty file: the defaults
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(path, [f"expected {MAPPING}, found {_show(loaded)}"])
+    errors = _written_out(loaded)
+    if errors:
+        raise SettingsError(path, errors)
+    return loaded
 
 
+MAX_BYTES = 64 << 10  # report.yaml is 4 KiB
 MAPPING = "a mapping of settings as in conf/report.yaml"
+
+
+def _written_out(node: Any, at: str = "") -> list[str]:
+    """Keys that are names, and values that are values: an interpolation (``${...}``) would read
+    the environment or other keys when resolved, and a settings file is data."""
+    if isinstance(node, list):
+        return [e for i, item in enumerate(node) for e in _written_out(item, f"{at}[{i}]")]
+    if not isinstance(node, dict):
+        if isinstance(node, str) and "${" in node:
+            return [f"{at}={_show(node)}: an interpolation; a settings file holds values, written out"]
+        return []
+    errors = []
+    for key, value in node.items():
+        if not isinstance(key, str):
+            errors.append(f"{at + '.' if at else ''}{_show(key)}: a key that is not a name (a setting's name is text)")
+            continue
+        errors += _written_out(value, f"{at}.{key}" if at else key)
+    return errors
+
+
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -98,14 +133,21 @@ def finite_number(value: Any) -> str | None:
     return None if _is_number(value) else "expected a finite number"
 
 
-def count(low: int) -> Check:
-    """An integer ≥ ``low``: below it the figure or measurement has nothing to show."""
+def count(low: int, high: int | None = None) -> Check:
+    """An integer ≥ ``low`` (below it the figure or measurement has nothing to show) and, where
+    memory grows with it, ≤ ``high``."""
 
     def check(value: Any) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-        return None if ok else f"expected an integer ≥ {low}"
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= (high or value)
+        return None if ok else f"expected an integer ≥ {low}" + (f" and ≤ {high}" if high else "")
 
     return check
+
+
+# Points whose pairs are all computed (L_uniform, the cosine histogram): N² values, 0.4 GB at 10 000.
+MAX_PAIRED_POINTS = 10_000
+MAX_BINS = 10_000  # a histogram's bins, far finer than a figure shows
+MAX_SPECTRA = 1_000  # lines in one panel
 
 
 def names(allowed: Collection[str] | None, empty: bool) -> Check:
@@ -135,13 +177,13 @@ def listing(value: Any) -> str | None:
 RULES: dict[str, Check] = {
     "collapse.uniform_above": finite_number,
     "collapse.sources": names(tuple(SOURCES), empty=False),  # rows.judge_collapse reads these only
-    "collapse.embeddings_points": count(2),  # L_uniform is over pairs
+    "collapse.embeddings_points": count(2, MAX_PAIRED_POINTS),  # L_uniform is over pairs
     "table.columns": names(tuple(key for key, _, _ in METRICS), empty=False),  # tables.write_table's METRIC
-    "figures.representation_bins": count(1),
-    "figures.max_points": count(MIN_POINTS),  # fewer: embeddings.attach_embeddings draws no panel
-    "figures.cosine_bins": count(1),
-    "figures.spectrum_epochs": count(1),
-    "figures.early_steps": count(1),
+    "figures.representation_bins": count(1, MAX_BINS),
+    "figures.max_points": count(MIN_POINTS, MAX_PAIRED_POINTS),  # fewer: embeddings.attach_embeddings draws none
+    "figures.cosine_bins": count(1, MAX_BINS),
+    "figures.spectrum_epochs": count(1, MAX_SPECTRA),
+    "figures.early_steps": count(1),  # a limit on the steps drawn, nothing allocated by it
     "paper.linear_acc": listing,
     "paper.footnotes": mapping,
     "objective_order": names(None, empty=True),

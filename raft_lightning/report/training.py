@@ -96,7 +96,8 @@ def spectra(rows: list[Row], out_dir: Path, count: int) -> tuple[list[Path], str
         ax.set_visible(False)
     for row, ax in zip(drawn, axes.flat):
         epochs = sorted({e for run in row.runs for e in run.spectra.get(SPECTRUM_LAYER, {})})
-        chosen = sorted({epochs[round(i)] for i in np.linspace(0, len(epochs) - 1, min(count, len(epochs)))})
+        # From the last epoch back: one spectrum is the last epoch's, more reach the first evenly.
+        chosen = sorted({epochs[round(i)] for i in np.linspace(len(epochs) - 1, 0, min(count, len(epochs)))})
         colour = ordered_colours(chosen)
         for epoch in chosen:
             values = _spectrum(row.runs, SPECTRUM_LAYER, epoch)
