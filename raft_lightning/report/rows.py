@@ -246,9 +246,7 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
     for r in rows:
         settings[r.key[0]].add(r.key[2:4])
     varying = [
-        r
-        for r in rows
-        if r.key[0] not in BASELINES and (len(settings[r.key[0]]) > 1 or r.key[2:4] != (1.0, 1.0))
+        r for r in rows if r.key[0] not in BASELINES and (len(settings[r.key[0]]) > 1 or r.key[2:4] != (1.0, 1.0))
     ]
     return plain, varying
 

@@ -105,8 +105,6 @@ def _written_out(node: Any, at: str = "") -> list[str]:
     return errors
 
 
-
-
 def _merge(base: Any, over: Any) -> Any:
     """``over`` merged into ``base``: mappings key by key, anything else replaced. Done on plain
     containers so that a mapping given a list (or a list a mapping) is a checked value, not an
