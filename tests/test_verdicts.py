@@ -479,3 +479,17 @@ def test_the_batchnorm_measurement_of_the_random_encoder_reads_the_monitors_valu
     assert (
         two_ways(model, x) == first and model.training == build(compose_run(*overrides, run_dir=tmp_path))[1].training
     )
+
+
+def test_the_gap_between_two_runs_pairs_their_epochs_not_their_rows():
+    """kNN every 2 epochs: a run that left the epochs between empty and one that repeated its last
+    value hold the same measurements; their gap is 0, not the gap between epoch 4 and epoch 3."""
+    from types import SimpleNamespace
+
+    from experiments.fashion_mnist.claims import run_gap
+
+    blank = SimpleNamespace(epochs=[{"epoch": 1}, {"epoch": 2, "k": 0.5}, {"epoch": 3}, {"epoch": 4, "k": 0.7}])
+    repeated = SimpleNamespace(
+        epochs=[{"epoch": 1}, {"epoch": 2, "k": 0.5}, {"epoch": 3, "k": 0.5}, {"epoch": 4, "k": 0.7}]
+    )
+    assert run_gap(blank, repeated, "k") == 0.0

@@ -102,7 +102,8 @@ def fit(points: list[tuple[int, float]], start: int = FIT_FROM) -> str:
 
 def run_gap(a: Run, b: Run, name: str) -> float:
     """The largest |a − b| of a per-epoch metric over the epochs both runs have."""
-    return max(abs(x - y) for (_, x), (_, y) in zip(curve(a, name), curve(b, name)))
+    ours, theirs = dict(curve(a, name)), dict(curve(b, name))  # by epoch, not by position in the file
+    return max(abs(ours[e] - theirs[e]) for e in ours.keys() & theirs.keys())
 
 
 def largest_gap(a: Row, b: Row, name: str) -> float:
