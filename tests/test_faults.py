@@ -79,6 +79,16 @@ def test_the_published_counts_line_is_the_measured_runs_own():
     assert len(outcomes["bad"]) == len(bad_inputs.BAD_INPUTS)
     for doc in (ROOT / "README.md", ROOT / "docs" / "reliability.md"):
         assert line in " ".join(doc.read_text().split()), f"{doc.name} does not quote the measured counts line"
+    # where and when, as the run recorded them (measured_on), quoted beside the line
+    where = measured["measured"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"({where['cores']}-core {where['cpu']}, {where['date']})" in readme
+    reliability = " ".join((ROOT / "docs" / "reliability.md").read_text().split())
+    said = (
+        f"**Last measured** ({where['date']}, {where['cores']}-core {where['cpu']}, on commit {where['commit'][:7]}"
+        + (" with uncommitted changes" if where["dirty"] else "")
+    )
+    assert said in reliability and f"{where['seconds']} s)" in reliability, said
 
 
 def test_the_families_run_on_the_code_before_them_is_quoted_as_measured():
