@@ -88,7 +88,7 @@ def test_the_published_counts_line_is_the_measured_runs_own():
         f"**Last measured** ({where['date']}, {where['cores']}-core {where['cpu']}, on commit {where['commit'][:7]}"
         + (" with uncommitted changes" if where["dirty"] else "")
     )
-    assert said in reliability and f"{where['seconds']} s)" in reliability, said
+    assert said in reliability and f", {where['seconds']} s" in reliability, said
 
 
 def test_the_families_run_on_the_code_before_them_is_quoted_as_measured():
