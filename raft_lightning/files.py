@@ -43,6 +43,7 @@ BACKBONE_FILE = "backbone.pt"  # raft-export's default output
 BACKBONE_FORMAT, BACKBONE_VERSION = "raft-lightning-backbone", 1  # what an exported file says it is (readers.backbone)
 TRACEBACK_FILE = "traceback.txt"
 WANDB_ID_FILE = "wandb_id"
+DATA_FILES = "data_files"  # summary.json's record of an image folder, and the key its checkpoint copy has
 LOCK_FILE = ".lock"
 TEMP_SUFFIX = ".tmp"  # new_temp_beside's files: <name>.<pid>.<random>.tmp
 HYDRA_DIR = ".hydra"  # written by the run under its lock, not by Hydra (conf/hydra/default.yaml)

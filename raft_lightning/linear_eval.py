@@ -37,7 +37,7 @@ from raft_lightning.data.workers import error_message, workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
-from raft_lightning.readers import DamagedFile
+from raft_lightning.readers import DamagedFile, read_checkpoint, recorded_data_files
 from raft_lightning.run.build import UntrustedConfig, build_data, load_run
 from raft_lightning.run.checkpoints import NoReadableCheckpoint
 from raft_lightning.run.command_line import compose_problems
@@ -76,10 +76,11 @@ def evaluate_run(
         if record is None:
             raise FileNotFoundError(f"{run_dir / SUMMARY_FILE}: missing or damaged (set aside): no record to add to")
         cfg, model, checkpoint = load_run(run_dir, trusted, data_root)
-        datamodule = build_data(cfg, record.data_files)
+        trained_on = recorded_data_files(record.data_files, read_checkpoint(checkpoint, mmap=True), checkpoint)
+        datamodule = build_data(cfg, trained_on)
         # Data whose files can change (an image folder, whatever its config is named) moved without
         # a recorded digest: nothing tells whether the folder named now holds the run's images.
-        if data_root is not None and record.data_files is None and datamodule.files_record() is not None:
+        if data_root is not None and trained_on is None and datamodule.files_record() is not None:
             raise DataChanged(
                 f"data_root={data_root}: the run recorded no digest of its images (data_files: it predates "
                 "them), so another folder cannot be checked to hold them; evaluate it where its config says"

@@ -896,6 +896,8 @@ def test_a_moved_folder_run_without_a_digest_is_not_evaluated_elsewhere(tmp_path
     """A run recorded before data_files (no digest) cannot be checked against another folder: a
     data_root is refused, whatever the config option holding the folder is named (``name``: the
     record's data choice, as an option of the user's own data group would record it)."""
+    import torch
+
     from raft_lightning.linear_eval import evaluate_run
     from raft_lightning.run.train import train
 
@@ -907,8 +909,58 @@ def test_a_moved_folder_run_without_a_digest_is_not_evaluated_elsewhere(tmp_path
     summary = json.loads((run_dir / "summary.json").read_text())
     summary["data_files"], summary["data"] = None, name  # as a run from before data_files
     (run_dir / "summary.json").write_text(json.dumps(summary))
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)  # and its checkpoint from before the copy in it
+    for value in state.values():
+        if isinstance(value, dict):
+            value.pop("data_files", None)
+    torch.save(state, checkpoint)
     root.rename(tmp_path / "moved")
     with pytest.raises(DataChanged, match="the run recorded no digest of its images"):
         evaluate_run(run_dir, cfg.eval, data_root=str(tmp_path / "moved"))
     (tmp_path / "moved").rename(root)
     assert evaluate_run(run_dir, cfg.eval)["linear_acc"] is not None  # where its config says: evaluated
+
+
+def test_the_checkpoints_copy_of_data_files_serves_where_the_record_has_none_and_must_agree(tmp_path):
+    """A run killed before it recorded data_files (null in summary.json): its evaluation on other
+    images is refused and its export writes the statistics, both from the checkpoint's copy. A
+    checkpoint brought from a run on other images into a folder whose record names its own: its
+    resume is refused, naming the checkpoint."""
+    import shutil
+
+    import torch
+
+    from raft_lightning.export.run import export_record
+    from raft_lightning.linear_eval import evaluate_run
+    from raft_lightning.run.train import train
+
+    def run_on(root, run_dir, epochs=1):
+        overrides = ("experiment=smoke", "logger=none", "data=image_folder", f"data.root={root}", "data.num_workers=0")
+        return compose_run(*overrides, f"trainer.max_epochs={epochs}", run_dir=run_dir)
+
+    a, b = make_folder(tmp_path / "a", per_class=16), make_folder(tmp_path / "b", per_class=20)
+    files = train(run_on(a, tmp_path / "x"))["data_files"]
+    assert train(run_on(b, tmp_path / "y"))["status"] == "ok"
+    summary_path = tmp_path / "x" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["data_files"] = None  # as a SIGKILLed run leaves it: never recorded
+    summary_path.write_text(json.dumps(summary))
+
+    shutil.move(a, tmp_path / "away")  # export: the checkpoint's statistics, the folder gone
+    assert export_record(tmp_path / "x")["normalization"] == {"mean": files["mean"], "std": files["std"]}
+    shutil.copytree(b, a)  # other images where the run's were: its evaluation is refused
+    with pytest.raises(DataChanged, match="not the images the run trained on"):
+        evaluate_run(tmp_path / "x", run_on(a, tmp_path / "x").eval)
+    shutil.rmtree(a)
+    shutil.move(tmp_path / "away", a)
+
+    summary["data_files"] = files
+    summary_path.write_text(json.dumps(summary))
+    ours = tmp_path / "x" / "checkpoints" / "last.ckpt"
+    shutil.copy(tmp_path / "y" / "checkpoints" / "last.ckpt", ours)  # another run's weights, on b
+    before = summary_path.read_bytes()
+    longer = train(run_on(a, tmp_path / "x", epochs=2))
+    assert longer["status"] == "refused" and str(ours) in longer["error"], longer
+    assert "are not the images summary.json records" in longer["error"] and summary_path.read_bytes() == before
+    assert torch.load(ours, weights_only=True)["epoch"] == 0  # left as it was

@@ -25,9 +25,8 @@ from raft_lightning.data.sources import (
 )
 from raft_lightning.data.views import Transformed, TwoViews
 from raft_lightning.data.workers import leave_signals_to_the_main_process, worker_count
+from raft_lightning.files import DATA_FILES
 from raft_lightning.values import integer_errors
-
-DATA_FILES = "data_files"  # summary.json's field, and the key a checkpoint keeps its copy under
 
 
 class ResumableLoader(DataLoader):

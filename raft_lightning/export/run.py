@@ -17,7 +17,14 @@ from raft_lightning.data.stats import folder_statistics
 from raft_lightning.export.backbone import backbone_record, online_backbone
 from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
 from raft_lightning.models import BACKBONES
-from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, read_summary
+from raft_lightning.readers import (
+    CHECKPOINT_EXPECTED,
+    DamagedFile,
+    read_checkpoint,
+    read_config,
+    read_summary,
+    recorded_data_files,
+)
 from raft_lightning.summary import RESULT_KEYS
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # the run's newest weights (paths.last_checkpoint)
@@ -78,7 +85,8 @@ def export_record(run_dir: Path) -> dict[str, Any]:
     cfg = read_config(run_dir)
     summary = read_summary(run_dir)
     checkpoint = run_dir / CHECKPOINT
-    weights = online_backbone(read_checkpoint(checkpoint)["state_dict"])
+    state = read_checkpoint(checkpoint)
+    weights = online_backbone(state["state_dict"])
     if not weights:
         raise DamagedFile(checkpoint, "no online.backbone.* weights", CHECKPOINT_EXPECTED)
     image_size = cfg.data.get("image_size")
@@ -89,7 +97,7 @@ def export_record(run_dir: Path) -> dict[str, Any]:
         architecture(cfg),
         checkpoint,
         image_size=image_size,
-        normalization=normalization(cfg.data, summary.get("data_files")),
+        normalization=normalization(cfg.data, recorded_data_files(summary.get("data_files"), state, checkpoint)),
         config=OmegaConf.to_container(read_config(run_dir, portable_form=True)),
         results={key: summary.get(key) for key in RESULT_KEYS},
         status=summary.get("status"),

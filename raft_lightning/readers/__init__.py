@@ -28,11 +28,19 @@ from raft_lightning.readers.config import (
 from raft_lightning.readers.curves import read_spectra, read_steps
 from raft_lightning.readers.records import read_epochs, read_summary, read_wandb_id
 from raft_lightning.readers.sweep import SizeUnknown, expected_runs, sweep_jobs
-from raft_lightning.readers.tensors import CHECKPOINT_EXPECTED, read_checkpoint, read_embeddings
+from raft_lightning.readers.tensors import (
+    CHECKPOINT_EXPECTED,
+    checkpoint_data_files,
+    read_checkpoint,
+    read_embeddings,
+    recorded_data_files,
+)
 
 __all__ = [
     "BACKBONE_EXPECTED",
     "CHECKPOINT_EXPECTED",
+    "checkpoint_data_files",
+    "recorded_data_files",
     "DamagedFile",
     "expected_runs",
     "finite",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from raft_lightning.files import EMBEDDINGS_FILE
+from raft_lightning.files import DATA_FILES, EMBEDDINGS_FILE, SUMMARY_FILE
 from raft_lightning.readers.base import DamagedFile, first_line, present
 
 CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
@@ -69,3 +69,36 @@ def read_embeddings(run_dir: str | Path) -> tuple[Any, Any] | None:
     if not ok:
         raise DamagedFile(path, "other contents", EMBEDDINGS_EXPECTED)
     return projections, labels
+
+
+def checkpoint_data_files(state: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The copy of ``data_files`` a checkpoint keeps (the datamodule's state, under its class name),
+    or None where it keeps none (data of fixed files, or a checkpoint from before the copy). A copy
+    that is not one is ``DamagedFile``: its statistics would normalise the images."""
+    from raft_lightning.summary import data_files_problems
+
+    for value in state.values():
+        if isinstance(value, dict) and DATA_FILES in value:
+            files = value[DATA_FILES]
+            problems = data_files_problems(files) if isinstance(files, dict) else [f"data_files={files!r:.60}"]
+            if problems:
+                raise DamagedFile(Path(path), problems[0], f"{CHECKPOINT_EXPECTED}, its data_files as summary.json's")
+            return files
+    return None
+
+
+def recorded_data_files(summarised: dict[str, Any] | None, state: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The images a run trained on: its summary's ``data_files`` (``summarised``) and the copy its
+    checkpoint ``state`` keeps, which must agree (a checkpoint brought from another run's folder
+    holds another run's weights); either where the other is missing (summary.json gone or damaged,
+    a run killed before it recorded them); None where neither is known. ``DamagedFile`` names a
+    copy that is not one, or a disagreement."""
+    kept = checkpoint_data_files(state, path)
+    if kept is not None and summarised is not None and kept.get("digest") != summarised.get("digest"):
+        raise DamagedFile(
+            Path(path),
+            f"its data_files (digest {str(kept.get('digest'))[:12]}…) are not the images {SUMMARY_FILE} records "
+            f"(digest {str(summarised.get('digest'))[:12]}…): a checkpoint of another run",
+            f"{CHECKPOINT_EXPECTED}, of the run its folder records",
+        )
+    return summarised if summarised is not None else kept

@@ -19,14 +19,13 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from raft_lightning.callbacks import EpochMetrics
-from raft_lightning.data.datamodule import DATA_FILES
 from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.workers import workers_ended
 from raft_lightning.evaluation.linear import evaluate
 from raft_lightning.files import METRICS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, WANDB_ID_FILE
 from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import MEASURES, PROBE_ACC
-from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, unrebased
+from raft_lightning.readers import DamagedFile, read_checkpoint, recorded_data_files, unrebased
 from raft_lightning.run.build import build, construct
 from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
@@ -35,7 +34,6 @@ from raft_lightning.run.provenance import cpu_model
 from raft_lightning.run.record import RunRecord, save_config
 from raft_lightning.run.tracking import ensure_wandb_id, finish_tensorboard, keep_csv_logs
 from raft_lightning.run.validation import check_config
-from raft_lightning.summary import data_files_problems
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +109,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             except DamagedFile as e:
                 return refused(str(e))
             if changed := data_changed(cfg, trained_on):
-                return refused(changed)
+                kept_by = "its record" if previous is not None and previous.data_files else f"{checkpoint}'s copy"
+                return refused(f"{changed} (the images as {kept_by} names them)")
     record.carry_results(previous if checkpoint is not None else None)
     loggers: list = []
     with record.attempt(run_dir, cfg):
@@ -159,21 +158,10 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def recorded_files(previous: RunRecord | None, checkpoint: Path) -> dict[str, Any] | None:
-    """The images a run to be resumed trained on: its summary's ``data_files``, else the copy its
-    checkpoint keeps (summary.json gone, or set aside as damaged), else None (not known: a
-    dataset's own fixed files, or a run from before data_files). A copy that is not one, hand
-    edited, is ``DamagedFile``: its statistics would normalise the images."""
-    if previous is not None and previous.data_files is not None:
-        return previous.data_files
-    state = read_checkpoint(checkpoint, mmap=True)
-    for value in state.values():  # under the datamodule's class name (Lightning's key)
-        if isinstance(value, dict) and DATA_FILES in value:
-            files = value[DATA_FILES]
-            problems = data_files_problems(files) if isinstance(files, dict) else ["data_files: expected a mapping"]
-            if problems:
-                raise DamagedFile(checkpoint, problems[0], f"{CHECKPOINT_EXPECTED}, its data_files as summary.json's")
-            return files
-    return None
+    """The images the run to be resumed trained on, by its record and its checkpoint's copy
+    (``readers.recorded_data_files``: they must agree; either serves where the other is missing)."""
+    summarised = previous.data_files if previous is not None else None
+    return recorded_data_files(summarised, read_checkpoint(checkpoint, mmap=True), checkpoint)
 
 
 def data_changed(cfg: DictConfig, recorded: dict[str, Any] | None) -> str | None:
