@@ -166,8 +166,8 @@ class ImageDataModule(DataChecks, L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Where training stands in the data, saved in every checkpoint: the epoch and how many of
         its batches have been trained on (all of them at an end-of-epoch checkpoint); and, for data
-        that can change under the same config, a copy of ``data_files``, so that a resume whose
-        summary.json is gone or damaged still checks the images (``run.train.recorded_files``)."""
+        that can change under the same config, a copy of ``data_files``, read beside summary.json's
+        by a resume, raft-linear-eval and raft-export (``readers.recorded_data_files``)."""
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return {}
