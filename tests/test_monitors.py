@@ -276,9 +276,10 @@ def test_a_run_that_stops_at_max_steps_is_measured_at_its_last_epoch(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_diverged_runs_error_names_the_step_as_steps_csv_counts_it(tmp_path):
-    """The guard counts steps from 0, as steps.csv does: the step it names is the one after the
-    last row steps.csv kept (the diverged step's row is not written)."""
+def test_a_diverged_runs_error_names_the_step_as_steps_csv_counts_it_and_keeps_its_row(tmp_path):
+    """The guard counts steps from 0, as steps.csv does, and the step it names is steps.csv's last
+    row, with the loss that was not finite and the W that produced it (the guard stops the run
+    before the monitors' own batch end would have written that row)."""
     import re
 
     from tests.conftest import compose_run
@@ -290,5 +291,9 @@ def test_a_diverged_runs_error_names_the_step_as_steps_csv_counts_it(tmp_path):
     summary = train(cfg)
     assert summary["status"] == "diverged", summary
     step = int(re.search(r"step (\d+)", summary["error"]).group(1))
+    epoch = int(re.search(r"epoch (\d+)", summary["error"]).group(1))
     steps = read_epochs(tmp_path / "run", STEPS_FILE)
-    assert step == (int(steps[-1]["step"]) + 1 if steps else 0), (summary["error"], steps)
+    assert [int(row["step"]) for row in steps] == list(range(step + 1)), (summary["error"], steps)
+    last = steps[-1]
+    assert int(last["epoch"]) == epoch and not math.isfinite(last["loss"]), last
+    assert "predictor_identity_distance" in last and all(math.isfinite(row["loss"]) for row in steps[:-1]), steps

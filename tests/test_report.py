@@ -239,6 +239,20 @@ def test_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"raft-report: {tmp_path}: no summary.json"
 
 
+def test_a_sweep_with_no_ok_run_says_so_and_writes_nothing(tmp_path, capsys):
+    """Every run diverged, failed or still running: no row to print, so the report names each run
+    with its status and exits 1; it used to print an empty "written:" and exit 0."""
+    make_run(tmp_path, "a", seed=0, status="diverged", align=9.0, error="loss became nan at epoch 1, step 1")
+    make_run(tmp_path, "b", seed=1, status="running", align=9.0)
+    out = tmp_path / "report"
+    assert main([str(tmp_path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"raft-report: {tmp_path}: no run has finished ok"), err
+    assert f"{tmp_path / 'a'}: diverged: loss became nan at epoch 1, step 1" in err
+    assert f"{tmp_path / 'b'}: running" in err
+    assert not out.exists()
+
+
 def test_circle_density_of_two_clusters():
     g = torch.Generator().manual_seed(0)
     a = torch.tensor([1.0, 0, 0]) + 0.01 * torch.randn(100, 3, generator=g)

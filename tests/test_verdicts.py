@@ -65,11 +65,22 @@ def test_one_sample_is_scipys():
 
 
 # ---------------------------------------------------------------------------------------------
-# collapsed(row): threshold from conf/report.yaml (-0.25), align < 0.1 where measured.
+# collapsed(row): rules.yaml's threshold (-0.25, conf/report.yaml's too), align < 0.1 where measured.
+
+
+def test_the_verdicts_collapse_threshold_is_the_reports():
+    """Frozen with the rules, so an edit of conf/report.yaml cannot move a verdict; equal to the
+    report's, so the tables and claims.json judge a row alike."""
+    from omegaconf import OmegaConf
+
+    from experiments.fashion_mnist.selection import ALIGN_BELOW
+    from raft_lightning.report.cli import DEFAULT_CONFIG
+
+    assert v.UNIFORM_ABOVE == -0.25 == OmegaConf.load(DEFAULT_CONFIG).collapse.uniform_above
+    assert "> -0.25 and mean align < 0.1" in v.RULES.read_text() and ALIGN_BELOW == 0.1
 
 
 def test_collapsed_held_failed_neither():
-    assert v.collapse_threshold() == -0.25
     near_zero = sel("a", uniform_projector=[-0.05, -0.06, -0.04], align=[0.01, 0.02, 0.015])
     spread = sel("b", uniform_projector=[-2.0, -2.1, -1.9], align=[0.5, 0.6, 0.55])
     # the point rule decides "held"; the other side needs p < 0.05, so a wide row is neither
@@ -99,6 +110,26 @@ def test_missing_value_is_neither():
     assert part["outcome"] == v.NEITHER and "2 of 3" in part["note"]
 
 
+@pytest.mark.parametrize("negate", [False, True])
+def test_align_missing_in_some_seeds_is_not_dropped_from_the_rule(negate):
+    """With L_align large in the seeds that have it, L_uniform alone would say collapsed: the rule
+    counts every seed, so the row is undecided, not judged on L_uniform alone."""
+    part = v.collapsed(sel("a", uniform_projector=[-0.05, -0.06, -0.04], align=[0.5, 0.6, None]), negate=negate)
+    assert part["outcome"] == v.NEITHER and "align measured in 2 of 3" in part["note"], part
+
+
+def test_a_nan_is_not_a_value_any_test_can_use():
+    """A NaN in a row (no ok run writes one today) leaves a part undecided: it used to make
+    "not collapsed" and "not below" hold."""
+    nan_u = sel("a", uniform_projector=[-2.0, math.nan, -2.1], align=[0.5, 0.6, 0.55])
+    assert v.collapsed(nan_u, negate=True)["outcome"] == v.NEITHER
+    low, nan_acc = sel("low", linear_acc=[0.70, 0.71, 0.705]), sel("n", linear_acc=[0.75, math.nan, 0.76])
+    for negate in (False, True):
+        assert v.below(low, nan_acc, "linear_acc", negate=negate)["outcome"] == v.NEITHER
+        assert v.below(nan_acc, low, "linear_acc", negate=negate)["outcome"] == v.NEITHER
+    assert v.same(low, nan_acc, "linear_acc", 0.015)["outcome"] == v.NEITHER
+
+
 # ---------------------------------------------------------------------------------------------
 # below(A, B, m) and same(A, B, m, d).
 
@@ -113,6 +144,9 @@ def test_below_held_failed_neither():
     assert v.below(high, low, "linear_acc", negate=True)["outcome"] == v.HELD
     assert v.below(low, high, "linear_acc", negate=True)["outcome"] == v.FAILED
     assert v.below(mixed, high, "linear_acc", negate=True)["outcome"] == v.HELD
+    # ...unless there is no test at all: two rows without spread have no p-value
+    flat_a, flat_b = sel("fa", linear_acc=[0.7, 0.7, 0.7]), sel("fb", linear_acc=[0.7, 0.7, 0.7])
+    assert v.below(flat_a, flat_b, "linear_acc", negate=True)["outcome"] == v.NEITHER
 
 
 def test_below_shift():
@@ -255,6 +289,13 @@ def kept_table1(root: Path, variants=TABLE1) -> None:
             )
 
 
+def test_what_would_settle_names_only_parts_that_count():
+    counted = {"outcome": v.NEITHER, "settle": "more seeds for linear_acc"}
+    reported = {"outcome": v.NEITHER, "settle": "more seeds for knn_acc", "counts": False}
+    conditions = [{"rule": "same(X, Y)", "parts": [counted, reported], "outcome": v.combine([counted, reported])}]
+    assert v.would_settle(conditions) == ["same(X, Y): more seeds for linear_acc"]
+
+
 def test_c1_from_run_folders(tmp_path):
     kept_table1(tmp_path)
     d = v.decide_claim(
@@ -332,7 +373,11 @@ def test_c3_from_steps(tmp_path):
     assert d["conditions"][0]["parts"][0]["per_seed"] == pytest.approx([0.7, 0.71, 0.72])
 
 
-def test_c7_slopes(tmp_path):
+@pytest.mark.parametrize("mlp_late", [-0.004, 0.005])  # slower; turned back (the slope changed sign)
+def test_c7_slopes(tmp_path, mlp_late):
+    """LP at a constant rate, MLP slowing or turning back: both reproduce the claim. Turning back
+    has no |log ratio|, the rule's first measure; the amended one is 1 there."""
+
     def curve(early: float, late: float) -> list[dict]:
         u, rows = -1.0, []
         for e in range(1, 101):
@@ -340,7 +385,7 @@ def test_c7_slopes(tmp_path):
             rows.append({"epoch": e, "step": 78 * e, "monitor/uniform_projector": u})
         return rows
 
-    for variant, late in (("byol_lp", -0.010), ("byol_mlp", -0.004)):
+    for variant, late in (("byol_lp", -0.010), ("byol_mlp", mlp_late)):
         for seed in v.SEEDS:
             write_run(
                 tmp_path,
@@ -363,7 +408,11 @@ def test_c7_slopes(tmp_path):
     )
     ratios = [x["ratio"] for x in d["conditions"][0]["parts"][0]["per_seed"]]
     assert ratios == pytest.approx([1.0, 1.05, 1.1], rel=1e-6)
+    mlp = d["conditions"][1]["parts"][0]["byol_mlp_runs"]
+    assert all((x["rate_change"] == 1.0) == (mlp_late > 0) for x in mlp), mlp
     assert d["verdict"] == v.REPRODUCED, d
+    assert d["amended"].startswith("2026-12-04, before any claims_long run existed")
+    assert "(amended 2026-12-04: claims.json says why)" in render({"c7": d})
 
 
 def tangential_runs(root: Path, raft_offset: float) -> None:

@@ -6,6 +6,7 @@ How each tests its opposite: ``verdicts.py``'s docstring. The claims themselves:
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from typing import Any
 
@@ -22,12 +23,12 @@ from experiments.fashion_mnist.selection import (
     NEITHER,
     PROTOCOLS,
     SEEDS,
+    UNIFORM_ABOVE,
     Sel,
     _incomplete,
     _sig,
     _stat,
     _test,
-    collapse_threshold,
 )
 from raft_lightning.report.rows import Run
 from raft_lightning.report.stats import one_sample, welch_one_sided
@@ -35,13 +36,14 @@ from raft_lightning.report.stats import one_sample, welch_one_sided
 
 def collapsed(sel: Sel, negate: bool = False) -> dict[str, Any]:
     """rules.yaml's collapsed(row) (``negate``: not collapsed(row)); see the module's docstring."""
-    threshold = collapse_threshold()
+    threshold = UNIFORM_ABOVE
     test = f"{'not ' if negate else ''}collapsed({sel.name})"
     if (missing := _incomplete(test, sel, "uniform_projector")) is not None:
         return missing
     u = sel.values("uniform_projector")
-    a = sel.values("align")
-    a = a if len(a) == len(SEEDS) else []  # align unmeasured (the random encoder): L_uniform alone
+    a = sel.values("align")  # none: the random encoder never trains, and is judged on L_uniform alone
+    if a and (missing := _incomplete(test, sel, "align")) is not None:
+        return missing  # measured in some seeds only: the rule counts every seed, so no row drops it
     point = statistics.fmean(u) > threshold and (not a or statistics.fmean(a) < ALIGN_BELOW)
     u_above, u_below = one_sample(u, threshold, "greater"), one_sample(u, threshold, "less")
     a_below = one_sample(a, ALIGN_BELOW, "less") if a else None
@@ -66,6 +68,10 @@ def collapsed(sel: Sel, negate: bool = False) -> dict[str, Any]:
     return part
 
 
+def _computed(test: Any) -> bool:
+    return test.p is not None and math.isfinite(test.p)
+
+
 def below(a: Sel, b: Sel, key: str, negate: bool = False, shift: float = 0.0) -> dict[str, Any]:
     """below(A, B, m): one-sided Welch mean(A) − mean(B) < ``shift`` (the rules' ``B − 0.15``
     is shift −0.15); ``negate``: not below(A, B, m)."""
@@ -88,8 +94,10 @@ def below(a: Sel, b: Sel, key: str, negate: bool = False, shift: float = 0.0) ->
     }
     if key in PROTOCOLS:
         part["protocol"] = key
-    if negate:  # "not significantly below": a failed below test is what holds it
-        part["outcome"] = FAILED if _sig(less) else HELD
+    if negate:  # "not significantly below": a failed below test is what holds it; no test holds nothing
+        part["outcome"] = FAILED if _sig(less) else HELD if _computed(less) else NEITHER
+        if part["outcome"] == NEITHER:
+            part["settle"] = "runs whose values vary: Welch's test has no p-value for these"
     else:
         part["outcome"] = HELD if _sig(less) else FAILED if _sig(greater) else NEITHER
         if part["outcome"] == NEITHER:

@@ -3,7 +3,6 @@ claim 7's rates, Theorem 5.1 over whole runs): each returns its rows and its rul
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -28,12 +27,12 @@ from experiments.fashion_mnist.selection import (
     NEITHER,
     SEEDS,
     T51_SERIES,
+    UNIFORM_ABOVE,
     Kept,
     Rows,
     Sel,
     _sig,
     _test,
-    collapse_threshold,
     undecided,
 )
 from raft_lightning.report.stats import one_sample
@@ -61,7 +60,7 @@ def c3(k: Kept) -> tuple[list[Sel], Callable]:
         second = threshold(
             "byol_lpi's maximum > collapse threshold in at least 2 of 3 seeds",
             [x["max"] for x in lpi],
-            collapse_threshold(),
+            UNIFORM_ABOVE,
             "above",
             need=2,
         )
@@ -108,13 +107,23 @@ def c6(k: Kept) -> tuple[list[Sel], Callable]:
 def c7(k: Kept) -> tuple[list[Sel], Callable]:
     rows = [k.select("byol_lp", "long", variant="byol_lp"), k.select("byol_mlp", "long", variant="byol_mlp")]
 
+    def rate_change(early: float | None, late: float | None) -> float | None:
+        """|late − early| / (|late| + |early|) = tanh(|log(late/early)|/2): 0 at a constant rate,
+        ordered as |log ratio| for a positive ratio, 1 where the slope changed sign (rules.yaml's
+        amendment: |log ratio| has no value there)."""
+        if early is None or late is None or abs(early) + abs(late) == 0:
+            return None
+        return abs(late - early) / (abs(late) + abs(early))
+
     def ratios(sel: Sel) -> list[dict[str, Any]]:
         out = []
         for s in SEEDS:
             points = series(sel.runs[s], "monitor/uniform_projector")
             early, late = (slope(points, lo, hi) for lo, hi in C7_WINDOWS)
             ok = early not in (None, 0.0) and late is not None
-            out.append({"seed": s, "early_slope": early, "late_slope": late, "ratio": late / early if ok else None})
+            ratio = late / early if ok else None
+            out.append({"seed": s, "early_slope": early, "late_slope": late, "ratio": ratio})
+            out[-1]["rate_change"] = rate_change(early, late)
         return out
 
     def conditions(r: Rows) -> list[list[dict]]:
@@ -140,17 +149,17 @@ def c7(k: Kept) -> tuple[list[Sel], Callable]:
             }
             if first["outcome"] == NEITHER:
                 first["settle"] = f"more seeds: {sum(inside)} of 3 inside, the opposite not established"
-        logs = [[abs(math.log(x["ratio"])) if x["ratio"] and x["ratio"] > 0 else None for x in rs] for rs in (lp, mlp)]
-        if any(None in ls for ls in logs):
+        changes = [[x["rate_change"] for x in rs] for rs in (lp, mlp)]
+        if any(None in cs for cs in changes):
             second = undecided(
-                "below(|log ratio| lp, |log ratio| mlp)",
-                "a ratio ≤ 0 (the slope changed sign) has no |log ratio|",
-                "not by these runs: the rule's measure is undefined for them",
+                "below(rate change lp, rate change mlp)",
+                "a slope could not be fitted, or both slopes are 0",
+                "metrics.csv with monitor/uniform_projector over epochs 31-100",
                 lp=lp,
                 mlp=mlp,
             )
         else:
-            second = _below_values("below(|log ratio| byol_lp, |log ratio| byol_mlp)", logs[0], logs[1])
+            second = _below_values("below(rate change byol_lp, rate change byol_mlp)", changes[0], changes[1])
             second["byol_mlp_runs"] = mlp
         return [[first], [second]]
 

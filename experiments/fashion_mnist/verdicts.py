@@ -66,9 +66,9 @@ from experiments.fashion_mnist.selection import (  # noqa: F401 - re-exported: t
     REPRODUCED,
     RULES,
     SEEDS,
+    UNIFORM_ABOVE,
     Kept,
     Sel,
-    collapse_threshold,
 )
 from experiments.fashion_mnist.table_claims import (  # noqa: F401 - re-exported: the rules' vocabulary, read by tests/test_verdicts.py
     c1,
@@ -121,9 +121,24 @@ def verdict(conditions: list[dict[str, Any]], protocol: str | None = None) -> st
     return REPRODUCED if all(o == HELD for o in outcomes) else INCONCLUSIVE
 
 
+def would_settle(conditions: list[dict[str, Any]]) -> list[str]:
+    """Per open condition, what would decide its open parts: those that count toward the verdict
+    (kNN is reported beside the linear protocols, never counted)."""
+    return [
+        f"{c['rule']}: "
+        + "; ".join(
+            p["settle"] for p in c["parts"] if p["outcome"] == NEITHER and "settle" in p and p.get("counts", True)
+        )
+        for c in conditions
+        if c["outcome"] == NEITHER
+    ]
+
+
 def decide_claim(k: Kept, claim: str, rule: dict[str, Any]) -> dict[str, Any]:
     rows, conditions = CLAIMS[claim](k)
     out: dict[str, Any] = {"paper": rule["paper"], "rows": rule["rows"], "rule": rule["reproduced_if"]}
+    if "amended" in rule:  # rules.yaml's header: a rule changed says so, with the reason
+        out["amended"] = rule["amended"]
     n, ok = len(rows) * len(SEEDS), sum(s.ok for s in rows)
     problems = [p for s in rows for p in s.problems]
     out["runs"] = {s.name: {"sweep": s.sweep, "match": s.match, "ok_seeds": sorted(s.runs)} for s in rows}
@@ -147,11 +162,7 @@ def decide_claim(k: Kept, claim: str, rule: dict[str, Any]) -> dict[str, Any]:
     if any(p.get("protocol") for c in out["conditions"] for p in c["parts"]):
         out["by_protocol"] = {p: verdict(out["conditions"], p) for p in PROTOCOLS}
     if out["verdict"] == INCONCLUSIVE:
-        out["would_settle"] = [
-            f"{c['rule']}: " + "; ".join(p["settle"] for p in c["parts"] if p["outcome"] == NEITHER and "settle" in p)
-            for c in out["conditions"]
-            if c["outcome"] == NEITHER
-        ]
+        out["would_settle"] = would_settle(out["conditions"])
     for extra, key in (("behaviour", "behaviour_part"), ("phase", "phase_length"), ("mirrored", "mirrored_pair")):
         if hasattr(conditions, extra):
             out[key] = {

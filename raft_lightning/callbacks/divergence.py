@@ -12,7 +12,15 @@ from raft_lightning.values import integer_errors
 
 
 class DivergedError(RuntimeError):
-    """The loss became NaN or infinite: a result of the objective, not a bug."""
+    """The loss became NaN or infinite: a result of the objective, not a bug. ``step`` (counted
+    from 0, as steps.csv counts), ``epoch`` and ``terms`` (the step's logged values) say where
+    and what, so that the collapse monitors keep the step's row."""
+
+    def __init__(
+        self, message: str, step: int | None = None, epoch: int | None = None, terms: dict[str, float] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.epoch, self.terms = step, epoch, dict(terms or {})
 
 
 class DivergenceGuard(L.Callback):
@@ -43,4 +51,7 @@ class DivergenceGuard(L.Callback):
             return
         loss = outputs["loss"]
         if not torch.isfinite(loss):
-            raise DivergedError(f"loss became {loss.item()} at epoch {trainer.current_epoch + 1}, step {self.step}")
+            epoch = trainer.current_epoch + 1
+            terms = {name: float(value.float().reshape(())) for name, value in outputs.get("terms", {}).items()}
+            message = f"loss became {loss.item()} at epoch {epoch}, step {self.step}"
+            raise DivergedError(message, step=self.step, epoch=epoch, terms=terms)

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 
+from raft_lightning.callbacks.divergence import DivergedError
 from raft_lightning.callbacks.schedule import due
 from raft_lightning.contracts import PlainData
 from raft_lightning.evaluation import spectrum
@@ -37,7 +38,8 @@ class CollapseMonitors(L.Callback):
 
     Step rows (steps.csv, and the loggers as ``train_step/<name>``): every optimiser step for the
     first ``dense_steps`` steps, then every ``trainer.log_every_n_steps``: the step's loss terms
-    and, for a linear predictor, ‖W − I‖_F/√d and the asymmetry of the W that produced them.
+    and, for a linear predictor, ‖W − I‖_F/√d and the asymmetry of the W that produced them; and
+    the row of the step whose loss stopped being finite, whichever step that is.
 
     Training is not changed: no global random draw (the batch is drawn with its own generator),
     no parameter, buffer or mode left changed. A random baseline (validated, never fitted) is
@@ -119,7 +121,15 @@ class CollapseMonitors(L.Callback):
         self._write(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self._write(trainer)  # a diverged run keeps the steps that show how it went
+        # A diverged run keeps the steps that show how it went, the diverged one last: the guard
+        # stops the run before this callback's on_train_batch_end would have written it.
+        if isinstance(exception, DivergedError) and exception.step is not None:
+            if not self.step_rows or self.step_rows[-1]["step"] < exception.step:
+                pending = self._pending if self._pending and self._pending[0] == exception.step else None
+                weights = {k: float(v.float().reshape(())) for k, v in pending[1].items()} if pending else {}
+                row = {"step": exception.step, "epoch": exception.epoch, **exception.terms, **weights}
+                self.step_rows.append(row)
+        self._write(trainer)
 
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, float]:
         """Every monitor on the held-out batch, logged as ``monitor/<key>``; their spectra kept."""

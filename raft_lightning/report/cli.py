@@ -32,7 +32,7 @@ from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.readers import DamagedFile, SizeUnknown, expected_runs
 from raft_lightning.report.compare import SameRow, UnknownRow, compare
 from raft_lightning.report.embeddings import attach_embeddings
-from raft_lightning.report.rows import aggregate, load_runs, split
+from raft_lightning.report.rows import Run, aggregate, load_runs, split
 from raft_lightning.report.settings import SettingsError, load_settings
 from raft_lightning.report.tables import curve_notes, embeddings_notes, status_notes, write_table
 
@@ -48,6 +48,9 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
     if not readable:
         found = f"{len(runs)} summary.json, none readable" if runs else f"no {SUMMARY_FILE}"
         raise NothingToReport(f"{sweep_dir}: {found}" + "".join(f"\n  {run.problem}" for run in runs[:5]))
+    if not any(run.summary.get("status") == "ok" for run in readable):  # no row: a table would say nothing
+        more = f"\n  and {len(readable) - 5} more" if len(readable) > 5 else ""
+        raise NothingToReport(f"{sweep_dir}: no run has finished ok" + "".join(map(_status_line, readable[:5])) + more)
     out_dir.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir):
         rows = aggregate(runs, cfg.collapse, cfg.objective_order)
@@ -92,12 +95,18 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
 
 
 class NothingToReport(RuntimeError):
-    """No run under the folder could be read."""
+    """No run under the folder could be read, or none has finished ok."""
+
+
+def _status_line(run: Run) -> str:
+    error = str(run.summary.get("error") or "").strip().splitlines()
+    return f"\n  {run.path}: {run.summary.get('status')}" + (f": {error[-1]}" if error else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 tables written (runs that could not be read are listed in them); 1 nothing
-    readable, or the output folder cannot be written (one line says why); 2 a bad command line
+    readable, no run finished ok (each listed with its status), or the output folder cannot be
+    written (one line says why); 2 a bad command line
     (with ``--compare``: a name no row or several rows have, or two names of one row; the line
     lists the names) or a bad ``--config`` (one line per problem, nothing read or written)."""
     parser = argparse.ArgumentParser(prog="raft-report", description=__doc__.splitlines()[0])
