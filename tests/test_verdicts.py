@@ -491,8 +491,11 @@ COMMITTED = ROOT / "results" / "fashion_mnist" / "claims.json"
 
 @pytest.mark.skipif(not COMMITTED.is_file(), reason="claims.json not committed yet: the claims sweeps have not run")
 def test_committed_section_is_regenerated():
+    """verdicts.md is claims.json rendered, claims.json the kept runs decided, and the results
+    page carries verdicts.md as it is (no verdict or number in its table typed by hand)."""
     claims = json.loads(COMMITTED.read_text())
     assert COMMITTED.with_name("verdicts.md").read_text() == render(claims)
+    assert render(claims) in (ROOT / "docs" / "results.md").read_text()
     assert claims == json.loads(v.dumps(v.decide(v.KEPT)))
 
 
