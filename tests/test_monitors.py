@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from types import SimpleNamespace
 
@@ -149,6 +150,21 @@ def test_the_held_out_batch_leaves_randomness_and_modes_alone(smoke_cfg):
     assert {name: m.training for name, m in model.named_modules()} == modes
     again = CollapseMonitors(dir=str(cfg.paths.output_dir), samples=50).held_out(SimpleNamespace(datamodule=datamodule))
     assert torch.equal(again, x)  # the same images for every run
+
+
+def test_more_samples_than_test_images_says_how_many_are_used(smoke_cfg, caplog):
+    cfg = smoke_cfg()
+    datamodule, _, _ = build(cfg)
+    datamodule.setup("fit")
+    size = len(datamodule.plain_val_dataloader().dataset)
+    with caplog.at_level(logging.WARNING, logger="raft_lightning.callbacks.monitors"):
+        x = CollapseMonitors(dir=str(cfg.paths.output_dir), samples=size + 7).held_out(
+            SimpleNamespace(datamodule=datamodule)
+        )
+    assert x.shape[0] == size
+    assert f"callbacks.monitors.samples={size + 7}, but the test set holds {size} images: all {size} are used" in (
+        caplog.text
+    )
 
 
 def test_monitor_settings_are_checked_before_a_run(smoke_cfg):

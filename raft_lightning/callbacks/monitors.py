@@ -166,6 +166,10 @@ class CollapseMonitors(L.Callback):
                 log.warning("collapse monitors: the datamodule serves no plain test images; not measured")
                 return None
             dataset = datamodule.plain_val_dataloader().dataset
+            if self.samples > len(dataset):  # the monitors measure what there is, and say so
+                n = len(dataset)
+                what = f"callbacks.monitors.samples={self.samples}, but the test set holds {n} images"
+                log.warning("collapse monitors: %s: all %d are used", what, n)
             generator = torch.Generator().manual_seed(self.batch_seed)
             indices = torch.randperm(len(dataset), generator=generator)[: self.samples].sort().values
             self._batch = torch.stack([dataset[int(i)][0] for i in indices])
