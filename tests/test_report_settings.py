@@ -34,7 +34,7 @@ def test_every_setting_of_report_yaml_has_a_rule_and_the_defaults_pass():
 
 
 BAD = {
-    "collapse:\n  uniform_above: abc": "collapse.uniform_above='abc': expected a finite number",
+    "collapse:\n  uniform_above: abc": "collapse.uniform_above='abc': expected a finite number below 0",
     "  sources: [bogus]": "collapse.sources=['bogus']: expected a non-empty list of uniform_projector, embeddings,",
     "table:\n  columns: [nonexistent]": "table.columns=['nonexistent']: expected a non-empty list of align,",
     "figures:\n  early_steps: -1": "figures.early_steps=-1: expected an integer ≥ 1",
@@ -71,6 +71,13 @@ def test_a_file_that_is_no_mapping_of_settings_is_one_line(tmp_path, capsys, tex
     status, lines = run_with_config(tmp_path, capsys, text)
     assert status == 2 and len(lines) == 1 and expected in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("threshold", ["0", "-0.0", "0.5"])
+def test_a_collapse_threshold_no_row_can_pass_is_refused(tmp_path, capsys, threshold):
+    status, lines = run_with_config(tmp_path, capsys, f"collapse: {{uniform_above: {threshold}}}\n")
+    want = f": collapse.uniform_above={threshold}: expected a finite number below 0 (L_uniform is at most 0)"
+    assert status == 2 and len(lines) == 1 and lines[0].endswith(want), lines
 
 
 def test_good_settings_are_used(tmp_path, capsys):

@@ -127,8 +127,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def finite_number(value: Any) -> str | None:
-    return None if _is_number(value) else "expected a finite number"
+def negative_number(value: Any) -> str | None:
+    """L_uniform is ≤ 0 (0 with every point in one place): a threshold at or above 0 judges no row collapsed."""
+    return None if _is_number(value) and value < 0 else "expected a finite number below 0 (L_uniform is at most 0)"
 
 
 def count(low: int, high: int | None = None) -> Check:
@@ -173,7 +174,7 @@ def listing(value: Any) -> str | None:
 
 
 RULES: dict[str, Check] = {
-    "collapse.uniform_above": finite_number,
+    "collapse.uniform_above": negative_number,
     "collapse.sources": names(tuple(SOURCES), empty=False),  # rows.judge_collapse reads these only
     "collapse.embeddings_points": count(2, MAX_PAIRED_POINTS),  # L_uniform is over pairs
     "table.columns": names(tuple(key for key, _, _ in METRICS), empty=False),  # tables.write_table's METRIC
