@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -173,6 +175,24 @@ def test_a_sweep_at_one_other_weight_is_reported(tmp_path, cfg):
 def test_what_a_settings_file_may_not_hold_is_one_line(tmp_path, capsys, text, expected):
     status, lines = run_with_config(tmp_path, capsys, text)
     assert status == 2 and any(expected in line for line in lines) and not (tmp_path / "out").exists(), lines
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_settings_file_that_is_no_regular_file_is_one_line_not_a_hang(tmp_path, capsys, kind):
+    """A named pipe would block the read for ever, /dev/zero never end it."""
+    import os
+
+    make_run(tmp_path / "sweep", "r0")
+    path = {"fifo": tmp_path / "pipe.yaml", "folder": tmp_path / "dir.yaml", "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    status = main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out"), "--config", str(path)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    said = "a folder" if kind == "folder" else "not a regular file"
+    assert status == 2 and len(lines) == 1 and f"{path}: {said}: expected a mapping" in lines[0], lines
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_billion_laughs_settings_file_is_refused_before_it_is_built(tmp_path, capsys):

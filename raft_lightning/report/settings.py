@@ -52,12 +52,15 @@ def load_settings(defaults_file: Path, path: Path) -> DictConfig:
 def _read(path: Path) -> dict[Any, Any]:
     """The file's mapping, as written (no interpolation resolved); one line when it cannot be read,
     is not YAML, is no mapping of named settings, or holds what a settings file may not."""
+    if path.exists() and not path.is_file():  # a pipe or a device would block the read, or never end
+        raise SettingsError(path, [f"{'a folder' if path.is_dir() else 'not a regular file'}: expected {MAPPING}"])
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # enough to know it is too long: a file growing as it is read is bounded too
     except OSError as e:
         raise SettingsError(path, [f"cannot be read ({e.strerror or e})"]) from None
     if len(raw) > MAX_BYTES:
-        raise SettingsError(path, [f"{len(raw)} bytes: expected {MAPPING}, under {MAX_BYTES >> 10} KiB"])
+        raise SettingsError(path, [f"over {MAX_BYTES} bytes: expected {MAPPING}, under {MAX_BYTES >> 10} KiB"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
