@@ -59,15 +59,16 @@ class WatchSteps(L.Callback):
 
 
 def test_training_step_reads_nothing_on_the_host(smoke_cfg):
-    # The GPU preset's settings: the divergence check every 100 steps; Lightning's logger reads
-    # values every log_every_n_steps, after the step.
+    # The GPU preset's settings: the divergence check every 100 steps, and at each epoch's last
+    # step (the one read of this 3-step epoch); Lightning's logger reads values every
+    # log_every_n_steps, after the step.
     cfg = smoke_cfg("data.pipeline=batched", "callbacks.divergence.check_every_n_steps=100", "trainer.max_epochs=1")
     L.seed_everything(0)
     datamodule, model, trainer = build(cfg)
     watch = WatchSteps()
     trainer.callbacks.append(watch)
     trainer.fit(model, datamodule=datamodule)
-    assert watch.steps == 3 and watch.mode.reads == []
+    assert watch.steps == 3 and watch.mode.reads == ["_local_scalar_dense.default"]
     # The check itself: the default guard reads the loss every step, and it is seen.
     cfg = smoke_cfg("trainer.max_epochs=1")
     datamodule, model, trainer = build(cfg)

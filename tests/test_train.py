@@ -100,6 +100,42 @@ def test_nonfinite_loss_is_diverged_not_failed(smoke_cfg):
     assert json.loads((run_dir(cfg) / "summary.json").read_text())["status"] == "diverged"
 
 
+def test_a_loss_that_stops_being_finite_between_checks_is_caught_at_the_epochs_end(smoke_cfg):
+    """With the guard checking every 100 steps, a run of 4-step epochs is checked at each epoch's
+    last step: it used to finish ok, its summary.json full of NaN that every reader refuses."""
+    from raft_lightning.readers import read_summary
+
+    cfg = smoke_cfg("optimizer.lr=1e12", "callbacks.divergence.check_every_n_steps=100")
+    summary = train(cfg)
+    assert summary["status"] == "diverged", summary
+    assert "loss became nan at epoch 1, step 3 (the epoch's last step; checked every 100 steps" in summary["error"]
+    assert read_summary(run_dir(cfg))["status"] == "diverged"
+    assert not (run_dir(cfg) / "checkpoints" / "last.ckpt").exists()  # no epoch ended on those weights
+
+
+def test_a_record_never_says_ok_beside_a_number_that_is_not_finite(smoke_cfg, monkeypatch):
+    """Whatever escaped the guard (a measure of the last epoch, say), ok means finite numbers."""
+    import math
+
+    from raft_lightning.readers import read_summary
+    from raft_lightning.run.record import RunRecord
+
+    real = RunRecord.summarise
+
+    def summarise(self, rows):
+        real(self, rows)
+        if rows:
+            self.results["uniform_projector"] = math.nan
+
+    monkeypatch.setattr(RunRecord, "summarise", summarise)
+    cfg = smoke_cfg()
+    summary = train(cfg)
+    assert summary["status"] == "diverged" and summary["error"] == (
+        "uniform_projector nan at the end of training: not finite"
+    ), summary
+    assert read_summary(run_dir(cfg))["status"] == "diverged"
+
+
 def test_a_run_that_raises_is_failed_with_its_error(smoke_cfg):
     cfg = smoke_cfg("+callbacks.boom._target_=tests.helpers.RaiseAt", "+callbacks.boom.step=3")
     summary = train(cfg)

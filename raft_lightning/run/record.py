@@ -209,6 +209,10 @@ class RunRecord(Summary):
                 with contextlib.suppress(OSError):  # a full disk: the record below still says why
                     write_atomically(run_dir / name, traceback.format_exc())
         self.summarise(self.rows())
+        if self.status == "ok" and (non_finite := [f"{k} {v}" for k, v in self.results.items() if _non_finite(v)]):
+            # Between two of the guard's checks, or in a measure after the last: a record that
+            # says ok holds finite numbers only (its readers refuse any other).
+            self.status, self.error = "diverged", f"{', '.join(non_finite)} at the end of training: not finite"
         if self.data_files is None:  # an attempt stopped before its end: the images it trained on so far
             with contextlib.suppress(Exception):  # a folder that cannot be read now: the error above says why
                 self.data_files = self.files()
@@ -219,6 +223,10 @@ class RunRecord(Summary):
 
 
 MEASURES_BY_KEY = {m.key: m for m in MEASURES}
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _fit(value: Any, kind: type) -> Any:
