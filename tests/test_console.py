@@ -56,6 +56,17 @@ def test_a_sweep_of_one_names_its_run_as_w_and_b_and_tensorboard_do(tmp_path):
     assert line.startswith("  #0 byol_lpi-seed0: ")
 
 
+def test_a_sweep_without_an_ok_run_does_not_point_to_a_report_it_cannot_make(tmp_path):
+    from raft_lightning.run.console import sweep_lines
+
+    summary = {"status": "diverged", "objective": "byol", "predictor": "mlp", "seed": 0, "error": "loss became nan"}
+    outcome = Outcome(0, "diverged", tmp_path / "0", None, ("seed=0",))
+    assert not any("raft-report" in line for line in sweep_lines([(outcome, summary)], tmp_path))
+    ok = Outcome(1, "ok", tmp_path / "1", None, ("seed=1",))
+    lines = sweep_lines([(outcome, summary), (ok, {**summary, "status": "ok", "seed": 1})], tmp_path)
+    assert lines[-1] == f"tables and figures: raft-report {tmp_path}"
+
+
 @pytest.mark.slow
 def test_each_epoch_is_one_line_and_a_resumed_run_warns_of_nothing_false(smoke_cfg, caplog):
     first = smoke_cfg("logger=csv", "trainer.max_epochs=2", "callbacks.knn.every_n_epochs=2")

@@ -240,17 +240,32 @@ def test_empty_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_a_sweep_with_no_ok_run_says_so_and_writes_nothing(tmp_path, capsys):
-    """Every run diverged, failed or still running: no row to print, so the report names each run
-    with its status and exits 1; it used to print an empty "written:" and exit 0."""
+    """Every run diverged, failed, unreadable or still running: no row to print, so the report
+    says how many runs it found of the sweep's, names each one with its status (a damaged one
+    too, and no terminal control character from a file) and exits 1; it used to print an empty
+    "written:" and exit 0."""
     make_run(tmp_path, "a", seed=0, status="diverged", align=9.0, error="loss became nan at epoch 1, step 1")
     make_run(tmp_path, "b", seed=1, status="running", align=9.0)
+    make_run(tmp_path, "c", seed=2, status="failed", align=9.0, error="Traceback\nValueError: \x1b[2Jboom")
+    (tmp_path / "d" / "summary.json").parent.mkdir()
+    (tmp_path / "d" / "summary.json").write_text('{"status": "ok", "objec')
+    OmegaConf.save(
+        OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "0,1,2,3,4"}}, "overrides": {"task": []}}}),
+        tmp_path / "multirun.yaml",
+    )
     out = tmp_path / "report"
-    assert main([str(tmp_path), "--out", str(out)]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"raft-report: {tmp_path}: no run has finished ok"), err
-    assert f"{tmp_path / 'a'}: diverged: loss became nan at epoch 1, step 1" in err
-    assert f"{tmp_path / 'b'}: running" in err
-    assert not out.exists()
+    for command in ([str(tmp_path), "--out", str(out)], [str(tmp_path), "--compare", "1", "2"]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(
+            f"raft-report: {tmp_path}: no run has finished ok; 4 run(s) found (1 diverged, 1 failed, 1 running, "
+            "1 unreadable); the sweep has 5, 1 not started yet."
+        ), err
+        assert f"\n  {tmp_path / 'a'}: diverged: loss became nan at epoch 1, step 1\n" in err
+        assert f"\n  {tmp_path / 'b'}: running\n" in err
+        assert f"\n  {tmp_path / 'c'}: failed: ValueError: ?[2Jboom\n" in err
+        assert f"\n  {tmp_path / 'd'}: unreadable: " in err and "summary.json" in err
+        assert len(err.strip().splitlines()) == 5 and not out.exists()
 
 
 def test_circle_density_of_two_clusters():

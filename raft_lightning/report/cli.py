@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import SUMMARY_FILE, NotWritten
 from raft_lightning.lock import FolderBusy, FolderLock
-from raft_lightning.readers import DamagedFile, SizeUnknown, expected_runs
+from raft_lightning.readers import DamagedFile, SizeUnknown, expected_runs, printable
 from raft_lightning.report.compare import SameRow, UnknownRow, compare
 from raft_lightning.report.embeddings import attach_embeddings
 from raft_lightning.report.rows import Run, aggregate, load_runs, split
@@ -49,8 +49,7 @@ def report(sweep_dir: Path, out_dir: Path, cfg: DictConfig) -> list[Path]:
         found = f"{len(runs)} summary.json, none readable" if runs else f"no {SUMMARY_FILE}"
         raise NothingToReport(f"{sweep_dir}: {found}" + "".join(f"\n  {run.problem}" for run in runs[:5]))
     if not any(run.summary.get("status") == "ok" for run in readable):  # no row: a table would say nothing
-        more = f"\n  and {len(readable) - 5} more" if len(readable) > 5 else ""
-        raise NothingToReport(f"{sweep_dir}: no run has finished ok" + "".join(map(_status_line, readable[:5])) + more)
+        raise NothingToReport(no_ok_run(sweep_dir, runs))
     out_dir.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir):
         rows = aggregate(runs, cfg.collapse, cfg.objective_order)
@@ -98,9 +97,20 @@ class NothingToReport(RuntimeError):
     """No run under the folder could be read, or none has finished ok."""
 
 
+def no_ok_run(sweep_dir: Path, runs: list[Run]) -> str:
+    """Why there is no table: the runs found (and how many the sweep launches), each with its status."""
+    try:
+        expected = expected_runs(sweep_dir)
+    except (DamagedFile, SizeUnknown):
+        expected = None
+    return f"{sweep_dir}: no run has finished ok; {status_notes(runs, expected)[0]}" + "".join(map(_status_line, runs))
+
+
 def _status_line(run: Run) -> str:
-    error = str(run.summary.get("error") or "").strip().splitlines()
-    return f"\n  {run.path}: {run.summary.get('status')}" + (f": {error[-1]}" if error else "")
+    status = run.summary.get("status")
+    lines = str(run.summary.get("error") or "").strip().splitlines()
+    why = run.problem if status == "unreadable" else lines[-1] if lines else ""
+    return f"\n  {run.path}: {status}" + (f": {printable(why)}" if why else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compare(sweep_dir: Path, cfg: DictConfig, a: str, b: str) -> int:
-    rows = aggregate(load_runs(sweep_dir), cfg.collapse, cfg.objective_order)
+    runs = load_runs(sweep_dir)
+    rows = aggregate(runs, cfg.collapse, cfg.objective_order)
     if not rows:
-        print(f"raft-report: {sweep_dir}: no finished run to compare", file=sys.stderr)
+        print(
+            f"raft-report: {no_ok_run(sweep_dir, runs) if runs else f'{sweep_dir}: no {SUMMARY_FILE}'}", file=sys.stderr
+        )
         return 1
     plain, varying = split(rows)
     printed = plain + [r for r in varying if all(r is not p for p in plain)]  # Table 1's, then Table 3's others

@@ -143,7 +143,7 @@ def differing(overrides: list[tuple[str, ...]]) -> list[str]:
 
 def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) -> list[str]:
     """The end of a sweep: its status counts, one line per run in job order with what tells it
-    apart from the others and its folder, and where the full report goes. ``summaries`` pairs
+    apart from the others and its folder, and where the full report goes (where a run is ok). ``summaries`` pairs
     each job's outcome (``run.sweep.Outcome``) with its record."""
     counts = Counter(s.get("status") for _, s in summaries)
     lines = [f"sweep {sweep_dir}: {len(summaries)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
@@ -156,7 +156,8 @@ def sweep_lines(summaries: list[tuple[Any, dict[str, Any]]], sweep_dir: Path) ->
         )
         what = name or single_run_name(summary)
         lines.append(f"  #{outcome.job} {what}: {outcome_text(summary)}  [{folder}]")
-    lines.append(f"tables and figures: raft-report {sweep_dir}")
+    if counts["ok"]:  # without an ok run the report has no row to print, and says so
+        lines.append(f"tables and figures: raft-report {sweep_dir}")
     return lines
 
 
