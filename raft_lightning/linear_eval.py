@@ -85,6 +85,13 @@ def evaluate_run(
                 f"data_root={data_root}: the run recorded no digest of its images (data_files: it predates "
                 "them), so another folder cannot be checked to hold them; evaluate it where its config says"
             )
+        if record.status != "ok":  # e.g. diverged: the weights are those of its last epoch that ended
+            log.warning(
+                "%s is %s, not ok: evaluating its last checkpoint, after %d epoch(s)",
+                run_dir,
+                record.status,
+                record.epochs,
+            )
         accuracies, embeddings = evaluate(model, datamodule, eval_cfg, seed=cfg.seed)
         record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
     for key, accuracy in accuracies.items():

@@ -79,6 +79,21 @@ def test_linear_eval_of_a_run_writes_linear_acc_and_embeddings(smoke_cfg, tmp_pa
     assert again["linear_acc"] == summary["linear_acc"]  # deterministic
 
 
+def test_linear_eval_of_a_run_that_did_not_end_ok_says_which_weights_it_evaluates(smoke_cfg, tmp_path, caplog):
+    import logging
+
+    cfg = smoke_cfg("trainer.max_epochs=1", "data.val_size=48")
+    run_dir = tmp_path / "run0"
+    train(cfg)
+    record = json.loads((run_dir / "summary.json").read_text())  # as a run that diverged in its 2nd epoch
+    record |= {"status": "diverged", "error": "loss became nan at epoch 2, step 5"}
+    (run_dir / "summary.json").write_text(json.dumps(record))
+    settings = {"epochs": 1, "optimizer": ADAM, "batch_size": 64, "embeddings": 40, "standardize": True}
+    with caplog.at_level(logging.WARNING, logger="raft_lightning.linear_eval"):
+        evaluate_run(run_dir, OmegaConf.create(settings))
+    assert f"{run_dir} is diverged, not ok: evaluating its last checkpoint, after 1 epoch(s)" in caplog.text
+
+
 def test_eval_literal_adds_the_papers_protocol_beside_the_standardised_one():
     """linear_acc_literal is the probe on the raw features, beside the standardised linear_acc.
     Features a thousand times too small tell the two apart (the fixed-lr probe cannot learn on
