@@ -240,7 +240,7 @@ def write_run(root: Path, sweep: str, job: str, summary: dict, epochs=(), steps=
     run = root / sweep / "runs" / job
     run.mkdir(parents=True)
     setting = {k: summary.get(k) for k in ("variant", "objective", "predictor", "beta", "negate_init", "tangential")}
-    full = {"status": "ok", "tags": [], "epochs": 30, **summary}
+    full = {"status": "ok", "tags": [], "epochs": 30, **v.expected_setting(sweep), **summary}
     (run / "summary.json").write_text(json.dumps(full))
     config = {
         "seed": summary["seed"],
@@ -307,6 +307,39 @@ def test_c1_from_run_folders(tmp_path):
     assert knn["metric"] == "knn_acc" and knn["outcome"] == v.FAILED and knn["counts"] is False
     assert d["rule"] == v.load_rules()["c1_byol_np_collapses_below_random"]["reproduced_if"]
     assert d["by_protocol"] == {"linear_acc": v.REPRODUCED, "linear_acc_literal": v.REPRODUCED}
+
+
+@pytest.mark.parametrize("sweep", ["table1", "table3", "claim3", "tangential", "fig5a", "long"])
+def test_the_claims_setting_is_what_each_claims_preset_records(tmp_path, sweep):
+    from hydra.core.hydra_config import HydraConfig
+
+    from experiments.fashion_mnist.keep import SWEEPS
+    from raft_lightning.run.record import RunRecord
+    from tests.conftest import compose_run
+
+    assert sweep in SWEEPS
+    cfg = compose_run(f"experiment=claims_{sweep}", run_dir=tmp_path / "run")
+    recorded = RunRecord.from_config(cfg, dict(HydraConfig.get().runtime.choices)).as_dict()
+    assert {k: recorded[k] for k in v.expected_setting(sweep)} == v.expected_setting(sweep)
+
+
+def test_a_run_from_elsewhere_or_a_damaged_one_in_the_kept_runs_is_named_not_read(tmp_path):
+    """A smoke run copied over a claims run's folder, or a damaged summary.json: the claim is not
+    decided, and the verdict says which folder and why (it read the first, and counted the
+    second as missing without a word)."""
+    kept_table1(tmp_path)
+    smoke = tmp_path / "table1" / "runs" / "seed=0,variant=byol_np" / "summary.json"
+    smoke.write_text(json.dumps({**json.loads(smoke.read_text()), "data": "synthetic_tiny", "max_epochs": 2}))
+    (tmp_path / "table1" / "runs" / "seed=1,variant=random" / "summary.json").write_text('{"status": "ok", "objec')
+    d = v.decide_claim(
+        v.Kept(tmp_path), "c1_byol_np_collapses_below_random", v.load_rules()["c1_byol_np_collapses_below_random"]
+    )
+    assert d["verdict"].startswith("not decided: runs missing (4 of 6 ok); "), d["verdict"]
+    assert (
+        "byol_np: seed=0,variant=byol_np has data='synthetic_tiny', max_epochs=2: not a claims_table1 run"
+        in (d["verdict"])
+    )
+    assert d["verdict"].count("table1/runs/seed=1,variant=random cannot be read: ") == 1, d["verdict"]
 
 
 def test_literal_protocol_reversal_is_named(tmp_path):
@@ -478,6 +511,53 @@ def test_every_rule_has_a_decider_and_round_trip(tmp_path):
     md = (tmp_path / "verdicts.md").read_text()
     assert md == render(claims)
     assert "| c1_byol_np_collapses_below_random | reproduced |" in md
+
+
+@pytest.mark.parametrize("out", ["folder", "verdicts.md", "a_file/claims.json"])
+def test_an_out_that_cannot_be_claims_json_is_one_line(tmp_path, capsys, out):
+    """A folder, a name that verdicts.md would overwrite, a file where a folder should be: one
+    line, nothing written (they were tracebacks, or verdicts.md over claims.json)."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    status = v.main(["--kept", str(kept), "--out", str(tmp_path / out)])
+    err = capsys.readouterr().err
+    assert status in (1, 2) and err.count("\n") == 1 and err.startswith(f"--out={tmp_path / out}: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder", "kept"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"c1_byol_np', "JSONDecodeError"),
+        ("[]", "expected an object of claims, found list"),
+        ('{"c1": {"verdict": "held"}}', "c1: not a claim of rules.yaml"),
+        ("\udcff", "UnicodeDecodeError"),
+    ],
+)
+def test_claims_section_names_a_damaged_claims_json_in_one_line(tmp_path, capsys, text, says):
+    from experiments.fashion_mnist.claims_section import main as section
+
+    path = tmp_path / "claims.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert section(["--claims", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"--claims={path}: not claims.json") and says in err, err
+
+
+def test_claims_section_refuses_a_claim_whose_parts_are_not_verdicts_pys(tmp_path, capsys):
+    from experiments.fashion_mnist.claims_section import main as section
+
+    kept_table1(tmp_path / "kept")
+    claims = json.loads(v.dumps(v.decide(tmp_path / "kept")))
+    del claims["c1_byol_np_collapses_below_random"]["conditions"][0]["parts"][0]["outcome"]
+    claims["c2_predictor_form_changes_little"]["verdict"] = "\x1b[2Jheld"
+    (tmp_path / "claims.json").write_text(json.dumps(claims))
+    assert section(["--claims", str(tmp_path / "claims.json")]) == 1
+    err = capsys.readouterr().err
+    assert "c1_byol_np_collapses_below_random: its conditions are not as verdicts.py writes them (KeyError" in err
+    assert "c2_predictor_form_changes_little: verdict='\\x1b[2Jheld': expected one of" in err and "\x1b" not in err
 
 
 def test_bad_kept_one_line(tmp_path, capsys):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raft_lightning.readers import printable
 from raft_lightning.report.rows import Run, load_runs
 from raft_lightning.report.stats import describe
 
@@ -24,6 +25,17 @@ OUT = ROOT / "results" / "fashion_mnist" / "claims.json"
 
 
 SEEDS = (0, 1, 2)  # rules.yaml: "a row is one setting over seeds 0, 1, 2"
+
+
+# What every claims run shares (conf/experiment/claims_fmnist.yaml, and claims_long's 100 epochs),
+# as summary.json records it: a kept run that differs is not one of them (a smoke run copied in,
+# say), and a claim that would read it is not decided. test_verdicts composes each preset to check.
+CLAIMS_SETTING = {"data": "fashion_mnist", "backbone": "convnet", "batch_size": 128, "image_size": 28}
+MAX_EPOCHS = {"long": 100}  # the other sweeps: 30
+
+
+def expected_setting(sweep: str) -> dict[str, Any]:
+    return {**CLAIMS_SETTING, "max_epochs": MAX_EPOCHS.get(sweep, 30)}
 
 
 ALPHA = 0.05
@@ -113,7 +125,15 @@ class Kept:
 
     def select(self, name: str, sweep: str, **match: Any) -> Sel:
         sel = Sel(name, sweep, match)
+        for run in self.runs(sweep):  # it may be one of this row's: the verdict waits for it
+            if run.summary.get("status") == "unreadable":
+                sel.problems.append(f"{sweep}/runs/{run.path.name} cannot be read: {printable(run.problem or '')}")
         found = [r for r in self.runs(sweep) if r.summary.get("status") == "ok" and _matches(r.summary, match)]
+        for run in list(found):
+            want = expected_setting(sweep)
+            if wrong := [f"{k}={run.summary.get(k)!r}" for k, v in want.items() if run.summary.get(k) != v]:
+                sel.problems.append(f"{name}: {run.path.name} has {', '.join(wrong)}: not a claims_{sweep} run")
+                found.remove(run)
         for run in found:
             seed = run.summary.get("seed")
             if seed in sel.runs:

@@ -69,6 +69,7 @@ from experiments.fashion_mnist.selection import (  # noqa: F401 - re-exported: t
     UNIFORM_ABOVE,
     Kept,
     Sel,
+    expected_setting,
 )
 from experiments.fashion_mnist.table_claims import (  # noqa: F401 - re-exported: the rules' vocabulary, read by tests/test_verdicts.py
     c1,
@@ -140,12 +141,10 @@ def decide_claim(k: Kept, claim: str, rule: dict[str, Any]) -> dict[str, Any]:
     if "amended" in rule:  # rules.yaml's header: a rule changed says so, with the reason
         out["amended"] = rule["amended"]
     n, ok = len(rows) * len(SEEDS), sum(s.ok for s in rows)
-    problems = [p for s in rows for p in s.problems]
+    problems = list(dict.fromkeys(p for s in rows for p in s.problems))  # a sweep's damage once, not per row
     out["runs"] = {s.name: {"sweep": s.sweep, "match": s.match, "ok_seeds": sorted(s.runs)} for s in rows}
     if ok < n or problems:
-        out["verdict"] = (
-            f"not decided: runs missing ({ok} of {n} ok)" if ok < n else "not decided: " + "; ".join(problems)
-        )
+        out["verdict"] = "not decided: " + "; ".join([f"runs missing ({ok} of {n} ok)"] * (ok < n) + problems)
         return out
     r = {s.name: s for s in rows}
     try:
@@ -215,10 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.kept.is_dir():
         print(f"--kept={args.kept}: not a folder (expected keep.py's results/fashion_mnist/claims)", file=sys.stderr)
         return 2
+    if args.out.suffix != ".json" or args.out.is_dir():  # verdicts.md goes beside it: never over it
+        print(f"--out={args.out}: expected a .json file to write (verdicts.md is written beside it)", file=sys.stderr)
+        return 2
     text = dumps(decide(args.kept))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(args.out, text)
-    write_atomically(args.out.with_name("verdicts.md"), render(json.loads(text)))
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(args.out, text)
+        write_atomically(args.out.with_name("verdicts.md"), render(json.loads(text)))
+    except OSError as e:  # NotWritten too: a folder in the way, a file where a folder should be, no space
+        print(f"--out={args.out}: not written ({e.strerror or e})", file=sys.stderr)
+        return 1
     for claim, d in json.loads(text).items():
         print(f"{claim}: {d['verdict']}")
     return 0
