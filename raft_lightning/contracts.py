@@ -14,6 +14,8 @@
 - ``UNLABELLED``: the label of a training image that has none (STL-10's unlabelled split). A
   datamodule whose two-view batches may hold it says so with ``has_unlabelled = True``; the
   online probe then trains on the labelled images of each batch only.
+- ``DivergedError``: numbers that stopped being finite (the loss, the weights a checkpoint would
+  keep, the features an evaluation would fit): a result of the objective, recorded ``diverged``.
 - ``RUN_SIGNALS``: the signals that stop a run after a checkpoint (SLURM's preemption and
   time-limit warnings, ``kill``, Ctrl-C, Ctrl-\\, a closed terminal or SSH session): the run
   handles them, its DataLoader workers ignore them.
@@ -25,6 +27,19 @@ from typing import NotRequired, Protocol, TypedDict, runtime_checkable
 
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+
+
+class DivergedError(RuntimeError):
+    """Numbers that stopped being finite: a result of the objective, not a bug. ``step`` (counted
+    from 0, as steps.csv counts), ``epoch`` and ``terms`` (the step's logged values) say where
+    and what, so that the collapse monitors keep the step's row."""
+
+    def __init__(
+        self, message: str, step: int | None = None, epoch: int | None = None, terms: dict[str, float] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.epoch, self.terms = step, epoch, dict(terms or {})
+
 
 RUN_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP", "SIGQUIT")
 UNLABELLED = -1

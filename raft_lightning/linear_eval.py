@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import interruption
 from raft_lightning.conf import CONF_DIR, SEARCH_PATH
+from raft_lightning.contracts import DivergedError
 from raft_lightning.data import DataCorruptError, DataNotFoundError
 from raft_lightning.data.image_folder import DataChanged
 from raft_lightning.data.workers import error_message, workers_ended
@@ -50,6 +51,7 @@ from raft_lightning.run.validation import ConfigError, target_errors
 
 log = logging.getLogger(__name__)
 FAILURES = (
+    DivergedError,  # features that are not numbers: nothing recorded
     DamagedFile,
     UntrustedConfig,
     ConfigError,

@@ -277,3 +277,13 @@ def test_a_closed_stderr_is_not_a_terminal(monkeypatch):
     register_resolvers()
     monkeypatch.setattr(sys, "stderr", None)
     assert OmegaConf.create({"bar": "${isatty:}"}).bar is False
+
+
+@pytest.mark.parametrize("setting", ["optimizer.lr=1e39", "optimizer.weight_decay=1e39"])
+def test_an_optimiser_value_beyond_float32_is_refused_before_training(tmp_path, setting):
+    """torch's optimisers multiply float32 tensors by it: beyond float32's range the first step
+    failed with a traceback ("cannot be converted to type float without overflow")."""
+    cfg = compose_run("experiment=smoke", "logger=none", setting, run_dir=tmp_path / "run")
+    key = setting.split("=")[0]
+    assert f"{key}=1e+39: must be a finite number" in "\n".join(config_errors(cfg))
+    assert any(e.startswith(key) and e.endswith("≤ 3.40282e+38") for e in config_errors(cfg))

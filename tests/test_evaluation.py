@@ -155,6 +155,26 @@ def test_eval_linear_true_runs_after_pretraining(smoke_cfg):
     assert summary["status"] == "ok" and 0 <= summary["linear_acc"] <= 1 and 0 <= summary["knn_acc"] <= 1
 
 
+def test_features_that_are_not_finite_give_no_accuracy_and_no_embeddings(smoke_cfg):
+    """Finite weights can overflow (a run that diverged in its last update): the evaluation stops
+    with DivergedError (the run is recorded diverged; raft-linear-eval exits 1) instead of fitting
+    a classifier on infinities and saving embeddings every reader refuses."""
+    from raft_lightning.contracts import DivergedError
+    from raft_lightning.run.build import build
+
+    cfg = smoke_cfg("data.val_size=48")
+    datamodule, model, _ = build(cfg)
+    datamodule.setup("fit")
+    with torch.no_grad():
+        for p in model.online.parameters():
+            p.mul_(1e30)
+    settings = OmegaConf.create(
+        {"epochs": 1, "optimizer": ADAM, "batch_size": 64, "embeddings": 40, "standardize": True}
+    )
+    with pytest.raises(DivergedError, match="linear evaluation: the online network's .* are not finite"):
+        evaluate(model, datamodule, settings)
+
+
 def test_linear_eval_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
         evaluate_run(

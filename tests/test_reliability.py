@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -69,6 +70,28 @@ def test_each_save_keeps_the_one_before(tmp_path):
     for value in (1.0, 2.0):
         io.save_checkpoint({"state_dict": {"w": torch.full((2,), value)}}, path)
     assert torch.load(path)["state_dict"]["w"][0] == 2 and torch.load(previous_of(path))["state_dict"]["w"][0] == 1
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_no_checkpoint_of_weights_that_are_not_finite_is_written_and_none_is_read(tmp_path, value):
+    """Every save of a run goes through AtomicCheckpointIO: weights that diverged are refused
+    there (the run is recorded diverged), and a checkpoint holding them (an older version's, or
+    planted) is damaged to every reader, so a resume falls back to the one before."""
+    from raft_lightning.contracts import DivergedError
+    from raft_lightning.readers import DamagedFile, read_checkpoint
+
+    io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 0, "global_step": 4}, path)
+    bad = {"state_dict": {"w": torch.tensor([1.0, value]), "n": torch.tensor(3)}, "epoch": 1, "global_step": 8}
+    with pytest.raises(DivergedError, match=r"weights not finite after 8 step\(s\), in epoch 2: 1 tensor\(s\), w; no"):
+        io.save_checkpoint(bad, path)
+    assert torch.load(path)["state_dict"]["w"].tolist() == [1.0, 1.0] and not previous_of(path).exists()
+    torch.save(bad, path.with_name("planted.ckpt"))
+    with pytest.raises(DamagedFile, match="planted.ckpt: weights not finite: 1 tensor"):
+        read_checkpoint(path.with_name("planted.ckpt"))
+    os.replace(path, previous_of(path))
+    os.replace(path.with_name("planted.ckpt"), path)
+    assert resumable(path) == previous_of(path)
 
 
 def test_a_kill_leaves_no_temp_file_behind_after_the_rerun(tmp_path):

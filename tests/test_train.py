@@ -108,9 +108,31 @@ def test_a_loss_that_stops_being_finite_between_checks_is_caught_at_the_epochs_e
     cfg = smoke_cfg("optimizer.lr=1e12", "callbacks.divergence.check_every_n_steps=100")
     summary = train(cfg)
     assert summary["status"] == "diverged", summary
-    assert "loss became nan at epoch 1, step 3 (the epoch's last step; checked every 100 steps" in summary["error"]
+    assert summary["error"] == (
+        "loss became nan at epoch 1, step 3 (first seen there: checked every 100 steps and at each epoch's last, "
+        "it may have stopped being finite at any step from 1)"
+    )
     assert read_summary(run_dir(cfg))["status"] == "diverged"
     assert not (run_dir(cfg) / "checkpoints" / "last.ckpt").exists()  # no epoch ended on those weights
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        # a regular check that finds it names the steps since the last check, as the epoch's last does
+        (("callbacks.divergence.check_every_n_steps=3",), "step 3 (first seen there: checked every 3 steps"),
+        # validation in mid-epoch: its checkpoint would have held the weights of an unchecked step
+        (("callbacks.divergence.check_every_n_steps=100", "+trainer.val_check_interval=2"), "weights not finite"),
+    ],
+)
+def test_no_checkpoint_of_a_diverged_run_holds_weights_that_are_not_finite(smoke_cfg, settings, error):
+    from raft_lightning.readers import read_checkpoint
+
+    cfg = smoke_cfg("optimizer.lr=1e12", *settings)
+    summary = train(cfg)
+    assert summary["status"] == "diverged" and error in summary["error"], summary
+    for path in (run_dir(cfg) / "checkpoints").glob("*.ckpt"):
+        read_checkpoint(path)  # refuses weights that are not finite
 
 
 def test_a_record_never_says_ok_beside_a_number_that_is_not_finite(smoke_cfg, monkeypatch):

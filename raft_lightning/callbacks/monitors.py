@@ -14,9 +14,8 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 
-from raft_lightning.callbacks.divergence import DivergedError
 from raft_lightning.callbacks.schedule import due
-from raft_lightning.contracts import PlainData
+from raft_lightning.contracts import DivergedError, PlainData
 from raft_lightning.evaluation import spectrum
 from raft_lightning.files import SPECTRA_FILE, STEPS_FILE, write_atomically
 from raft_lightning.measures import LAYERS, MONITOR_PREFIX, STEP_PREFIX, TARGET

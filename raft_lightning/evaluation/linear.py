@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from raft_lightning.contracts import Online, PlainData
+from raft_lightning.contracts import DivergedError, Online, PlainData
 from raft_lightning.evaluation.features import extract, single_thread
 
 STD_EPS = 1e-6  # BatchNorm's variance floor (MAE's non-affine BatchNorm before its probe)
@@ -99,6 +99,11 @@ def evaluate(
     model.to(device)
     train_features, train_labels = extract(model.online.backbone, datamodule.plain_train_dataloader(), device)
     test_features, test_projections, test_labels = extract(model.online, datamodule.plain_val_dataloader(), device)
+    # Finite weights can still overflow (a run that diverged in its last update): no accuracy or
+    # embeddings.pt from features that are not numbers.
+    named = {"train features": train_features, "test features": test_features, "test projections": test_projections}
+    if bad := [name for name, values in named.items() if not bool(torch.isfinite(values).all())]:
+        raise DivergedError(f"linear evaluation: the online network's {', '.join(bad)} are not finite")
 
     def probe(standardize: bool) -> float:  # on the CPU: the features are small, the classifier tiny
         return linear_accuracy(

@@ -31,6 +31,8 @@ from raft_lightning.readers.sweep import SizeUnknown, expected_runs, sweep_jobs
 from raft_lightning.readers.tensors import (
     CHECKPOINT_EXPECTED,
     checkpoint_data_files,
+    describe_tensors,
+    non_finite,
     read_checkpoint,
     read_embeddings,
     recorded_data_files,
@@ -40,6 +42,8 @@ __all__ = [
     "BACKBONE_EXPECTED",
     "CHECKPOINT_EXPECTED",
     "checkpoint_data_files",
+    "describe_tensors",
+    "non_finite",
     "recorded_data_files",
     "DamagedFile",
     "expected_runs",

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import DATA_FILES, EMBEDDINGS_FILE, SUMMARY_FILE
-from raft_lightning.readers.base import DamagedFile, first_line, present
+from raft_lightning.readers.base import DamagedFile, first_line, present, printable
 
-CHECKPOINT_EXPECTED = "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True)"
+CHECKPOINT_EXPECTED = (
+    "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True), its weights finite"
+)
 EMBEDDINGS_EXPECTED = "{'projections': (N, D) finite float tensor, 'labels': (N,) integer tensor}"
 
 
@@ -41,7 +43,27 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     weights = state.get("state_dict") if isinstance(state, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise DamagedFile(path, "no state_dict of tensors", CHECKPOINT_EXPECTED)
+    if bad := non_finite(weights):  # weights that diverged: nothing resumes, evaluates or exports from them
+        raise DamagedFile(path, f"weights not finite: {describe_tensors(bad)}", CHECKPOINT_EXPECTED)
     return state
+
+
+def non_finite(weights: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors of ``weights`` that hold a NaN or an infinity (one
+    read of the device for all of them)."""
+    import torch
+
+    floats = [(name, t) for name, t in weights.items() if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if not floats:
+        return []
+    finite = torch.stack([torch.isfinite(t).all() for _, t in floats]).tolist()
+    return [name for (name, _), ok in zip(floats, finite) if not ok]
+
+
+def describe_tensors(names: list[str]) -> str:
+    return (
+        f"{len(names)} tensor(s), " + ", ".join(printable(n, 80) for n in names[:3]) + (", …" if len(names) > 3 else "")
+    )
 
 
 def read_embeddings(run_dir: str | Path) -> tuple[Any, Any] | None:

@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from raft_lightning.contracts import DivergedError
 from raft_lightning.files import CHECKPOINT_CONFIG, TEMP_SUFFIX, new_temp_beside, set_aside
-from raft_lightning.readers import DamagedFile, portable, read_checkpoint, rebase
+from raft_lightning.readers import DamagedFile, describe_tensors, non_finite, portable, read_checkpoint, rebase
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.run_config = run_config
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        # Every save of a run comes here (each epoch's, a signal's, a baseline's): weights that
+        # stopped being finite are a result, never a checkpoint to resume, evaluate or export.
+        if bad := non_finite(checkpoint.get("state_dict") or {}):
+            step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
+            where = f"after {step} step(s), in epoch {epoch + 1}" if isinstance(epoch, int) else f"after {step} step(s)"
+            raise DivergedError(
+                f"weights not finite {where}: {describe_tensors(bad)}; no checkpoint is saved of them",
+                step=step,
+                epoch=epoch + 1 if isinstance(epoch, int) else None,
+            )
         if self.run_config is not None:
             checkpoint = {**checkpoint, CHECKPOINT_CONFIG: self.run_config}
         path = Path(path)

@@ -80,11 +80,16 @@ def eval_errors(eval_cfg: DictConfig) -> list[str]:
     return errors
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def optimizer_errors(optimizer: DictConfig, path: str = "optimizer") -> list[str]:
     """Ranges torch's optimisers only check when they are built, deep inside ``fit``."""
-    errors = number_errors(f"{path}.lr", optimizer.get("lr"), 0, closed_low=False)
+    # At most the largest float32: the optimisers multiply float32 tensors by them, and a larger
+    # value fails the first step ("cannot be converted to type float without overflow").
+    errors = number_errors(f"{path}.lr", optimizer.get("lr"), 0, FLOAT32_MAX, closed_low=False)
     if "weight_decay" in optimizer:
-        errors += number_errors(f"{path}.weight_decay", optimizer.weight_decay, 0)
+        errors += number_errors(f"{path}.weight_decay", optimizer.weight_decay, 0, FLOAT32_MAX)
     if "momentum" in optimizer:
         errors += number_errors(f"{path}.momentum", optimizer.momentum, 0, 1)
     if "betas" in optimizer:
