@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -210,12 +211,38 @@ def run_dir_error(argv: list[str]) -> str | None:
     return None
 
 
+# Keys whose value is a path, taken as typed: a sweep's run folders are named like
+# `seed=0,variant=byol_lp`, which Hydra's override grammar would read as more than a value.
+PATH_KEYS = ("run_dir", "data_root")
+
+
+def hydra_quoted(value: str) -> str:
+    """``value`` as a quoted string of Hydra's override grammar that reads back as ``value``:
+    backslashes doubled where the grammar unescapes them (before a quote, before ``${``, at the
+    end), quotes and ``${`` escaped, so nothing in a folder's name is grammar or interpolation."""
+    value = re.sub(r"\\+(?='|\$\{|$)", lambda m: m.group(0) * 2, value)
+    return "'" + value.replace("'", "\\'").replace("${", "\\${") + "'"
+
+
+def quote_paths(argv: list[str]) -> list[str]:
+    """Each ``run_dir=`` and ``data_root=`` value quoted for Hydra, unless already quoted."""
+    quoted = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key in PATH_KEYS and value and value[0] not in "'\"":
+            arg = f"{key}={hydra_quoted(value)}"
+        quoted.append(arg)
+    return quoted
+
+
 def main() -> None:
     """``raft-linear-eval``: Hydra's command line over conf/linear_eval.yaml."""
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(help_text(), end="")
         return
-    error = run_dir_error(sys.argv[1:]) or "\n  ".join(compose_problems(sys.argv[1:], "linear_eval"))
+    error = run_dir_error(sys.argv[1:])
+    sys.argv[1:] = quote_paths(sys.argv[1:])  # what Hydra reads below
+    error = error or "\n  ".join(compose_problems(sys.argv[1:], "linear_eval"))
     if error:
         print(f"raft-linear-eval: {error}", file=sys.stderr)
         raise SystemExit(2)

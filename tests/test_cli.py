@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.conftest import CARD, ROOT, run_cli
 
@@ -101,6 +102,54 @@ def test_linear_eval_command_line_is_composed_first(tmp_path):
     assert compose_problems([f"run_dir={tmp_path}", "eval.epochs=5", "trust=[a.B]"], "linear_eval") == []
     (line,) = compose_problems([f"run_dir={tmp_path}", "eval.lr=-1"], "linear_eval")
     assert "eval.lr" in line and "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["optimizer.lrr=1"], "optimizer.lrr=1: not a setting; optimizer has _target_, _partial_, lr, weight_decay"),
+        (["optimizer.lr.x=1"], "optimizer.lr.x=1: not a setting; optimizer.lr is a value, not a group of settings"),
+        (["-m", "seed=0,1", "lrr=1"], "lrr=1: not a setting; the config has seed, tags"),
+    ],
+)
+def test_a_key_the_config_lacks_names_what_is_there(argv, expected):
+    """Hydra's own message ("Could not override …, use +key") points at adding a setting that
+    nothing would read; the line names the keys the group has instead."""
+    from raft_lightning.run.command_line import problems
+
+    (line,) = problems(argv)
+    assert line.startswith(expected), line
+    assert "hydra" not in line.split("has", 1)[-1].split("(")[0]  # Hydra's own settings are not the run's
+
+
+def test_linear_eval_reads_run_dir_as_typed():
+    """A sweep's run folders are named like `seed=0,variant=byol_lp`: `=` and `,` are Hydra's
+    grammar, so `run_dir=` and `data_root=` are quoted before Hydra parses them, and read back
+    exactly (no interpolation either), whatever the name holds."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from raft_lightning.linear_eval import quote_paths
+
+    parser = OverridesParser.create()
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.sampled_from(["\\", "'", '"', "$", "{", "}", "${", "=", ",", " ", "[", "a", "é", "/"]), max_size=10)
+    )
+    def round_trip(parts):
+        path = "/tmp/" + "".join(parts)
+        (arg,) = quote_paths([f"run_dir={path}"])
+        value = parser.parse_overrides([arg])[0].value()
+        assert OmegaConf.create({"run_dir": value}).run_dir == path
+
+    round_trip()
+    assert quote_paths(["run_dir='/a b'", "eval.epochs=3", "data_root=7"]) == [
+        "run_dir='/a b'",
+        "eval.epochs=3",
+        "data_root='7'",
+    ]
 
 
 @pytest.mark.slow
@@ -232,3 +281,21 @@ def test_a_sweep_whose_runs_are_all_refused_leaves_the_folders_multirun_yaml(tmp
     assert other.returncode == 1 and "refused" in other.stderr, other.stderr[-3000:]
     assert (tmp_path / "multirun.yaml").read_bytes() == before
     assert summaries(tmp_path)["0"]["objective"] == "byol"
+
+
+def test_linear_eval_takes_a_sweeps_run_folder_by_its_name(tmp_path):
+    """The command as a user types it on a sweep's run folder: the folder is read (here its
+    damaged record is named, exit 1), not refused as a bad command line (exit 2)."""
+    run = tmp_path / "seed=0,variant=byol_lp"
+    run.mkdir()
+    (run / "config.yaml").write_text("not: [a run\n")
+    (run / "summary.json").write_text("{}")
+    result = subprocess.run(
+        [sys.executable, "-m", "raft_lightning.linear_eval", f"run_dir={run}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"raft-linear-eval: run_dir={run}: ") and "mismatched input" not in line

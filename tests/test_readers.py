@@ -234,6 +234,10 @@ def test_config_is_read_never_resolved_and_paths_follow_the_folder(tmp_path):
     write(moved / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(saved)))
     cfg = read_config(moved)
     assert cfg.paths.output_dir == str(moved) and cfg.callbacks.ckpt.dirpath == f"{moved}/checkpoints"
+    for name in ["it's ${x}", "a\\${y}", "b\\\\${z} c\\"]:  # a folder's name is a name, not an interpolation
+        write(tmp_path / name / "run" / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(saved)))
+        cfg = OmegaConf.to_container(read_config(tmp_path / name / "run"), resolve=True)
+        assert cfg["callbacks"]["ckpt"]["dirpath"] == f"{tmp_path / name / 'run'}/checkpoints"
     write(tmp_path / "interp" / "config.yaml", "a: ${oc.env:HOME}\nb: {c: '${run_id:/tmp/x}'}\n")
     with pytest.raises(DamagedFile, match="interpolations at a, b.c"):
         read_config(tmp_path / "interp")

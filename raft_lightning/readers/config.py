@@ -50,16 +50,22 @@ def unrebased(node: Any, path: str = "") -> list[str]:
 
 def rebase(node: Any, run_dir: str | Path) -> Any:
     """``portable``'s inverse: every ``<run_dir>/…`` (at any depth) a path under ``run_dir``."""
-    return _rebase(node, Path(run_dir))
+    return _rebase(node, str(Path(run_dir)))
 
 
-def _rebase(node: Any, run_dir: Path) -> Any:
+def omegaconf_literal(text: str) -> str:
+    """``text`` as an OmegaConf string that reads back as ``text``: a folder named ``${x}`` is a
+    name, not an interpolation (each ``${`` escaped, the backslashes before it doubled)."""
+    return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
+
+
+def _rebase(node: Any, run_dir: str) -> Any:
     if isinstance(node, dict):
         return {k: _rebase(v, run_dir) for k, v in node.items()}
     if isinstance(node, list):
         return [_rebase(v, run_dir) for v in node]
     if isinstance(node, str) and (node == RUN_DIR_MARK or node.startswith(RUN_DIR_MARK + "/")):
-        return str(run_dir) + node[len(RUN_DIR_MARK) :]
+        return run_dir + node[len(RUN_DIR_MARK) :]
     return node
 
 
@@ -100,7 +106,7 @@ def read_config(run_dir: str | Path, portable_form: bool = False) -> DictConfig:
     found = _unnamed_targets(container)
     if found:
         raise DamagedFile(path, f"{', '.join(found[:3])}: a _target_ is a dotted name", CONFIG_EXPECTED)
-    return OmegaConf.create(container if portable_form else _rebase(container, Path(run_dir)))
+    return OmegaConf.create(container if portable_form else _rebase(container, omegaconf_literal(str(Path(run_dir)))))
 
 
 def _unnamed_targets(node: Any, path: str = "") -> list[str]:

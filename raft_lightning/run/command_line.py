@@ -10,6 +10,7 @@ nothing is started unless every run can be.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.files import NAME_MAX
@@ -50,6 +51,33 @@ def _one_line(e: BaseException) -> str:
     for previous, line in zip(lines, lines[1:]):
         text += (", " if previous.endswith(":") or text.endswith(", " + previous) else " — ") + line
     return text.replace(":, ", ": ")
+
+
+NOT_A_KEY = re.compile(r"Could not override '([^']+)'")
+
+
+def _compose_error(e: BaseException, config_name: str, overrides: list[str]) -> str:
+    """One line for a failed composition. A key the config does not have gets what is there:
+    Hydra's own message suggests ``+key=value``, which would only add a setting nothing reads."""
+    found = NOT_A_KEY.search(str(e))
+    text = next((t for t in overrides if found and t.split("=", 1)[0] == found.group(1)), None)
+    if text is None:
+        return _one_line(e)
+    key = found.group(1)
+    parent, _, _ = key.rpartition(".")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("raft_lightning.conf", version_base="1.3"):
+            cfg = compose(config_name, overrides=[t for t in overrides if t != text])
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+    except Exception:  # the rest does not compose either: Hydra's message is the one to show
+        return _one_line(e)
+    finally:
+        GlobalHydra.instance().clear()
+    if not isinstance(node, DictConfig):
+        return f"{text}: not a setting; {parent} is a value, not a group of settings"
+    keys = ", ".join(str(k) for k in node.keys()) or "nothing"
+    return f"{text}: not a setting; {parent or 'the config'} has {keys} (a key of your own: +{text})"
 
 
 def parse(argv: list[str]) -> Any:
@@ -167,6 +195,7 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
     fixed = [text for text, o in zip(args.overrides, parsed) if not o.is_sweep_override()]
     fixed += overrides[len(args.overrides) :]
     name = args.config_name or config_name
+    composed = fixed if args.multirun else overrides  # what _run_config composes below
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module("raft_lightning.conf", version_base="1.3"):
@@ -178,7 +207,7 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
             errors = folder_errors(str(base.hydra.sweep.dir), "hydra.sweep.dir")
             return errors + sweep_problems(name, base, overrides)
     except Exception as e:  # composing: a missing option, a key not in the config, a bad value type
-        return [_one_line(e)]
+        return [_compose_error(e, name, composed)]
     finally:
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
@@ -196,7 +225,7 @@ def compose_problems(argv: list[str], config_name: str) -> list[str]:
             _run_config(args.config_name or config_name, list(args.overrides), None)
         return []
     except Exception as e:  # Hydra's and omegaconf's errors have no common base
-        return [_one_line(e)]
+        return [_compose_error(e, args.config_name or config_name, list(args.overrides))]
     finally:
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
