@@ -95,7 +95,13 @@ def evaluate_run(
                 record.status,
                 record.epochs,
             )
-        accuracies, embeddings = evaluate(model, datamodule, eval_cfg, seed=cfg.seed)
+        try:
+            accuracies, embeddings = evaluate(model, datamodule, eval_cfg, seed=cfg.seed)
+        except DivergedError as e:  # which weights gave features that are not numbers
+            raise DivergedError(f"{e} (the weights of {checkpoint})") from None
+        # The record names the checkpoint the accuracy is of: where last.ckpt was damaged (and is
+        # now set aside) that is the one before it, and the record must not name a file that is gone.
+        record.checkpoint = checkpoint.relative_to(run_dir).as_posix()
         record.save_linear_evaluation(run_dir, accuracies, embeddings, evaluation_settings(eval_cfg))
     for key, accuracy in accuracies.items():
         log.info("%s %.4f (weights of %s) written to %s", key, accuracy, checkpoint.name, run_dir / SUMMARY_FILE)

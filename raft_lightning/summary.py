@@ -54,7 +54,7 @@ class Summary:
     wall_time_s: float | None = None  # of the last attempt
     checkpoint: str | None = None  # relative to the run folder
     resumed_from: str | None = None  # the checkpoint the last attempt continued from
-    signal: str | None = None  # the signal that interrupted it
+    signal: str | None = None  # the signal that interrupted it, or that came as it ended by itself (ok, diverged)
     git_sha: str | None = None  # the checkout's commit; null where the package is installed, not checked out
     git_dirty: bool | None = None  # the checkout's code differed from git_sha (uncommitted changes)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+# The largest float32: the losses and optimisers multiply float32 tensors by their settings, and
+# a larger value is infinite there (or fails the first step: "cannot be converted to type float").
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 def finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

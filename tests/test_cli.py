@@ -72,7 +72,7 @@ def test_a_failing_run_does_not_take_down_the_sweep(tmp_path):
 
 
 def test_a_diverged_run_is_a_result_not_an_error(tmp_path):
-    result = run_cli("-m", "experiment=smoke", "loss=raft", "loss.alpha=1.0,1e39", f"hydra.sweep.dir={tmp_path}")
+    result = run_cli("-m", "experiment=smoke", "loss=raft", "loss.beta=1.0,3e38", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert {k: r["status"] for k, r in summaries(tmp_path).items()} == {"0": "ok", "1": "diverged"}
 

@@ -143,6 +143,8 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
     [
         ("loss.alpha=-1", "loss.alpha=-1: must be a finite number ≥ 0"),
         ("loss.beta=nan", "loss.beta=nan: must be a finite number ≥ 0"),
+        ("loss.beta=1e39", "loss.beta=1e+39: must be ≤ 3.40282e+38, the largest float32"),
+        ("+optimizer.eps=nan", "optimizer.eps=nan: must be a finite number"),
         ("loss.alpha=2", "loss.alpha=2, beta=1.0: BYOL's loss has no weights"),
         ("teacher.tau=1.0", "teacher.tau=1.0: must be in [0, 1)"),
         ("teacher.tau=-0.5", "teacher.tau=-0.5: must be in [0, 1)"),

@@ -4,6 +4,7 @@ runs; a finished run drops last.prev.ckpt unless asked to keep it."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -219,6 +220,27 @@ def test_a_foreign_or_damaged_backbone_file_is_one_line(convnet_run, tmp_path, c
     with pytest.raises(DamagedFile, match=message) as caught:
         load_backbone(path)
     assert str(caught.value).count("\n") == 0 and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("plant", "message"),
+    [
+        (lambda w: w.fill_(math.nan), "weights not finite: 1 tensor"),
+        (lambda w: w.double(), "weights of 2 float types"),
+        (lambda w: w.to(torch.complex64), "complex tensors"),
+        (lambda w: w.to_sparse(), "not dense CPU data"),
+    ],
+)
+def test_a_backbone_file_holds_what_an_export_writes(convnet_run, tmp_path, capsys, plant, message):
+    """load_backbone checks the weights as a checkpoint's reader does: a NaN planted in an
+    exported file loaded silently (red team 36)."""
+    assert export(capsys, f"run_dir={convnet_run}")[0] == 0
+    saved = torch.load(convnet_run / BACKBONE_FILE, weights_only=True)
+    name = next(n for n, w in saved["state_dict"].items() if w.is_floating_point())
+    saved["state_dict"][name] = plant(saved["state_dict"][name].clone())
+    torch.save(saved, tmp_path / "other.pt")
+    with pytest.raises(DamagedFile, match=message):
+        load_backbone(tmp_path / "other.pt")
 
 
 def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(convnet_run, tmp_path, capsys):

@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,8 +84,11 @@ def test_no_checkpoint_of_weights_that_are_not_finite_is_written_and_none_is_rea
     io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 0, "global_step": 4}, path)
     bad = {"state_dict": {"w": torch.tensor([1.0, value]), "n": torch.tensor(3)}, "epoch": 1, "global_step": 8}
-    with pytest.raises(DivergedError, match=r"weights not finite after 8 step\(s\), in epoch 2: 1 tensor\(s\), w; no"):
+    # the last step that ran, and the steps since the state was last seen finite (the save after 4)
+    where = r"at step 7, in epoch 2 \(first seen there, by the checkpoint writer: .* any step from 4, "
+    with pytest.raises(DivergedError, match=where + r".*\): 1 tensor\(s\), w; no") as caught:
         io.save_checkpoint(bad, path)
+    assert caught.value.step is None  # no step of steps.csv is the diverged one: the monitors add no row
     assert torch.load(path)["state_dict"]["w"].tolist() == [1.0, 1.0] and not previous_of(path).exists()
     torch.save(bad, path.with_name("planted.ckpt"))
     with pytest.raises(DamagedFile, match="planted.ckpt: weights not finite: 1 tensor"):
@@ -92,6 +96,57 @@ def test_no_checkpoint_of_weights_that_are_not_finite_is_written_and_none_is_rea
     os.replace(path, previous_of(path))
     os.replace(path.with_name("planted.ckpt"), path)
     assert resumable(path) == previous_of(path)
+
+
+def _state(**parts):
+    return {"state_dict": {"w": torch.ones(2), "n": torch.tensor(3)}, "epoch": 0, "global_step": 4, **parts}
+
+
+TRAINED_STATE = {
+    # where a run keeps trained state besides its weights: each part refused when not finite
+    "optimizer": lambda v: _state(optimizer_states=[{"state": {0: {"exp_avg": torch.tensor([1.0, v])}}}]),
+    "online probe": lambda v: _state(callbacks={"OnlineProbe": {"classifier": {"weight": torch.tensor([v])}}}),
+    "probe loss": lambda v: _state(callbacks={"OnlineProbe": {"loss_mean": {"mean_value": torch.tensor(v)}}}),
+}
+
+
+@pytest.mark.parametrize("part", sorted(TRAINED_STATE))
+def test_trained_state_besides_the_weights_is_checked_too(tmp_path, part):
+    """A probe or an optimiser whose state diverged is the run's divergence (recorded so, no
+    checkpoint), and a checkpoint holding it is damaged; Lightning's own bookkeeping is not
+    trained state (a ModelCheckpoint that monitors nothing keeps kth_value = inf)."""
+    from raft_lightning.contracts import DivergedError
+    from raft_lightning.readers import DamagedFile, read_checkpoint
+
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    bookkeeping = {"ModelCheckpoint{'monitor': None}": {"kth_value": torch.tensor(math.inf)}}
+    io.save_checkpoint(_state(callbacks=bookkeeping), path)
+    assert read_checkpoint(path)["callbacks"] == bookkeeping
+    with pytest.raises(DivergedError, match="weights not finite at step 3"):
+        io.save_checkpoint(TRAINED_STATE[part](math.nan), path)
+    torch.save(TRAINED_STATE[part](math.inf), path)
+    with pytest.raises(DamagedFile, match="weights not finite: 1 tensor"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("planted", "problem"),
+    [
+        (lambda w: w.to_sparse(), "not dense CPU data"),
+        (lambda w: w.to("meta"), "not dense CPU data"),
+        (lambda w: w.to(torch.complex64), "complex tensors"),
+        (lambda w: w.double() * 1e300, "weights of 2 float types: 1 tensor(s), w torch.float64 among torch.float32"),
+    ],
+)
+def test_a_tensor_training_never_writes_is_a_damaged_checkpoint(tmp_path, planted, problem):
+    """Sparse, meta or complex tensors would crash the finiteness check (or be cast silently), and
+    a float64 value beyond float32 turns infinite in a float32 network: each is damage, named."""
+    from raft_lightning.readers import DamagedFile, read_checkpoint
+
+    state = {"state_dict": {"w": planted(torch.ones(2)), "v": torch.ones(2), "u": torch.ones(1)}}
+    torch.save(state, tmp_path / "last.ckpt")
+    with pytest.raises(DamagedFile, match=re.escape(problem)):
+        read_checkpoint(tmp_path / "last.ckpt")
 
 
 def test_a_kill_leaves_no_temp_file_behind_after_the_rerun(tmp_path):
@@ -112,6 +167,33 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_one(tmp_path, damag
     longer = run(tmp_path, "trainer.max_epochs=3")
     assert longer["status"] == "ok" and longer["resumed_from"] == "checkpoints/last.prev.ckpt", longer["error"]
     assert longer["epochs"] == 3 and (last.parent / "last.ckpt.damaged").is_file()
+
+
+def test_evaluation_and_export_of_a_damaged_last_checkpoint_take_the_one_before_and_say_so(tmp_path, caplog):
+    """last.ckpt with weights that are not finite: the evaluation takes last.prev.ckpt (the log
+    says "evaluating", not "resuming") and the record then names that file, not the one set
+    aside; the export, which moves nothing, takes it too, with the epochs it holds (red team 36)."""
+    import logging
+
+    from raft_lightning.export.run import export_record
+    from raft_lightning.linear_eval import evaluate_run
+
+    assert run(tmp_path, "trainer.max_epochs=2", "record.keep_previous=true")["status"] == "ok"
+    folder = tmp_path / "run"
+    last = folder / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    next(v for v in state["state_dict"].values() if v.is_floating_point()).view(-1)[0] = math.nan
+    torch.save(state, last)
+    with caplog.at_level(logging.WARNING):
+        exported = export_record(folder)
+    assert exported["epochs"] == 1 and "weights not finite" in caplog.text and "exporting last.prev.ckpt" in caplog.text
+    assert last.is_file()  # an export only reads
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        summary = evaluate_run(folder, OmegaConf.load(folder / "config.yaml").eval)
+    assert "evaluating" in caplog.text and "resuming" not in caplog.text
+    assert summary["checkpoint"] == "checkpoints/last.prev.ckpt" and (folder / summary["checkpoint"]).is_file()
+    assert export_record(folder)["epochs"] == 1 and "set aside as last.ckpt.damaged" in caplog.text
 
 
 def test_no_readable_checkpoint_is_one_message_not_the_same_crash_forever(tmp_path):
@@ -403,3 +485,26 @@ def test_a_second_process_in_a_live_run_folder_is_refused(tmp_path):
     assert run(tmp_path)["status"] == "ok"  # a dead holder leaves nothing stuck
     with RunLock(folder):
         pass
+
+
+@pytest.mark.parametrize("ending", ["ok", "diverged"])
+def test_a_signal_that_comes_as_a_run_ends_by_itself_is_in_its_record(tmp_path, ending):
+    """SIGTERM while a run's weights are already not finite (the signal's checkpoint is refused,
+    the run is recorded diverged), or after training's last check (recorded ok): the signal is
+    handed on after (exit 128 + n), and the record says which came, so the two agree (red team 36)."""
+    from raft_lightning.callbacks.preemption import note_received, take_received
+    from raft_lightning.contracts import DivergedError
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    cfg = compose_run(*SMOKE, "trainer.max_epochs=1", run_dir=folder)
+    record = RunRecord.from_config(cfg, dict(HydraConfig.get().runtime.choices))
+    with record.attempt(folder, cfg):
+        note_received(signal.SIGTERM)  # what Preemption's handler does when the signal lands
+        if ending == "diverged":
+            raise DivergedError("weights not finite at step 3")
+    saved = json.loads((folder / "summary.json").read_text())
+    assert saved["status"] == ending and saved["signal"] == "SIGTERM"
+    came = "weights not finite at step 3; SIGTERM came too (handed on once recorded)"
+    assert ending == "ok" or saved["error"] == came
+    assert take_received() == signal.SIGTERM  # still there for train's hand_back

@@ -94,9 +94,10 @@ def test_same_seed_same_weights(smoke_cfg, tmp_path):
 
 
 def test_nonfinite_loss_is_diverged_not_failed(smoke_cfg):
-    cfg = smoke_cfg("loss=raft", "loss.alpha=1e39")  # α·L_align overflows float32 at the first step
+    # β ≤ the largest float32 (validation refuses more), β·L_cross (≈ 2 at the start) overflows it
+    cfg = smoke_cfg("loss=raft", "loss.beta=3e38")
     summary = train(cfg)
-    assert summary["status"] == "diverged" and "loss became inf" in summary["error"]
+    assert summary["status"] == "diverged" and "loss became -inf" in summary["error"], summary
     assert json.loads((run_dir(cfg) / "summary.json").read_text())["status"] == "diverged"
 
 
@@ -133,6 +134,15 @@ def test_no_checkpoint_of_a_diverged_run_holds_weights_that_are_not_finite(smoke
     assert summary["status"] == "diverged" and error in summary["error"], summary
     for path in (run_dir(cfg) / "checkpoints").glob("*.ckpt"):
         read_checkpoint(path)  # refuses weights that are not finite
+
+
+def test_a_probe_that_diverges_is_the_runs_divergence(smoke_cfg):
+    """The online probe's classifier is trained state too: a probe whose weights stop being finite
+    made an ok run with a probe accuracy read off NaN weights, and a checkpoint of them."""
+    cfg = smoke_cfg("callbacks.probe.optimizer._target_=torch.optim.SGD", "callbacks.probe.optimizer.lr=1e38")
+    summary = train(cfg)
+    assert summary["status"] == "diverged" and "callbacks.OnlineProbe" in summary["error"], summary
+    assert not (run_dir(cfg) / "checkpoints" / "last.ckpt").exists()
 
 
 def test_a_record_never_says_ok_beside_a_number_that_is_not_finite(smoke_cfg, monkeypatch):

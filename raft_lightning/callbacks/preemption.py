@@ -37,6 +37,11 @@ def note_received(signum: int) -> None:
     _received.append(int(signum))  # list.append: safe in a handler, whatever line it interrupts
 
 
+def first_received() -> int | None:
+    """The first run signal received since the last ``take_received``, which still acts on it."""
+    return _received[0] if _received else None
+
+
 def take_received() -> int | None:
     """The first run signal received since the last call, if any; forgets them all."""
     first = _received[0] if _received else None

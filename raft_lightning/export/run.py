@@ -5,6 +5,7 @@ against its schema."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from raft_lightning.models import BACKBONES
 from raft_lightning.readers import (
     CHECKPOINT_EXPECTED,
     DamagedFile,
+    checkpoint_epochs,
     read_checkpoint,
     read_config,
     read_summary,
@@ -28,6 +30,8 @@ from raft_lightning.readers import (
 from raft_lightning.summary import RESULT_KEYS
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # the run's newest weights (paths.last_checkpoint)
+PREVIOUS = "last.prev.ckpt"  # the one before it (run.checkpoints.previous_of)
+log = logging.getLogger(__name__)
 BUILD_BACKBONE = "raft_lightning.models.build_backbone"
 # The datamodules the package's data configs name, by _target_: their fixed statistics are class
 # attributes, looked up here, never by importing what a folder's config names.
@@ -79,13 +83,13 @@ def normalization(cfg_data: DictConfig, recorded: Any = None) -> dict[str, list[
 def export_record(run_dir: Path) -> dict[str, Any]:
     """The backbone record of the run in ``run_dir``. Raises ``FileNotFoundError`` (no config,
     summary or checkpoint), ``DamagedFile`` or ``CannotExport``."""
-    for name in (CONFIG_FILE, SUMMARY_FILE, CHECKPOINT):
+    for name in (CONFIG_FILE, SUMMARY_FILE):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name}: missing; nothing to export")
     cfg = read_config(run_dir)
     summary = read_summary(run_dir)
-    checkpoint = run_dir / CHECKPOINT
-    state = read_checkpoint(checkpoint)
+    checkpoint, state = newest_weights(run_dir)
+    epochs = summary.get("epochs") if checkpoint == run_dir / CHECKPOINT else checkpoint_epochs(state)
     weights = online_backbone(state["state_dict"])
     if not weights:
         raise DamagedFile(checkpoint, "no online.backbone.* weights", CHECKPOINT_EXPECTED)
@@ -101,5 +105,29 @@ def export_record(run_dir: Path) -> dict[str, Any]:
         config=OmegaConf.to_container(read_config(run_dir, portable_form=True)),
         results={key: summary.get(key) for key in RESULT_KEYS},
         status=summary.get("status"),
-        epochs=summary.get("epochs"),
+        epochs=epochs,
     )
+
+
+def newest_weights(run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The run's newest readable checkpoint and its state: last.ckpt, else the one before it
+    (last.prev.ckpt, said in a warning), as a resume or an evaluation would take. Nothing in the
+    folder is moved: an export only reads it."""
+    checkpoint = run_dir / CHECKPOINT
+    previous = checkpoint.with_name(PREVIOUS)
+    try:
+        return checkpoint, read_checkpoint(checkpoint)
+    except (FileNotFoundError, DamagedFile) as e:
+        why = e.problem if isinstance(e, DamagedFile) else "missing"
+        if isinstance(e, FileNotFoundError) and checkpoint.with_name(checkpoint.name + ".damaged").exists():
+            why += f" (set aside as {checkpoint.name}.damaged)"
+        if not previous.is_file():
+            if isinstance(e, DamagedFile):
+                raise
+            raise FileNotFoundError(f"{checkpoint}: {why}; nothing to export") from None
+    try:
+        state = read_checkpoint(previous)
+    except DamagedFile as e:
+        raise DamagedFile(previous, f"{e.problem}, and {CHECKPOINT.name}: {why}", CHECKPOINT_EXPECTED) from None
+    log.warning("%s: %s; exporting %s, after %s epoch(s)", checkpoint, why, previous.name, checkpoint_epochs(state))
+    return previous, state

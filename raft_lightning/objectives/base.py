@@ -21,6 +21,7 @@ from raft_lightning.losses import alignment_loss, same_view_cross_model_loss, un
 from raft_lightning.measures import ALIGN, CROSS, LOSS, UNIFORM, short_name, step_series
 from raft_lightning.metrics import EpochMean
 from raft_lightning.models import Encoder
+from raft_lightning.values import FLOAT32_MAX
 
 EPOCH_SERIES = (LOSS, ALIGN, CROSS, UNIFORM)  # raft_lightning.measures
 EPOCH_METRICS = tuple(short_name(s) for s in EPOCH_SERIES)  # their epoch means: epoch_means[<name>]
@@ -108,6 +109,8 @@ class SelfSupervised(L.LightningModule):
         for name, value in (("alpha", alpha), ("beta", beta)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 errors.append(f"{name}={value!r}: must be a finite number ≥ 0")
+            elif value > FLOAT32_MAX:  # the loss is a float32 tensor: β·L_uniform would be infinite
+                errors.append(f"{name}={value!r}: must be ≤ {FLOAT32_MAX:g}, the largest float32")
         if not isinstance(compile, (bool, str)) or (isinstance(compile, str) and compile not in compile_backends()):
             backends = ", ".join(compile_backends())
             errors.append(f"compile={compile!r}: true, false or the name of a torch.compile backend ({backends})")

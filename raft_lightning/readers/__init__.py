@@ -31,11 +31,13 @@ from raft_lightning.readers.sweep import SizeUnknown, expected_runs, sweep_jobs
 from raft_lightning.readers.tensors import (
     CHECKPOINT_EXPECTED,
     checkpoint_data_files,
+    checkpoint_epochs,
     describe_tensors,
     non_finite,
     read_checkpoint,
     read_embeddings,
     recorded_data_files,
+    trained_tensors,
 )
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "checkpoint_data_files",
     "describe_tensors",
     "non_finite",
+    "checkpoint_epochs",
+    "trained_tensors",
     "recorded_data_files",
     "DamagedFile",
     "expected_runs",

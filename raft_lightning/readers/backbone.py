@@ -25,7 +25,7 @@ from typing import Any
 
 from raft_lightning.files import BACKBONE_FORMAT, BACKBONE_VERSION
 from raft_lightning.readers.base import DamagedFile, finite, short
-from raft_lightning.readers.tensors import _torch_load
+from raft_lightning.readers.tensors import _torch_load, tensors_problem, weights_problem
 
 BACKBONE_EXPECTED = f"a backbone file written by raft-export (format {BACKBONE_FORMAT!r}, version {BACKBONE_VERSION})"
 
@@ -51,6 +51,8 @@ def problems(saved: Any) -> list[str]:
         found.append("no state_dict")
     elif not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         found.append("a state_dict with other values than named tensors")
+    elif problem := tensors_problem(weights) or weights_problem(weights):  # as a checkpoint's: finite, plain, one type
+        found.append(problem)
     architecture = saved.get("architecture")
     if not isinstance(architecture, dict) or not isinstance(architecture.get("name"), str):
         found.append(f"architecture={short(architecture)}: no name")

@@ -32,7 +32,8 @@ def _torch_load(path: Path, expected: str, mmap: bool = False) -> Any:
 
 
 def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
-    """A Lightning checkpoint: a dict whose ``state_dict`` maps names to tensors."""
+    """A Lightning checkpoint: a dict whose ``state_dict`` maps names to tensors, and whose trained
+    state (``trained_tensors``) is plain, real and finite."""
     import torch
 
     path = Path(path)
@@ -43,17 +44,90 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     weights = state.get("state_dict") if isinstance(state, dict) else None
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise DamagedFile(path, "no state_dict of tensors", CHECKPOINT_EXPECTED)
-    if bad := non_finite(weights):  # weights that diverged: nothing resumes, evaluates or exports from them
-        raise DamagedFile(path, f"weights not finite: {describe_tensors(bad)}", CHECKPOINT_EXPECTED)
+    # Weights that diverged, or that are not what training writes: nothing resumes, evaluates or
+    # exports from them (a resume falls back to the checkpoint before).
+    if problem := weights_problem(weights) or tensors_problem(trained_tensors(state)):
+        raise DamagedFile(path, problem, CHECKPOINT_EXPECTED)
     return state
 
 
-def non_finite(weights: dict[str, Any]) -> list[str]:
-    """The names of the floating-point tensors of ``weights`` that hold a NaN or an infinity (one
-    read of the device for all of them)."""
+def checkpoint_epochs(state: dict[str, Any]) -> int | None:
+    """The epochs a checkpoint's training had finished (Lightning's fit loop counts them), or None."""
+    try:
+        processed = state["loops"]["fit_loop"]["epoch_progress"]["total"]["processed"]
+    except (KeyError, TypeError):
+        return None
+    return processed if isinstance(processed, int) and not isinstance(processed, bool) and processed >= 0 else None
+
+
+# Lightning's own callbacks keep bookkeeping, not trained state: a ModelCheckpoint that monitors
+# nothing holds kth_value = inf by design.
+BOOKKEEPING_CALLBACKS = ("ModelCheckpoint", "EarlyStopping")
+
+
+def trained_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Every tensor of a checkpoint's trained state, by name: the weights (``state_dict``, named as
+    they are), the optimisers' state (``optimizer_states…``) and the callbacks' (``callbacks.…``:
+    the online probe's classifier and optimiser, the monitors' spectra), but Lightning's
+    bookkeeping. Walked without recursion: a file's nesting is the file's, not ours to trust."""
     import torch
 
-    floats = [(name, t) for name, t in weights.items() if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    found = {str(k): v for k, v in (checkpoint.get("state_dict") or {}).items()}
+    callbacks = checkpoint.get("callbacks")
+    stack: list[tuple[str, Any]] = [("optimizer_states", checkpoint.get("optimizer_states"))]
+    if isinstance(callbacks, dict):
+        stack += [(f"callbacks.{k}", v) for k, v in callbacks.items() if not str(k).startswith(BOOKKEEPING_CALLBACKS)]
+    while stack:
+        name, node = stack.pop()
+        if isinstance(node, torch.Tensor):
+            found[name] = node
+        elif isinstance(node, dict):
+            stack += [(f"{name}.{k}", v) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            stack += [(f"{name}[{i}]", v) for i, v in enumerate(node)]
+    return found
+
+
+def tensors_problem(tensors: dict[str, Any]) -> str | None:
+    """What is wrong with ``tensors`` for a checkpoint training wrote, in a few words, or None:
+    a tensor without plain data (sparse, on the meta device), a complex one, one not finite."""
+    import torch
+
+    plain = {n: t for n, t in tensors.items() if isinstance(t, torch.Tensor)}
+    if odd := [n for n, t in plain.items() if t.layout != torch.strided or t.is_meta or t.device.type != "cpu"]:
+        return f"tensors that are not dense CPU data (sparse, meta): {describe_tensors(odd)}"
+    if complex_ := [n for n, t in plain.items() if t.is_complex()]:
+        return f"complex tensors: {describe_tensors(complex_)}"
+    if bad := non_finite(plain):
+        return f"weights not finite: {describe_tensors(bad)}"
+    return None
+
+
+def weights_problem(weights: dict[str, Any]) -> str | None:
+    """Weights of more than one float type (a run trains in one: float32, or float64 with
+    ``trainer.precision=64-true``): a tensor of another type is not training's, and a float64
+    value beyond float32's range would turn infinite in a float32 network."""
+    kinds: dict[Any, list[str]] = {}
+    for name, t in weights.items():
+        if t.is_floating_point():
+            kinds.setdefault(t.dtype, []).append(name)
+    if len(kinds) < 2:
+        return None
+    fewest = min(kinds, key=lambda k: len(kinds[k]))
+    most = max(kinds, key=lambda k: len(kinds[k]))
+    return f"weights of {len(kinds)} float types: {describe_tensors(kinds[fewest])} {fewest} among {most}"
+
+
+def non_finite(weights: dict[str, Any]) -> list[str]:
+    """The names of the floating-point (or complex) tensors of ``weights`` that hold a NaN or an
+    infinity (one read of the device for all of them)."""
+    import torch
+
+    floats = [
+        (name, t)
+        for name, t in weights.items()
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
+    ]
     if not floats:
         return []
     finite = torch.stack([torch.isfinite(t).all() for _, t in floats]).tolist()

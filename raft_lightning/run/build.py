@@ -106,7 +106,7 @@ def load_run(
             cfg.data.root = os.path.abspath(data_root)
     check_config(cfg, {})
     try:
-        checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt")
+        checkpoint = resumable(run_dir / "checkpoints" / "last.ckpt", taking="evaluating")
     except NoReadableCheckpoint as e:  # the way out of a resume (resume=false) is not this one's
         raise NoReadableCheckpoint(
             e.files, "Nothing to evaluate: restore a checkpoint, or train the run again"

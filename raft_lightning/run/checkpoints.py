@@ -26,7 +26,15 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from raft_lightning.contracts import DivergedError
 from raft_lightning.files import CHECKPOINT_CONFIG, TEMP_SUFFIX, new_temp_beside, set_aside
-from raft_lightning.readers import DamagedFile, describe_tensors, non_finite, portable, read_checkpoint, rebase
+from raft_lightning.readers import (
+    DamagedFile,
+    describe_tensors,
+    non_finite,
+    portable,
+    read_checkpoint,
+    rebase,
+    trained_tensors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +55,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def __init__(self, run_config: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.run_config = run_config
+        self.finite_through = 0  # steps taken when the trained state was last seen finite (saved or loaded)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        # Every save of a run comes here (each epoch's, a signal's, a baseline's): weights that
-        # stopped being finite are a result, never a checkpoint to resume, evaluate or export.
-        if bad := non_finite(checkpoint.get("state_dict") or {}):
-            step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
-            where = f"after {step} step(s), in epoch {epoch + 1}" if isinstance(epoch, int) else f"after {step} step(s)"
-            raise DivergedError(
-                f"weights not finite {where}: {describe_tensors(bad)}; no checkpoint is saved of them",
-                step=step,
-                epoch=epoch + 1 if isinstance(epoch, int) else None,
-            )
+        # Every save of a run comes here (each epoch's, a signal's, a baseline's): a trained state
+        # (weights, optimiser, probe) that stopped being finite is a result, never a checkpoint
+        # to resume, evaluate or export.
+        steps = checkpoint.get("global_step")
+        if bad := non_finite(trained_tensors(checkpoint)):
+            raise DivergedError(self.diverged_message(steps, checkpoint.get("epoch"), bad))
         if self.run_config is not None:
             checkpoint = {**checkpoint, CHECKPOINT_CONFIG: self.run_config}
         path = Path(path)
@@ -83,9 +88,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         elif os.path.lexists(path):  # a folder or a broken link in its place (a run started over): kept aside
             set_aside(path)
         os.replace(tmp, path)
+        if isinstance(steps, int):
+            self.finite_through = steps
+
+    def diverged_message(self, steps: Any, epoch: Any, bad: list[str]) -> str:
+        """Where the state stopped being finite, as far as the saves tell: between the last one
+        seen finite and this one (the guard, where it runs, checks more often)."""
+        if not isinstance(steps, int) or steps < 1:
+            where = "before the first step"
+        else:
+            where = f"at step {steps - 1}" + (f", in epoch {epoch + 1}" if isinstance(epoch, int) else "")
+            if steps - 1 > self.finite_through:
+                where += (
+                    f" (first seen there, by the checkpoint writer: it may have stopped being finite at any step "
+                    f"from {self.finite_through}, the first after the last state seen finite)"
+                )
+        return f"weights not finite {where}: {describe_tensors(bad)}; no checkpoint is saved of them"
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        state = read_checkpoint(path)  # weights_only=True whatever the caller asked
+        state = read_checkpoint(path)  # weights_only=True whatever the caller asked; finite
+        if isinstance(state.get("global_step"), int):
+            self.finite_through = state["global_step"]
         if "callbacks" in state:  # the folder's paths where it is now (copied, moved: its own)
             state["callbacks"] = rebase(state["callbacks"], run_dir_of(Path(path)))
         return state
@@ -132,7 +155,7 @@ class NoReadableCheckpoint(RuntimeError):
         super().__init__(f"no readable checkpoint: {files}. {way_out}")
 
 
-def resumable(checkpoint: Path) -> Path | None:
+def resumable(checkpoint: Path, taking: str = "resuming from") -> Path | None:
     """The newest readable checkpoint among ``last.ckpt`` and ``last.prev.ckpt`` (None if there
     is neither). Raises ``NoReadableCheckpoint`` when they exist but none can be read."""
     remove_partial_writes(checkpoint)
@@ -145,7 +168,7 @@ def resumable(checkpoint: Path) -> Path | None:
         if problem is None:
             for bad, why in damaged:  # set aside, so that the next save cannot make it the previous one
                 set_aside(bad)
-                log.warning("%s is damaged (%s), kept as %s.damaged: resuming from %s", bad, why, bad.name, path)
+                log.warning("%s is damaged (%s), kept as %s.damaged: %s %s", bad, why, bad.name, taking, path)
             return path
         damaged.append((path, problem))
     if damaged:

@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.callbacks import DivergedError, Interrupted, interruption
+from raft_lightning.callbacks.preemption import first_received
 from raft_lightning.data.workers import error_message
 from raft_lightning.files import (
     CONFIG_FILE,
@@ -208,6 +209,13 @@ class RunRecord(Summary):
                 name = TRACEBACK_FILE if rank == 0 else f"traceback.rank{rank}.txt"
                 with contextlib.suppress(OSError):  # a full disk: the record below still says why
                     write_atomically(run_dir / name, traceback.format_exc())
+        if self.status in ("ok", "diverged") and (received := first_received()) is not None:
+            # A signal that came while the run ended by itself (its weights not finite where a
+            # signal's checkpoint was due, or after training's last check): the record says so,
+            # and the signal still acts once it is saved (train.hand_back: exit 128 + n).
+            self.signal = signal.Signals(received).name
+            if self.status == "diverged":
+                self.error = f"{self.error}; {self.signal} came too (handed on once recorded)"
         self.summarise(self.rows())
         if self.status == "ok" and (non_finite := [f"{k} {v}" for k, v in self.results.items() if _non_finite(v)]):
             # Between two of the guard's checks, or in a measure after the last: a record that

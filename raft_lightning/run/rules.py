@@ -5,13 +5,15 @@ groups it sets)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from raft_lightning.conf import CONF_DIR
 from raft_lightning.objectives import SelfSupervised, has_teacher
 from raft_lightning.run.schema import target_of
-from raft_lightning.values import integer_errors, number_errors
+from raft_lightning.values import FLOAT32_MAX, integer_errors, number_errors
 
 SEED_MAX = 2**32 - 1  # numpy's generators, which Lightning's seed_everything seeds, take no larger seed
 
@@ -80,9 +82,6 @@ def eval_errors(eval_cfg: DictConfig) -> list[str]:
     return errors
 
 
-FLOAT32_MAX = 3.4028234663852886e38
-
-
 def optimizer_errors(optimizer: DictConfig, path: str = "optimizer") -> list[str]:
     """Ranges torch's optimisers only check when they are built, deep inside ``fit``."""
     # At most the largest float32: the optimisers multiply float32 tensors by them, and a larger
@@ -92,6 +91,9 @@ def optimizer_errors(optimizer: DictConfig, path: str = "optimizer") -> list[str
         errors += number_errors(f"{path}.weight_decay", optimizer.weight_decay, 0, FLOAT32_MAX)
     if "momentum" in optimizer:
         errors += number_errors(f"{path}.momentum", optimizer.momentum, 0, 1)
+    for key, value in optimizer.items():  # any other number it takes (eps, …): torch checks some only at build
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(f"{path}.{key}={value!r}: must be a finite number")
     if "betas" in optimizer:
         betas = OmegaConf.to_container(optimizer.betas) if OmegaConf.is_config(optimizer.betas) else optimizer.betas
         if not (
