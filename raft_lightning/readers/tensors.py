@@ -120,7 +120,7 @@ def weights_problem(weights: dict[str, Any]) -> str | None:
 
 def non_finite(weights: dict[str, Any]) -> list[str]:
     """The names of the floating-point (or complex) tensors of ``weights`` that hold a NaN or an
-    infinity (one read of the device for all of them)."""
+    infinity (one read of each device for all of its tensors)."""
     import torch
 
     floats = [
@@ -128,10 +128,14 @@ def non_finite(weights: dict[str, Any]) -> list[str]:
         for name, t in weights.items()
         if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
     ]
-    if not floats:
-        return []
-    finite = torch.stack([torch.isfinite(t).all() for _, t in floats]).tolist()
-    return [name for (name, _), ok in zip(floats, finite) if not ok]
+    by_device: dict[Any, list[tuple[str, Any]]] = {}
+    for name, t in floats:  # a run's weights on its GPU, the monitors' spectra on the CPU: one read each
+        by_device.setdefault(t.device, []).append((name, t))
+    bad = set()
+    for group in by_device.values():
+        finite = torch.stack([torch.isfinite(t).all() for _, t in group]).tolist()
+        bad |= {name for (name, _), ok in zip(group, finite) if not ok}
+    return [name for name, _ in floats if name in bad]
 
 
 def describe_tensors(names: list[str]) -> str:
