@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from experiments.fashion_mnist import verdicts as v
-from experiments.fashion_mnist.claims_section import render
+from experiments.fashion_mnist.claims_section import PROSE_BEGIN, PROSE_END, prose_block, render, unsourced_numbers
 from raft_lightning.report.rows import Run
 from raft_lightning.report.stats import one_sample, welch_one_sided
 
@@ -577,6 +577,29 @@ def test_committed_section_is_regenerated():
     assert COMMITTED.with_name("verdicts.md").read_text() == render(claims)
     assert render(claims) in (ROOT / "docs" / "results.md").read_text()
     assert claims == json.loads(v.dumps(v.decide(v.KEPT)))
+
+
+@pytest.mark.skipif(not COMMITTED.is_file(), reason="claims.json not committed yet: the claims sweeps have not run")
+def test_the_prose_on_the_verdicts_quotes_claims_json_only():
+    """The hand-written paragraphs on the verdicts (where the paper does not reproduce, what was
+    checked, which setting could explain it) are there, and each number in them is claims.json's."""
+    claims = json.loads(COMMITTED.read_text())
+    prose = prose_block((ROOT / "docs" / "results.md").read_text())
+    assert prose is not None and prose.strip(), f"docs/results.md: no prose between {PROSE_BEGIN} and {PROSE_END}"
+    assert unsourced_numbers(prose, claims) == []
+
+
+def test_a_number_the_claims_do_not_hold_is_named():
+    """As a difference, its magnitude, a percent, at the precision shown; a name's digits are no number."""
+    claims = {"c1": {"difference": -0.0341, "p": 0.0081, "uniform": [-0.7612, -0.628], "acc": 0.74951}}
+    claims["c1"]["rule"] = "tau = 0.996"
+    good = "3.4 points below (p = 0.008), L_uniform −0.761 → −0.628, 74.95 %, τ = 0.996; c6, Figure 5a, table3"
+    assert unsourced_numbers(good, claims) == []
+    assert unsourced_numbers("3.5 points, p = 0.009, 74.96 %, −0.76 1 → 0.6281", claims) == [
+        "3.5", "0.009", "74.96", "0.6281"
+    ]  # fmt: skip
+    text = f"before {PROSE_BEGIN}\nthe prose 3.4\n{PROSE_END} after 9.9"
+    assert prose_block(text) == "\nthe prose 3.4\n" and prose_block("no marks") is None
 
 
 def test_clean_makes_json_strict():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,53 @@ def render(claims: dict[str, Any]) -> str:
         )
         lines.append(f"| {_cell(claim)} | {_cell(verdict)} | {_cell(numbers) or '—'} | {_cell(rule)} |")
     return "\n".join(lines) + "\n"
+
+
+# Prose written by hand about the verdicts (where the paper does not reproduce, and why it might
+# not) sits between these marks in docs/results.md: every number in it must be one claims.json
+# holds, at the precision shown (``unsourced_numbers``; tests/test_verdicts.py checks).
+PROSE_BEGIN = "<!-- prose on the verdicts: every number in it is claims.json's (tests/test_verdicts.py) -->"
+PROSE_END = "<!-- end of the prose on the verdicts -->"
+# A number standing alone: not part of a name (c6, claims_table3, Figure 5a's "5a", 1e-15's parts).
+NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:\.\d+)?(?![\w.]*\d|[A-Za-z_])")
+
+
+def prose_block(text: str) -> str | None:
+    """The hand-written prose between PROSE_BEGIN and PROSE_END, or None when there is none."""
+    start, end = text.find(PROSE_BEGIN), text.find(PROSE_END)
+    return text[start + len(PROSE_BEGIN) : end] if 0 <= start < end else None
+
+
+def _source_numbers(node: Any) -> set[float]:
+    found: set[float] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += list(item.keys()) + list(item.values())
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
+            found.add(float(item))
+        elif isinstance(item, str):
+            found |= {float(t.replace("−", "-")) for t in NUMBER.findall(item)}
+    return found
+
+
+def unsourced_numbers(prose: str, source: Any) -> list[str]:
+    """Each number in ``prose`` that ``source`` (claims.json) does not hold at the precision the
+    prose shows it with: as it is, as its magnitude (a gap "3.4 points" of a difference −0.034),
+    or in percent (74.95 % of an accuracy 0.7495)."""
+    numbers = _source_numbers(source)
+    candidates = numbers | {abs(x) for x in numbers} | {100 * x for x in numbers} | {abs(100 * x) for x in numbers}
+    missing = []
+    for token in NUMBER.findall(prose):
+        value = float(token.replace("−", "-"))
+        digits = len(token.split(".", 1)[1]) if "." in token else 0
+        shown = {round(x, digits) for x in candidates}
+        if round(value, digits) not in shown and round(abs(value), digits) not in shown:
+            missing.append(token)
+    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
