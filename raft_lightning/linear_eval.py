@@ -208,7 +208,7 @@ def run_dir_error(argv: list[str]) -> str | None:
         if "=" in arg and not arg.startswith("-") and not accepted:
             takes = "run_dir=, eval.<key>=, trust=, data_root= and hydra.<key>="
             return f"{arg}: not accepted; raft-linear-eval takes {takes} (see --help)"
-    given = [a.split("=", 1)[1] for a in argv if a.startswith("run_dir=")]
+    given = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("run_dir=")]
     if not given:
         return "run_dir: missing; give a run's folder: raft-linear-eval run_dir=<folder with summary.json>"
     folder = Path(given[-1])
@@ -231,11 +231,12 @@ def hydra_quoted(value: str) -> str:
 
 
 def quote_paths(argv: list[str]) -> list[str]:
-    """Each ``run_dir=`` and ``data_root=`` value quoted for Hydra, unless already quoted."""
+    """Each ``run_dir=`` and ``data_root=`` value (``+``/``++`` too) quoted for Hydra: the folder
+    is the one typed, quotes included; ``data_root=null`` (its default) stays null."""
     quoted = []
     for arg in argv:
         key, eq, value = arg.partition("=")
-        if eq and key in PATH_KEYS and value and value[0] not in "'\"":
+        if eq and key.lstrip("+") in PATH_KEYS and value and not (key.lstrip("+") == "data_root" and value == "null"):
             arg = f"{key}={hydra_quoted(value)}"
         quoted.append(arg)
     return quoted

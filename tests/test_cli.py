@@ -110,6 +110,9 @@ def test_linear_eval_command_line_is_composed_first(tmp_path):
         (["optimizer.lrr=1"], "optimizer.lrr=1: not a setting; optimizer has _target_, _partial_, lr, weight_decay"),
         (["optimizer.lr.x=1"], "optimizer.lr.x=1: not a setting; optimizer.lr is a value, not a group of settings"),
         (["-m", "seed=0,1", "lrr=1"], "lrr=1: not a setting; the config has seed, tags"),
+        (["foo.bar=3"], "foo.bar=3: not a setting; the config has seed, tags"),  # the nearest group that exists
+        (["hydra.run.dirr=/x"], "hydra.run.dirr=/x: not a setting; hydra.run has dir"),
+        (["--cfg", "job", "foo=1"], "foo=1: not a setting; the config has seed"),  # printing composes it too
     ],
 )
 def test_a_key_the_config_lacks_names_what_is_there(argv, expected):
@@ -119,7 +122,10 @@ def test_a_key_the_config_lacks_names_what_is_there(argv, expected):
 
     (line,) = problems(argv)
     assert line.startswith(expected), line
-    assert "hydra" not in line.split("has", 1)[-1].split("(")[0]  # Hydra's own settings are not the run's
+    assert "+" not in line  # no "+key=value" to add a setting nothing would read
+    assert "hydra" in expected or "hydra" not in line.split("has", 1)[-1]  # Hydra's own settings are not the run's
+    sweep = problems(["-m", "seed=0,1", "optimizer.lrr=1,2"])  # swept: each job composed, the same line
+    assert sweep[1].strip().startswith("optimizer.lrr=1: not a setting; optimizer has _target_"), sweep
 
 
 def test_linear_eval_reads_run_dir_as_typed():
@@ -145,10 +151,13 @@ def test_linear_eval_reads_run_dir_as_typed():
         assert OmegaConf.create({"run_dir": value}).run_dir == path
 
     round_trip()
-    assert quote_paths(["run_dir='/a b'", "eval.epochs=3", "data_root=7"]) == [
-        "run_dir='/a b'",
+    # the folder typed, quotes included; data_root=null (its default) stays null; ++ too
+    assert quote_paths(["run_dir='/a b'", "eval.epochs=3", "data_root=7", "data_root=null", "++run_dir=x,y"]) == [
+        "run_dir='\\'/a b\\''",
         "eval.epochs=3",
         "data_root='7'",
+        "data_root=null",
+        "++run_dir='x,y'",
     ]
 
 
@@ -283,10 +292,12 @@ def test_a_sweep_whose_runs_are_all_refused_leaves_the_folders_multirun_yaml(tmp
     assert summaries(tmp_path)["0"]["objective"] == "byol"
 
 
-def test_linear_eval_takes_a_sweeps_run_folder_by_its_name(tmp_path):
-    """The command as a user types it on a sweep's run folder: the folder is read (here its
-    damaged record is named, exit 1), not refused as a bad command line (exit 2)."""
-    run = tmp_path / "seed=0,variant=byol_lp"
+@pytest.mark.parametrize("name", ["seed=0,variant=byol_lp", "x${y", "'quoted'"])
+def test_linear_eval_takes_a_sweeps_run_folder_by_its_name(tmp_path, name):
+    """The command as a user types it on a sweep's run folder (or one named with an unclosed
+    ${, or quotes): the folder is read (here its damaged record is named, exit 1), not refused
+    as a bad command line (exit 2) nor read again by Hydra as grammar (a traceback)."""
+    run = tmp_path / name
     run.mkdir()
     (run / "config.yaml").write_text("not: [a run\n")
     (run / "summary.json").write_text("{}")

@@ -226,7 +226,8 @@ def test_a_foreign_or_damaged_backbone_file_is_one_line(convnet_run, tmp_path, c
     ("plant", "message"),
     [
         (lambda w: w.fill_(math.nan), "weights not finite: 1 tensor"),
-        (lambda w: w.double(), "weights of 2 float types"),
+        (lambda w: w.double() * 1e300, "beyond float32's range"),
+        (lambda w: torch.nested.nested_tensor([w, w]), "not dense CPU data"),
         (lambda w: w.to(torch.complex64), "complex tensors"),
         (lambda w: w.to_sparse(), "not dense CPU data"),
     ],
@@ -241,6 +242,21 @@ def test_a_backbone_file_holds_what_an_export_writes(convnet_run, tmp_path, caps
     torch.save(saved, tmp_path / "other.pt")
     with pytest.raises(DamagedFile, match=message):
         load_backbone(tmp_path / "other.pt")
+
+
+def test_out_in_another_run_folder_never_replaces_its_files(convnet_run, tmp_path, capsys):
+    """out= into another run's folder: its own files are refused as the exported run's are (it
+    once replaced another run's summary.json), a <name>.pt beside them is written."""
+    other = tmp_path / "a=b"
+    (other / "checkpoints").mkdir(parents=True)
+    for name in ("config.yaml", "summary.json"):
+        (other / name).write_bytes((convnet_run / name).read_bytes())
+    before = (other / "summary.json").read_bytes()
+    for out in (other / "summary.json", other / "checkpoints" / "last.ckpt", other / "embeddings.pt"):
+        code, _, err = export(capsys, f"run_dir={convnet_run}", f"out={out}")
+        assert code == 2 and (f"the run folder {other}" in err or "embeddings.pt" in err), err
+    assert (other / "summary.json").read_bytes() == before and not (other / "checkpoints" / "last.ckpt").exists()
+    assert export(capsys, f"run_dir={convnet_run}", f"out={other / 'mine.pt'}")[0] == 0
 
 
 def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(convnet_run, tmp_path, capsys):

@@ -107,6 +107,9 @@ TRAINED_STATE = {
     "optimizer": lambda v: _state(optimizer_states=[{"state": {0: {"exp_avg": torch.tensor([1.0, v])}}}]),
     "online probe": lambda v: _state(callbacks={"OnlineProbe": {"classifier": {"weight": torch.tensor([v])}}}),
     "probe loss": lambda v: _state(callbacks={"OnlineProbe": {"loss_mean": {"mean_value": torch.tensor(v)}}}),
+    # a plain number a resume restores: the optimiser's learning rate
+    "optimizer's lr": lambda v: _state(optimizer_states=[{"state": {}, "param_groups": [{"lr": v, "params": [0]}]}]),
+    "probe's lr": lambda v: _state(callbacks={"OnlineProbe": {"optimizer": {"param_groups": [{"lr": v}]}}}),
 }
 
 
@@ -134,19 +137,23 @@ def test_trained_state_besides_the_weights_is_checked_too(tmp_path, part):
     [
         (lambda w: w.to_sparse(), "not dense CPU data"),
         (lambda w: w.to("meta"), "not dense CPU data"),
+        (lambda w: torch.nested.nested_tensor([w, w[:1]]), "not dense CPU data"),
         (lambda w: w.to(torch.complex64), "complex tensors"),
-        (lambda w: w.double() * 1e300, "weights of 2 float types: 1 tensor(s), w torch.float64 among torch.float32"),
+        (lambda w: w.double() * 1e300, "beyond float32's range (infinite once in a float32 network): 1 tensor(s), w"),
     ],
 )
 def test_a_tensor_training_never_writes_is_a_damaged_checkpoint(tmp_path, planted, problem):
-    """Sparse, meta or complex tensors would crash the finiteness check (or be cast silently), and
-    a float64 value beyond float32 turns infinite in a float32 network: each is damage, named."""
+    """Sparse, nested, meta or complex tensors would crash the finiteness check (or be cast
+    silently), and a float64 value beyond float32 turns infinite in a float32 network: each is
+    damage, named. Float64 weights (trainer.precision=64-true) beside float32 metric states are not."""
     from raft_lightning.readers import DamagedFile, read_checkpoint
 
     state = {"state_dict": {"w": planted(torch.ones(2)), "v": torch.ones(2), "u": torch.ones(1)}}
     torch.save(state, tmp_path / "last.ckpt")
     with pytest.raises(DamagedFile, match=re.escape(problem)):
         read_checkpoint(tmp_path / "last.ckpt")
+    torch.save({"state_dict": {"w": torch.ones(2, dtype=torch.float64) * 1e30, "m": torch.ones(1)}}, tmp_path / "f64")
+    read_checkpoint(tmp_path / "f64")
 
 
 def test_a_kill_leaves_no_temp_file_behind_after_the_rerun(tmp_path):
@@ -187,6 +194,7 @@ def test_evaluation_and_export_of_a_damaged_last_checkpoint_take_the_one_before_
     with caplog.at_level(logging.WARNING):
         exported = export_record(folder)
     assert exported["epochs"] == 1 and "weights not finite" in caplog.text and "exporting last.prev.ckpt" in caplog.text
+    assert set(exported["results"].values()) == {None}  # the summary's measures are last.ckpt's weights
     assert last.is_file()  # an export only reads
     caplog.clear()
     with caplog.at_level(logging.WARNING):
@@ -508,3 +516,11 @@ def test_a_signal_that_comes_as_a_run_ends_by_itself_is_in_its_record(tmp_path, 
     came = "weights not finite at step 3; SIGTERM came too (handed on once recorded)"
     assert ending == "ok" or saved["error"] == came
     assert take_received() == signal.SIGTERM  # still there for train's hand_back
+
+
+def test_a_float64_run_resumes(tmp_path):
+    """trainer.precision=64-true: float64 weights beside the float32 states of the epoch means
+    are what training writes, not damage (a one-float-type rule refused every such checkpoint)."""
+    assert run(tmp_path, "trainer.precision=64-true", "trainer.max_epochs=1")["status"] == "ok"
+    longer = run(tmp_path, "trainer.precision=64-true", "trainer.max_epochs=2")
+    assert longer["status"] == "ok" and longer["resumed_from"] == "checkpoints/last.ckpt", longer["error"]

@@ -139,10 +139,14 @@ def test_no_checkpoint_of_a_diverged_run_holds_weights_that_are_not_finite(smoke
 def test_a_probe_that_diverges_is_the_runs_divergence(smoke_cfg):
     """The online probe's classifier is trained state too: a probe whose weights stop being finite
     made an ok run with a probe accuracy read off NaN weights, and a checkpoint of them."""
-    cfg = smoke_cfg("callbacks.probe.optimizer._target_=torch.optim.SGD", "callbacks.probe.optimizer.lr=1e38")
+    probe = ("callbacks.probe.optimizer._target_=torch.optim.SGD", "callbacks.probe.optimizer.lr=1e38")
+    cfg = smoke_cfg(*probe)
     summary = train(cfg)
     assert summary["status"] == "diverged" and "callbacks.OnlineProbe" in summary["error"], summary
     assert not (run_dir(cfg) / "checkpoints" / "last.ckpt").exists()
+    cfg = smoke_cfg(*probe, "callbacks.checkpoint.every_n_epochs=3")  # no save for the writer to refuse
+    summary = train(cfg)
+    assert summary["status"] == "diverged" and "at the end of training" in summary["error"], summary
 
 
 def test_a_record_never_says_ok_beside_a_number_that_is_not_finite(smoke_cfg, monkeypatch):

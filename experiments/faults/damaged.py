@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from experiments.faults.harness import SMOKE, run, summary
-from experiments.faults.kit import linear_eval, one_line, report, run_copy, sweep_copy
+from experiments.faults.kit import linear_eval, lines_of, one_line, report, run_copy, sweep_copy
 
 Case = Callable[[Path], tuple[str, str, bool]]
 RANDOM = bytes((i * 151 + 7) % 256 for i in range(3000))
@@ -57,6 +57,46 @@ def _truncate(path: Path) -> None:
 
 def _tensors(payload: dict) -> Callable[[Path], None]:
     return lambda path: torch.save(payload, path)
+
+
+def _planted(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """A checkpoint loaded, one part of its trained state changed, saved again (as a file from
+    elsewhere, or an older version's, could be)."""
+
+    def damage(path: Path) -> None:
+        state = torch.load(path, weights_only=True)
+        change(state)
+        torch.save(state, path)
+
+    return damage
+
+
+def _first_float(tensors: dict) -> str:
+    return next(name for name, t in tensors.items() if t.is_floating_point())
+
+
+def _nan_in_optimizer(state: dict) -> None:
+    first = next(iter(state["optimizer_states"][0]["state"].values()))
+    first["exp_avg"].view(-1)[0] = float("nan")
+
+
+def _nan_in_probe(state: dict) -> None:
+    state["callbacks"]["OnlineProbe"]["classifier"]["weight"].view(-1)[0] = float("nan")
+
+
+def _sparse_weight(state: dict) -> None:
+    name = _first_float(state["state_dict"])
+    state["state_dict"][name] = state["state_dict"][name].to_sparse()
+
+
+def sweep_named_folder(d: Path) -> tuple[str, str, bool]:
+    """A sweep's run folder is named by its overrides (seed=0,variant=byol_lp): = and , are Hydra's
+    grammar, and the path is taken as typed."""
+    r = run_copy(d / "seed=0,variant=byol_lp")
+    done = linear_eval(r)
+    held = done.returncode == 0 and "linear_acc" in done.stdout
+    last = lines_of(done.stdout)[-1][:120] if lines_of(done.stdout) else ""
+    return "evaluated", f"rc {done.returncode}, {last}", held
 
 
 def odd_labels(d: Path) -> tuple[str, str, bool]:
@@ -159,6 +199,16 @@ DAMAGED: dict[str, Case] = {
     "both checkpoints damaged, linear_eval": _linear_eval_with(
         "checkpoints", lambda p: [f.write_bytes(RANDOM) for f in p.iterdir()], False, "no readable checkpoint"
     ),
+    "last.ckpt with NaN in the optimizer's state, linear_eval": _linear_eval_with(
+        "checkpoints/last.ckpt", _planted(_nan_in_optimizer), True
+    ),
+    "last.ckpt with NaN in the online probe, linear_eval": _linear_eval_with(
+        "checkpoints/last.ckpt", _planted(_nan_in_probe), True
+    ),
+    "last.ckpt with a sparse weight, linear_eval": _linear_eval_with(
+        "checkpoints/last.ckpt", _planted(_sparse_weight), True
+    ),
+    "a folder named like a sweep's run, linear_eval": sweep_named_folder,
     "summary.json damaged, train resumes": train_over_damaged_summary,
     "config.yaml damaged, train resumes": train_over_damaged_config,
 }

@@ -50,24 +50,34 @@ def arguments(argv: list[str]) -> tuple[dict[str, Path], list[str]]:
         errors.append(f"out={out}: a folder; name the file to write in it, e.g. out={out / BACKBONE_FILE}")
     elif not out.parent.is_dir():
         errors.append(f"out={out}: {SETTINGS['out']}")
-    elif inside(out, run_dir) and (out.parent.resolve() != run_dir.resolve() or not out.name.endswith(".pt")):
-        errors.append(f"out={out}: inside the run folder only <run_dir>/<name>.pt, beside the run's own files")
-    elif inside(out, run_dir) and out.name == EMBEDDINGS_FILE:
-        errors.append(f"out={out}: {EMBEDDINGS_FILE} is the linear evaluation's; choose another name")
+    elif (home := run_folder_of(out)) is not None:  # this run's folder, or another's: its files are not ours
+        which = "the run folder" if home.resolve() == run_dir.resolve() else f"the run folder {home}"
+        if out.parent.resolve() != home.resolve() or not out.name.endswith(".pt"):
+            errors.append(f"out={out}: inside {which} only <run folder>/<name>.pt, beside the run's own files")
+        elif out.name == EMBEDDINGS_FILE:
+            errors.append(f"out={out}: {EMBEDDINGS_FILE} is the linear evaluation's; choose another name")
     return given, errors
 
 
-def inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+def run_folder_of(path: Path) -> Path | None:
+    """The run folder ``path`` would land in (the nearest folder above it holding a run's
+    config.yaml or summary.json), or None."""
+    folder = path.parent.resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_FILE).is_file() or (candidate / SUMMARY_FILE).is_file():
+            return candidate
+    return None
 
 
 def export(run_dir: Path, out: Path) -> dict:
-    """Write the backbone of the run in ``run_dir`` to ``out`` (holding the run's lock when ``out``
-    is inside it) and return the record written."""
+    """Write the backbone of the run in ``run_dir`` to ``out`` (holding the lock of the run folder
+    ``out`` is in, if any: never beside a training that is replacing its files) and return the
+    record written."""
     from raft_lightning.export.run import export_record  # torch, lightning: after the command line
     from raft_lightning.lock import FolderLock
 
-    with FolderLock(run_dir) if inside(out, run_dir) else contextlib.nullcontext():
+    home = run_folder_of(out)
+    with FolderLock(home) if home is not None else contextlib.nullcontext():
         record = export_record(run_dir)
         save_tensors(out, record)
     return record

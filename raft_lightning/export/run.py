@@ -89,7 +89,11 @@ def export_record(run_dir: Path) -> dict[str, Any]:
     cfg = read_config(run_dir)
     summary = read_summary(run_dir)
     checkpoint, state = newest_weights(run_dir)
-    epochs = summary.get("epochs") if checkpoint == run_dir / CHECKPOINT else checkpoint_epochs(state)
+    newest = checkpoint == run_dir / CHECKPOINT
+    # The record's measures are of last.ckpt's weights: beside the one before it they would be
+    # another epoch's, so none is carried (null: not measured for these weights).
+    results = {key: summary.get(key) if newest else None for key in RESULT_KEYS}
+    epochs = summary.get("epochs") if newest else checkpoint_epochs(state)
     weights = online_backbone(state["state_dict"])
     if not weights:
         raise DamagedFile(checkpoint, "no online.backbone.* weights", CHECKPOINT_EXPECTED)
@@ -103,7 +107,7 @@ def export_record(run_dir: Path) -> dict[str, Any]:
         image_size=image_size,
         normalization=normalization(cfg.data, recorded_data_files(summary.get("data_files"), state, checkpoint)),
         config=OmegaConf.to_container(read_config(run_dir, portable_form=True)),
-        results={key: summary.get(key) for key in RESULT_KEYS},
+        results=results,
         status=summary.get("status"),
         epochs=epochs,
     )

@@ -10,7 +10,8 @@ of a plain dict, checked key by key before anything is built from it.
     in_channels   3
     normalization {"mean": [3 floats], "std": [3 floats > 0]}: x ↦ (x − mean) / std on [0, 1] images
     config        the run's resolved config, paths inside its folder as <run_dir>/…
-    results       the run's measures as its summary.json holds them (null: not measured)
+    results       the run's measures as its summary.json holds them (null: not measured; all null
+                  where last.ckpt was damaged and last.prev.ckpt exported: they are not its weights)
     status        the run's status when it was exported (ok, interrupted, …)
     epochs        the epochs it had completed
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from raft_lightning.files import BACKBONE_FORMAT, BACKBONE_VERSION
 from raft_lightning.readers.base import DamagedFile, finite, short
-from raft_lightning.readers.tensors import _torch_load, tensors_problem, weights_problem
+from raft_lightning.readers.tensors import _torch_load, tensors_problem
 
 BACKBONE_EXPECTED = f"a backbone file written by raft-export (format {BACKBONE_FORMAT!r}, version {BACKBONE_VERSION})"
 
@@ -51,7 +52,7 @@ def problems(saved: Any) -> list[str]:
         found.append("no state_dict")
     elif not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         found.append("a state_dict with other values than named tensors")
-    elif problem := tensors_problem(weights) or weights_problem(weights):  # as a checkpoint's: finite, plain, one type
+    elif problem := tensors_problem(weights):  # as a checkpoint's: plain, real, finite in float32
         found.append(problem)
     architecture = saved.get("architecture")
     if not isinstance(architecture, dict) or not isinstance(architecture.get("name"), str):

@@ -8,6 +8,7 @@ from typing import Any
 
 from raft_lightning.files import DATA_FILES, EMBEDDINGS_FILE, SUMMARY_FILE
 from raft_lightning.readers.base import DamagedFile, first_line, present, printable
+from raft_lightning.values import FLOAT32_MAX
 
 CHECKPOINT_EXPECTED = (
     "a Lightning checkpoint of tensors and plain values (torch.load weights_only=True), its weights finite"
@@ -46,7 +47,7 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
         raise DamagedFile(path, "no state_dict of tensors", CHECKPOINT_EXPECTED)
     # Weights that diverged, or that are not what training writes: nothing resumes, evaluates or
     # exports from them (a resume falls back to the checkpoint before).
-    if problem := weights_problem(weights) or tensors_problem(trained_tensors(state)):
+    if problem := tensors_problem(trained_tensors(state)):
         raise DamagedFile(path, problem, CHECKPOINT_EXPECTED)
     return state
 
@@ -69,7 +70,8 @@ def trained_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Every tensor of a checkpoint's trained state, by name: the weights (``state_dict``, named as
     they are), the optimisers' state (``optimizer_states…``) and the callbacks' (``callbacks.…``:
     the online probe's classifier and optimiser, the monitors' spectra), but Lightning's
-    bookkeeping. Walked without recursion: a file's nesting is the file's, not ours to trust."""
+    bookkeeping; and the optimisers' plain numbers (a learning rate a resume restores), as
+    0-dim tensors. Walked without recursion: a file's nesting is the file's, not ours to trust."""
     import torch
 
     found = {str(k): v for k, v in (checkpoint.get("state_dict") or {}).items()}
@@ -81,6 +83,8 @@ def trained_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
         name, node = stack.pop()
         if isinstance(node, torch.Tensor):
             found[name] = node
+        elif isinstance(node, float) and ("optimizer" in name or "param_groups" in name):
+            found[name] = torch.tensor(node, dtype=torch.float64)
         elif isinstance(node, dict):
             stack += [(f"{name}.{k}", v) for k, v in node.items()]
         elif isinstance(node, list | tuple):
@@ -94,28 +98,30 @@ def tensors_problem(tensors: dict[str, Any]) -> str | None:
     import torch
 
     plain = {n: t for n, t in tensors.items() if isinstance(t, torch.Tensor)}
-    if odd := [n for n, t in plain.items() if t.layout != torch.strided or t.is_meta or t.device.type != "cpu"]:
-        return f"tensors that are not dense CPU data (sparse, meta): {describe_tensors(odd)}"
+    odd = [
+        n
+        for n, t in plain.items()
+        if t.layout != torch.strided or t.is_nested or t.is_meta or t.is_quantized or t.device.type != "cpu"
+    ]
+    if odd:
+        return f"tensors that are not dense CPU data (sparse, nested, meta, quantized): {describe_tensors(odd)}"
     if complex_ := [n for n, t in plain.items() if t.is_complex()]:
         return f"complex tensors: {describe_tensors(complex_)}"
     if bad := non_finite(plain):
         return f"weights not finite: {describe_tensors(bad)}"
+    if big := beyond_float32(plain):
+        return f"weights beyond float32's range (infinite once in a float32 network): {describe_tensors(big)}"
     return None
 
 
-def weights_problem(weights: dict[str, Any]) -> str | None:
-    """Weights of more than one float type (a run trains in one: float32, or float64 with
-    ``trainer.precision=64-true``): a tensor of another type is not training's, and a float64
-    value beyond float32's range would turn infinite in a float32 network."""
-    kinds: dict[Any, list[str]] = {}
-    for name, t in weights.items():
-        if t.is_floating_point():
-            kinds.setdefault(t.dtype, []).append(name)
-    if len(kinds) < 2:
-        return None
-    fewest = min(kinds, key=lambda k: len(kinds[k]))
-    most = max(kinds, key=lambda k: len(kinds[k]))
-    return f"weights of {len(kinds)} float types: {describe_tensors(kinds[fewest])} {fewest} among {most}"
+def beyond_float32(tensors: dict[str, Any]) -> list[str]:
+    """The names of the wider-than-float32 tensors holding a value float32 cannot (|x| > its
+    largest): a float32 run would load it as an infinity, and a float64 run
+    (``trainer.precision=64-true``) never trains one that large without diverging."""
+    import torch
+
+    wide = [(n, t) for n, t in tensors.items() if t.is_floating_point() and torch.finfo(t.dtype).max > FLOAT32_MAX]
+    return [n for n, t in wide if t.numel() and bool(t.abs().max() > FLOAT32_MAX)]
 
 
 def non_finite(weights: dict[str, Any]) -> list[str]:

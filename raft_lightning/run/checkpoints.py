@@ -114,6 +114,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return state
 
 
+def check_trained_state(trainer: Any, model: Any) -> None:
+    """``DivergedError`` when the trained state training ends with (weights, optimisers, the
+    online probe) is not finite: the checkpoint writer checks each save, and a run configured to
+    save none at its end (``callbacks.checkpoint.every_n_epochs`` above its epochs) is checked here."""
+    state = {
+        "state_dict": model.state_dict(),
+        "optimizer_states": [optimizer.state_dict() for optimizer in trainer.optimizers],
+        "callbacks": {callback.state_key: callback.state_dict() for callback in trainer.callbacks},
+    }
+    if bad := non_finite(trained_tensors(state)):
+        raise DivergedError(f"weights not finite at the end of training: {describe_tensors(bad)}")
+
+
 def run_dir_of(checkpoint: Path) -> Path:
     """The run folder of ``<run_dir>/checkpoints/last.ckpt`` (a checkpoint elsewhere: its folder)."""
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent

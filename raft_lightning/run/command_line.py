@@ -9,6 +9,7 @@ nothing is started unless every run can be.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -57,27 +58,33 @@ NOT_A_KEY = re.compile(r"Could not override '([^']+)'")
 
 
 def _compose_error(e: BaseException, config_name: str, overrides: list[str]) -> str:
-    """One line for a failed composition. A key the config does not have gets what is there:
-    Hydra's own message suggests ``+key=value``, which would only add a setting nothing reads."""
+    """One line for a failed composition. A key the config does not have gets what the nearest
+    group above it has (Hydra's own message suggests ``+key=value``, which would only add a
+    setting nothing reads). Composes again inside Hydra's current initialisation, if any."""
     found = NOT_A_KEY.search(str(e))
     text = next((t for t in overrides if found and t.split("=", 1)[0] == found.group(1)), None)
     if text is None:
         return _one_line(e)
-    key = found.group(1)
-    parent, _, _ = key.rpartition(".")
-    GlobalHydra.instance().clear()
+    rest = [t for t in overrides if t != text]
+    ours = not GlobalHydra.instance().is_initialized()
     try:
-        with initialize_config_module("raft_lightning.conf", version_base="1.3"):
-            cfg = compose(config_name, overrides=[t for t in overrides if t != text])
-        node = OmegaConf.select(cfg, parent) if parent else cfg
+        with initialize_config_module("raft_lightning.conf", version_base="1.3") if ours else contextlib.nullcontext():
+            cfg = compose(config_name, overrides=rest, return_hydra_config=True)
     except Exception:  # the rest does not compose either: Hydra's message is the one to show
         return _one_line(e)
     finally:
-        GlobalHydra.instance().clear()
-    if not isinstance(node, DictConfig):
-        return f"{text}: not a setting; {parent} is a value, not a group of settings"
-    keys = ", ".join(str(k) for k in node.keys()) or "nothing"
-    return f"{text}: not a setting; {parent or 'the config'} has {keys} (a key of your own: +{text})"
+        if ours:
+            GlobalHydra.instance().clear()
+    parts = found.group(1).split(".")
+    for depth in range(len(parts) - 1, -1, -1):  # the nearest group above the key that exists
+        where = ".".join(parts[:depth])
+        node = OmegaConf.select(cfg, where) if where else cfg
+        if isinstance(node, DictConfig):
+            keys = ", ".join(str(k) for k in node.keys() if where or k != "hydra") or "nothing"
+            return f"{text}: not a setting; {where or 'the config'} has {keys}"
+        if node is not None:
+            return f"{text}: not a setting; {where} is a value, not a group of settings"
+    return _one_line(e)
 
 
 def parse(argv: list[str]) -> Any:
@@ -180,8 +187,8 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
     ]
     if len(modes) > 1 or (modes and args.shell_completion):  # Hydra would raise a ValueError with a traceback
         return [f"{' and '.join(modes)}: one of them at a time (-m runs a sweep; --cfg and --info only print)"]
-    if informational(args):
-        return []
+    if informational(args):  # only prints; --cfg and --info print a composed config: one line if it cannot be
+        return compose_problems(argv, config_name, printing=True) if (args.cfg or args.info) else []
     try:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
     except Exception as e:  # Hydra's OverrideParseException, with a caret diagram under it
@@ -213,11 +220,12 @@ def problems(argv: list[str], config_name: str = "train") -> list[str]:
         HydraConfig.instance().cfg = None
 
 
-def compose_problems(argv: list[str], config_name: str) -> list[str]:
+def compose_problems(argv: list[str], config_name: str, printing: bool = False) -> list[str]:
     """The command composed as Hydra will compose it, its failure one line (a key not in the
-    config, a bad override): for commands whose config is not a run's (``linear_eval``)."""
+    config, a bad override): for commands whose config is not a run's (``linear_eval``), and
+    for ``--cfg``/``--info`` (``printing``) of a single run."""
     args = parse(argv)
-    if informational(args):
+    if (informational(args) and not printing) or args.multirun:
         return []
     GlobalHydra.instance().clear()
     try:
@@ -245,7 +253,7 @@ def sweep_problems(config_name: str, base: DictConfig, task: list[str]) -> list[
                 cfg = _run_config(config_name, overrides, None)
                 messages = config_errors(cfg, dict(cfg.hydra.runtime.choices))
         except Exception as e:
-            messages = [_one_line(e)]
+            messages = [_compose_error(e, config_name, overrides)]
         for message in messages:
             found.setdefault(message, []).append(num)
     if not found:

@@ -91,9 +91,12 @@ def optimizer_errors(optimizer: DictConfig, path: str = "optimizer") -> list[str
         errors += number_errors(f"{path}.weight_decay", optimizer.weight_decay, 0, FLOAT32_MAX)
     if "momentum" in optimizer:
         errors += number_errors(f"{path}.momentum", optimizer.momentum, 0, 1)
-    for key, value in optimizer.items():  # any other number it takes (eps, …): torch checks some only at build
-        if isinstance(value, float) and not math.isfinite(value):
-            errors.append(f"{path}.{key}={value!r}: must be a finite number")
+    if "eps" in optimizer:  # Adam's: torch refuses a negative one only when it is built
+        errors += number_errors(f"{path}.eps", optimizer.eps, 0, FLOAT32_MAX)
+    checked = ("lr", "weight_decay", "momentum", "betas", "eps")
+    for key, value in optimizer.items():  # any other number it takes: a float32 one, as the above
+        if key not in checked and isinstance(value, float) and not (math.isfinite(value) and abs(value) <= FLOAT32_MAX):
+            errors.append(f"{path}.{key}={value!r}: must be a finite number of at most {FLOAT32_MAX:g} in size")
     if "betas" in optimizer:
         betas = OmegaConf.to_container(optimizer.betas) if OmegaConf.is_config(optimizer.betas) else optimizer.betas
         if not (

@@ -27,7 +27,7 @@ from raft_lightning.lock import FolderBusy, FolderLock
 from raft_lightning.measures import MEASURES, PROBE_ACC
 from raft_lightning.readers import DamagedFile, read_checkpoint, recorded_data_files, unrebased
 from raft_lightning.run.build import build, construct
-from raft_lightning.run.checkpoints import NoReadableCheckpoint, drop_previous, resumable
+from raft_lightning.run.checkpoints import NoReadableCheckpoint, check_trained_state, drop_previous, resumable
 from raft_lightning.run.console import quiet_known_noise, result_line, start_line
 from raft_lightning.run.guard import check_same_run
 from raft_lightning.run.provenance import cpu_model
@@ -137,6 +137,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             logger.log_hyperparams(hyperparameters)
         if model.pretrain:
             trainer.fit(model, datamodule=datamodule, ckpt_path=checkpoint)
+            check_trained_state(trainer, model)
         else:  # a baseline evaluated as initialised: validate once for the monitors, keep the weights
             trainer.validate(model, datamodule=datamodule, verbose=False)
             trainer.save_checkpoint(cfg.paths.last_checkpoint, weights_only=False)  # as Lightning's own saves
