@@ -113,6 +113,9 @@ def test_linear_eval_command_line_is_composed_first(tmp_path):
         (["foo.bar=3"], "foo.bar=3: not a setting; the config has seed, tags"),  # the nearest group that exists
         (["hydra.run.dirr=/x"], "hydra.run.dirr=/x: not a setting; hydra.run has dir"),
         (["--cfg", "job", "foo=1"], "foo=1: not a setting; the config has seed"),  # printing composes it too
+        # where adding is meaningful, how: an argument of the group's class, an entry of an open map
+        (["optimizer.eps=1e-7"], "optimizer.eps=1e-7: not a setting; optimizer has _target_, _partial_, lr"),
+        (["hydra.job.env_set.FOO=1"], "hydra.job.env_set.FOO=1: not a setting; hydra.job.env_set has nothing"),
     ],
 )
 def test_a_key_the_config_lacks_names_what_is_there(argv, expected):
@@ -122,7 +125,8 @@ def test_a_key_the_config_lacks_names_what_is_there(argv, expected):
 
     (line,) = problems(argv)
     assert line.startswith(expected), line
-    assert "+" not in line  # no "+key=value" to add a setting nothing would read
+    hint = "torch.optim.Adam the config does not list: +optimizer" in line or "(a new entry: +hydra" in line
+    assert hint == ("optimizer has" in expected or "env_set" in expected), line  # no "+key" where nothing reads it
     assert "hydra" in expected or "hydra" not in line.split("has", 1)[-1]  # Hydra's own settings are not the run's
     sweep = problems(["-m", "seed=0,1", "optimizer.lrr=1,2"])  # swept: each job composed, the same line
     assert sweep[1].strip().startswith("optimizer.lrr=1: not a setting; optimizer has _target_"), sweep

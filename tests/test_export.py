@@ -257,6 +257,11 @@ def test_out_in_another_run_folder_never_replaces_its_files(convnet_run, tmp_pat
         assert code == 2 and (f"the run folder {other}" in err or "embeddings.pt" in err), err
     assert (other / "summary.json").read_bytes() == before and not (other / "checkpoints" / "last.ckpt").exists()
     assert export(capsys, f"run_dir={convnet_run}", f"out={other / 'mine.pt'}")[0] == 0
+    sweep = tmp_path / "sweep"  # a sweep's folder: Hydra's multirun.yaml and the report's files are not ours
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    code, _, err = export(capsys, f"run_dir={convnet_run}", f"out={sweep / 'multirun.yaml'}")
+    assert code == 2 and "inside a sweep folder only" in err and (sweep / "multirun.yaml").read_text() == "hydra: {}\n"
 
 
 def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(convnet_run, tmp_path, capsys):

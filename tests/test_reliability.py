@@ -110,6 +110,8 @@ TRAINED_STATE = {
     # a plain number a resume restores: the optimiser's learning rate
     "optimizer's lr": lambda v: _state(optimizer_states=[{"state": {}, "param_groups": [{"lr": v, "params": [0]}]}]),
     "probe's lr": lambda v: _state(callbacks={"OnlineProbe": {"optimizer": {"param_groups": [{"lr": v}]}}}),
+    # an int a resume would turn into an infinite float (it failed the run mid-training)
+    "optimizer's int lr": lambda v: _state(optimizer_states=[{"state": {}, "param_groups": [{"lr": 10**400}]}]),
 }
 
 

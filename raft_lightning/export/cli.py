@@ -19,6 +19,7 @@ from pathlib import Path
 
 from raft_lightning.files import BACKBONE_FILE, CONFIG_FILE, EMBEDDINGS_FILE, SUMMARY_FILE, NotWritten, save_tensors
 
+SWEEP_FILE = "multirun.yaml"  # Hydra's, in a sweep's folder (run.sweep.SWEEP_FILE; torch-free here)
 USAGE = f"raft-export run_dir=<run folder> [out=<file>, default <run folder>/{BACKBONE_FILE}]"
 SETTINGS = {
     "run_dir": f"a run's folder (with {CONFIG_FILE}, {SUMMARY_FILE} and checkpoints/last.ckpt)",
@@ -50,6 +51,8 @@ def arguments(argv: list[str]) -> tuple[dict[str, Path], list[str]]:
         errors.append(f"out={out}: a folder; name the file to write in it, e.g. out={out / BACKBONE_FILE}")
     elif not out.parent.is_dir():
         errors.append(f"out={out}: {SETTINGS['out']}")
+    elif (out.parent / SWEEP_FILE).is_file() and not out.name.endswith(".pt"):  # Hydra's and the report's files
+        errors.append(f"out={out}: inside a sweep folder only <sweep folder>/<name>.pt, beside the sweep's own files")
     elif (home := run_folder_of(out)) is not None:  # this run's folder, or another's: its files are not ours
         which = "the run folder" if home.resolve() == run_dir.resolve() else f"the run folder {home}"
         if out.parent.resolve() != home.resolve() or not out.name.endswith(".pt"):

@@ -3,6 +3,7 @@ plain values only; a pickle that asks for anything else is refused, never run.""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,9 @@ def trained_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
         name, node = stack.pop()
         if isinstance(node, torch.Tensor):
             found[name] = node
-        elif isinstance(node, float) and ("optimizer" in name or "param_groups" in name):
-            found[name] = torch.tensor(node, dtype=torch.float64)
+        elif isinstance(node, int | float) and not isinstance(node, bool) and "param_groups" in name:
+            # an int beyond float64 is as infinite as a float32 network would find it
+            found[name] = torch.tensor(float(node) if abs(node) < 1e308 else math.inf, dtype=torch.float64)
         elif isinstance(node, dict):
             stack += [(f"{name}.{k}", v) for k, v in node.items()]
         elif isinstance(node, list | tuple):

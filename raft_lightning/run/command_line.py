@@ -81,7 +81,15 @@ def _compose_error(e: BaseException, config_name: str, overrides: list[str]) -> 
         node = OmegaConf.select(cfg, where) if where else cfg
         if isinstance(node, DictConfig):
             keys = ", ".join(str(k) for k in node.keys() if where or k != "hydra") or "nothing"
-            return f"{text}: not a setting; {where or 'the config'} has {keys}"
+            # Where adding is meaningful: an argument of the group's class it does not list (checked
+            # against the signature), or an entry of an open map (hydra.job.env_set).
+            add = (
+                f" (if it is an argument of {node._target_} the config does not list: +{text})"
+                if "_target_" in node
+                else ""
+            )
+            add = add or (f" (a new entry: +{text})" if len(node) == 0 else "")
+            return f"{text}: not a setting; {where or 'the config'} has {keys}{add}"
         if node is not None:
             return f"{text}: not a setting; {where} is a value, not a group of settings"
     return _one_line(e)
