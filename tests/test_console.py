@@ -162,7 +162,7 @@ def test_help_quotes_no_running_time_and_names_the_loggers():
         ("eval.optimizer._target_=os.system", "not a parameter of system"),
         ("eval.optimizer.lr=-1", "eval.optimizer.lr=-1"),
         ("data_root=/nonexistent/images", "data_root=/nonexistent/images: no such folder"),
-        ("data_root=7", "data_root=7: the folder where the run's data are now (a name Hydra reads as a number"),
+        ("data_root=7", "data_root=7: no such folder"),  # the folder named 7, taken as typed (not the number)
     ],
 )
 def test_linear_eval_refuses_settings_it_does_not_have_in_one_line(tmp_path, arg, says):

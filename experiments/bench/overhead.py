@@ -35,7 +35,7 @@ def demo_batches(cfg: Any, steps: int) -> list[tuple[torch.Tensor, torch.Tensor,
 
 class PlainLoop(SimpleNamespace):
     """What the per-step callbacks read of a Trainer, kept by the plain loop: the optimiser steps
-    taken, their planned total (the τ schedule), the epoch, one process on the CPU. A
+    taken, their planned total (the τ schedule), the epoch and its length, one process on the CPU. A
     callback that reads anything else fails here with an AttributeError, loudly."""
 
     def __init__(self, total_steps: int) -> None:
@@ -43,6 +43,8 @@ class PlainLoop(SimpleNamespace):
             global_step=0,
             current_epoch=0,
             estimated_stepping_batches=total_steps,
+            num_training_batches=total_steps,  # one epoch of them: the guard also checks its last step
+            max_steps=-1,  # Lightning's "no limit"
             log_every_n_steps=50,  # Lightning's default: the probe's step-level log, every 50th step
             datamodule=None,  # the batches come from the plain loop's own loader
             world_size=1,
