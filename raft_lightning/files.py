@@ -131,3 +131,9 @@ def set_aside(path: Path) -> Path:
     aside = path.with_name(path.name + DAMAGED_SUFFIX)
     os.replace(path, aside)
     return aside
+
+
+def previous_of(path: Path) -> Path:
+    """``last.ckpt`` → ``last.prev.ckpt``: the checkpoint before the newest (a resume, an
+    evaluation and an export fall back to it)."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")

@@ -16,7 +16,7 @@ from raft_lightning.data.folder import FolderError, read_folder
 from raft_lightning.data.lazy import FolderImages
 from raft_lightning.data.stats import folder_statistics
 from raft_lightning.export.backbone import backbone_record, online_backbone
-from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
+from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE, previous_of
 from raft_lightning.models import BACKBONES
 from raft_lightning.readers import (
     CHECKPOINT_EXPECTED,
@@ -30,7 +30,6 @@ from raft_lightning.readers import (
 from raft_lightning.summary import RESULT_KEYS
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # the run's newest weights (paths.last_checkpoint)
-PREVIOUS = "last.prev.ckpt"  # the one before it (run.checkpoints.previous_of)
 log = logging.getLogger(__name__)
 BUILD_BACKBONE = "raft_lightning.models.build_backbone"
 # The datamodules the package's data configs name, by _target_: their fixed statistics are class
@@ -118,7 +117,7 @@ def newest_weights(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     (last.prev.ckpt, said in a warning), as a resume or an evaluation would take. Nothing in the
     folder is moved: an export only reads it."""
     checkpoint = run_dir / CHECKPOINT
-    previous = checkpoint.with_name(PREVIOUS)
+    previous = previous_of(checkpoint)
     try:
         return checkpoint, read_checkpoint(checkpoint)
     except (FileNotFoundError, DamagedFile) as e:

@@ -96,7 +96,8 @@ def trained_tensors(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 def tensors_problem(tensors: dict[str, Any]) -> str | None:
     """What is wrong with ``tensors`` for a checkpoint training wrote, in a few words, or None:
-    a tensor without plain data (sparse, on the meta device), a complex one, one not finite."""
+    a tensor without plain data (sparse, nested, meta, quantized), a complex one, one not finite,
+    one beyond float32's range."""
     import torch
 
     plain = {n: t for n, t in tensors.items() if isinstance(t, torch.Tensor)}

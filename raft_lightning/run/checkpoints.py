@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from raft_lightning.contracts import DivergedError
-from raft_lightning.files import CHECKPOINT_CONFIG, TEMP_SUFFIX, new_temp_beside, set_aside
+from raft_lightning.files import CHECKPOINT_CONFIG, TEMP_SUFFIX, new_temp_beside, previous_of, set_aside
 from raft_lightning.readers import (
     DamagedFile,
     describe_tensors,
@@ -37,11 +37,6 @@ from raft_lightning.readers import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def previous_of(path: Path) -> Path:
-    """``last.ckpt`` → ``last.prev.ckpt``: the checkpoint before the newest."""
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
 class CheckpointNotSaved(OSError):
