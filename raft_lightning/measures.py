@@ -84,3 +84,18 @@ MEASURES: tuple[Measure, ...] = (
     Measure("uniform_projector_last", "monitor/uniform_projector", "window", "L_uniform(z), last epochs"),
 )
 BY_KEY = {m.key: m for m in MEASURES}
+
+
+def summarised(rows: list[dict[str, float]], last_epochs: int) -> dict[str, float | None]:
+    """The ``last`` and ``window`` measures of a run's epoch rows (metrics.csv's, one dict per
+    epoch, a cell left out where its series was not measured): the one definition of how the
+    epochs become summary.json's results, for its writer and for whoever checks a record."""
+    results: dict[str, float | None] = {}
+    for measure in MEASURES:
+        values = [row[measure.series] for row in rows if measure.series in row] if measure.series else []
+        if measure.how == "last":
+            results[measure.key] = values[-1] if values else None
+        elif measure.how == "window":
+            window = values[-last_epochs:]
+            results[measure.key] = sum(window) / len(window) if window else None
+    return results

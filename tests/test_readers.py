@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from raft_lightning.callbacks.epoch_metrics import write_csv
 from raft_lightning.files import EMBEDDINGS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, write_atomically
+from raft_lightning.measures import MEASURES, summarised
 from raft_lightning.readers import (
     DamagedFile,
     expected_runs,
@@ -30,9 +32,11 @@ from raft_lightning.readers import (
     read_spectra,
     read_steps,
     read_summary,
+    unlike_its_epochs,
     untrusted_targets,
 )
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
+from raft_lightning.report.rows import load_run
 from raft_lightning.summary import problems
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -142,6 +146,74 @@ def test_metrics_csv_damage_is_named_with_its_line(tmp_path):
     ]:
         with pytest.raises(DamagedFile, match=match):
             read_epochs(write(tmp_path / name / "metrics.csv", text).parent)
+
+
+# --- summary.json against metrics.csv ----------------------------------------------------------
+
+SERIES = sorted({m.series for m in MEASURES if m.series})
+NUMBER = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=64)
+
+
+def written_run(run_dir: Path, rows: list[dict[str, float]], window: int) -> dict:
+    """metrics.csv by its writer, and the record as RunRecord.save writes the results it
+    summarises from the same rows (measures.summarised); the record as read back."""
+    write_csv(run_dir / "metrics.csv", rows)
+    record = {"status": "ok", "epochs": len(rows), "last_epochs": window, **summarised(rows, window)}
+    write(run_dir / "summary.json", json.dumps(record, indent=2, default=str, allow_nan=True) + "\n")
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@SETTINGS
+@given(data=st.data(), epochs=st.integers(1, 8), window=st.integers(1, 10))
+def test_a_record_agrees_with_its_epochs_as_written_and_a_one_ulp_edit_of_either_is_named(
+    tmp_path, data, epochs, window
+):
+    """The property the published results stand on (issue 23): whatever the numbers, a record
+    and its metrics.csv as their writers leave them agree exactly, and moving one number of
+    either by one ulp, where it counts, is named with its key."""
+    rows = [
+        {"epoch": float(e), **{s: data.draw(NUMBER) for s in SERIES if data.draw(st.booleans())}}
+        for e in range(1, epochs + 1)
+    ]
+    run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    summary = written_run(run_dir, rows, window)
+    assert unlike_its_epochs(summary, read_epochs(run_dir), window) == []
+    measured = [m for m in MEASURES if m.series and summary.get(m.key) is not None]
+    assume(measured)
+    measure = data.draw(st.sampled_from(measured))
+    edited = dict(summary, **{measure.key: math.nextafter(summary[measure.key], math.inf)})
+    assert unlike_its_epochs(edited, read_epochs(run_dir), window) == [
+        f"{measure.key} {edited[measure.key]!r} against {summary[measure.key]!r}"
+    ]
+    last = max(i for i, row in enumerate(rows) if measure.series in row)  # counts for last and window
+    rows[last][measure.series] = math.nextafter(rows[last][measure.series], -math.inf)
+    write_csv(run_dir / "metrics.csv", rows)
+    named = measure.key in " ".join(unlike_its_epochs(summary, read_epochs(run_dir), window))
+    # A mean can absorb one ulp of one of its terms: named exactly where the edit changes the result.
+    assert named == (summarised(rows, window)[measure.key] != summary[measure.key])
+    assert named or measure.how == "window"
+
+
+def test_what_a_record_and_its_epochs_are_not_compared_on(tmp_path):
+    rows = [{"epoch": 1.0, "train/uniform": -1.0, "val/knn_acc": 0.5}, {"epoch": 2.0, "train/uniform": -2.0}]
+    summary = written_run(tmp_path, rows, 2)
+    assert unlike_its_epochs(summary, rows[:1], 2) == ["epochs 2 against 1 rows", "uniform -1.5 against -1.0"]
+    assert unlike_its_epochs(summary | {"status": "running"}, rows[:1], 2) == []  # rows come before the record
+    assert unlike_its_epochs(summary, [], 2) == []  # never trained: nothing to compare
+    older = summary | {"uniform": 7.0}  # a window not recorded: the window's results are not compared
+    assert unlike_its_epochs(older, rows, None) == [] and unlike_its_epochs(older, rows, 2) != []
+
+
+def test_the_report_names_a_record_that_is_not_its_epochs(tmp_path):
+    rows = [{"epoch": 1.0, "train/align": 0.5, "train/uniform": -1.0}]
+    record = GOOD_SUMMARY | {"epochs": 1, "last_epochs": 1, "probe_acc": None, "knn_acc": None}
+    write(tmp_path / "run" / "summary.json", json.dumps(record | summarised(rows, 1)))
+    write_csv(tmp_path / "run" / "metrics.csv", rows)
+    assert load_run(tmp_path / "run").problem is None or "metrics.csv" not in load_run(tmp_path / "run").problem
+    write_csv(tmp_path / "run" / "metrics.csv", [{"epoch": 1.0, "train/align": 0.5, "train/uniform": -1.25}])
+    assert load_run(tmp_path / "run").problem.endswith(
+        "summary.json is not what metrics.csv gives: uniform -1.0 against -1.25"
+    )
 
 
 # --- spectra.csv, steps.csv (callbacks.monitors) -------------------------------------------------

@@ -5,9 +5,12 @@ those tables."""
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
+import matplotlib
 import pytest
 from omegaconf import OmegaConf
 
@@ -16,6 +19,7 @@ from experiments.fashion_mnist.claims import claims
 from raft_lightning.files import SUMMARY_FILE
 from raft_lightning.readers import expected_runs, read_summary
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
+from raft_lightning.report.rows import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "fashion_mnist"
@@ -27,12 +31,103 @@ def summaries(table: str) -> list[dict]:
     return [read_summary(p.parent) or {} for p in sorted((RESULTS / table / "runs").rglob(SUMMARY_FILE))]
 
 
+PDF_POINTS = 1e-6  # see pdf_drawing
+
+
+def pdf_drawing(data: bytes) -> tuple[bytes, list[list[bytes | float]]]:
+    """A PDF figure as what it draws: the file with its streams cut out, its stream lengths (in
+    place or as objects of their own) and cross-reference offsets dropped (they follow from the
+    streams' compressed bytes), and each stream inflated and split into tokens, numbers as
+    numbers. Matplotlib prints a coordinate with 10 decimals, so a last-bit difference of a
+    float64 (a sum another CPU or library build orders otherwise: about 1e-13 of a page coordinate below
+    10^3 pt) can print one digit apart; the test allows PDF_POINTS = 1e-6 pt (0.35 nm on paper),
+    far above that and far below anything drawn."""
+    streams, skeleton, start = [], [], 0
+    for match in re.finditer(rb"stream\r?\n", data):
+        if match.start() < start or not data[: match.start()].rstrip().endswith(b">>"):
+            continue
+        end = data.index(b"endstream", match.end())
+        skeleton.append(data[start : match.start()])
+        raw = data[match.end() : end]
+        try:
+            raw = zlib.decompress(raw)
+        except zlib.error:
+            pass  # not deflated
+        streams.append([_number(t) for t in raw.split()])
+        start = end
+    skeleton.append(data[start : data.rindex(b"\nxref\n")])
+    skeleton = re.sub(rb"/Length \d+( \d+ R)?", b"/Length", b"".join(skeleton))
+    return re.sub(rb"(\d+ 0 obj\n)\d+(\nendobj)", rb"\1\2", skeleton), streams  # a length as its own object
+
+
+def _number(token: bytes) -> bytes | float:
+    return float(token) if re.fullmatch(rb"-?\d+(\.\d*)?|-?\.\d+", token) else token
+
+
+def same_drawing(a: bytes, b: bytes) -> bool:
+    (skeleton_a, streams_a), (skeleton_b, streams_b) = pdf_drawing(a), pdf_drawing(b)
+    return (
+        skeleton_a == skeleton_b
+        and [len(s) for s in streams_a] == [len(s) for s in streams_b]
+        and all(
+            x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= PDF_POINTS)
+            for sa, sb in zip(streams_a, streams_b)
+            for x, y in zip(sa, sb)
+        )
+    )
+
+
 @pytest.mark.parametrize("table", PUBLISHED)
-def test_report_over_the_committed_runs_rebuilds_the_committed_tables(table, tmp_path):
+def test_report_over_the_committed_runs_rebuilds_the_committed_tables_and_figures(table, tmp_path):
+    """The tables byte for byte; the figures too, PNG byte for byte and PDF drawing for drawing
+    (``pdf_drawing``), where this matplotlib is the one that drew them (its version is in each
+    file: another draws its own way, and its figures are checked by tests/test_figures.py)."""
     report(RESULTS / table / "runs", tmp_path, OmegaConf.load(DEFAULT_CONFIG))
     for name in [k for k in TABLES[table][1] if k.endswith((".md", ".csv"))]:
         committed = (RESULTS / table / name).read_text()
         assert (tmp_path / name).read_text() == committed, f"{table}/{name} differs from the report over {table}/runs"
+    drawn = [f"{table}/{stem}{suffix}" for stem in TABLES[table][1] if "." not in stem for suffix in (".png", ".pdf")]
+    by = f"Matplotlib version{matplotlib.__version__},".encode()
+    if not all(by in (RESULTS / name).read_bytes() for name in drawn if name.endswith(".png")):
+        pytest.skip(f"the committed figures were drawn by another matplotlib than {matplotlib.__version__}")
+    for name in drawn:
+        new, old = (tmp_path / Path(name).name).read_bytes(), (RESULTS / name).read_bytes()
+        assert new == old if name.endswith(".png") else same_drawing(new, old), f"{name} is not what its runs draw"
+
+
+def test_a_pdf_drawing_is_compared_to_the_last_point_only():
+    page = (RESULTS / "table1" / "representations.pdf").read_bytes()
+    assert same_drawing(page, page)
+    first = re.search(rb"stream\r?\n", page[page.index(b"/Filter /FlateDecode") :])
+    start = page.index(b"/Filter /FlateDecode") + first.end()
+    end = page.index(b"endstream", start)
+    content = zlib.decompress(page[start:end])
+
+    def with_content(text: bytes) -> bytes:
+        return page[:start] + zlib.compress(text) + page[end:]
+
+    number = re.search(rb"\d+\.\d{6,}", content)
+    value = float(number.group())
+    for shift, same in ((PDF_POINTS / 2, True), (PDF_POINTS * 2, False)):
+        moved = content[: number.start()] + f"{value + shift:.10f}".encode() + content[number.end() :]
+        assert same_drawing(with_content(moved), page) is same, shift
+    assert not same_drawing(with_content(content.replace(b" m", b" l", 1)), page)  # a move drawn as a line
+
+
+@pytest.mark.parametrize("table", PUBLISHED)
+def test_every_committed_runs_record_is_what_its_epochs_give(table):
+    """summary.json's epochs and each result summarised from them (raft_lightning.measures) are
+    its metrics.csv's, exactly, in every committed run (readers.unlike_its_epochs): an edited
+    number in either is named; and each run reads whole."""
+    runs = [load_run(p.parent) for p in sorted((RESULTS / table / "runs").rglob(SUMMARY_FILE))]
+    assert [(run.path.name, run.problem) for run in runs if run.problem] == []
+    assert sum(1 for run in runs if run.epochs) >= len(runs) - 3  # all but the random encoders trained
+
+
+@pytest.mark.parametrize("sweep", ["table1", "table3"])
+def test_every_kept_claims_runs_record_is_what_its_epochs_give(sweep):
+    runs = [load_run(p.parent) for p in sorted((RESULTS / "claims" / sweep / "runs").rglob(SUMMARY_FILE))]
+    assert runs and [(run.path.name, run.problem) for run in runs if run.problem] == []
 
 
 @pytest.mark.parametrize("table", PUBLISHED)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
+from raft_lightning.measures import MEASURES, summarised
 from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, present, short, text_of
 from raft_lightning.summary import problems
 
@@ -75,6 +76,32 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     except csv.Error as e:
         raise DamagedFile(path, first_line(e), EPOCHS_EXPECTED) from None
     return rows
+
+
+def unlike_its_epochs(summary: dict[str, Any], rows: list[dict[str, float]], last_epochs: int | None) -> list[str]:
+    """What a finished run's summary.json says other than its metrics.csv gives: its ``epochs``
+    against the number of rows, and each ``last`` and ``window`` result against
+    ``measures.summarised`` of the rows over the window ``last_epochs`` (None, a record that
+    did not keep its window: the ``window`` results are not compared). Compared exactly: the
+    writer computes the results from the same rows in memory, and both files keep each float's
+    shortest repr, which reads back as the same number. Empty where they agree, or where there
+    is nothing to compare: a record that is not ``ok`` (a run in progress writes its rows before
+    its record) or no rows (an encoder that never trained)."""
+    if summary.get("status") != "ok" or not rows:
+        return []
+    found = [] if summary.get("epochs") == len(rows) else [f"epochs {summary.get('epochs')!r} against {len(rows)} rows"]
+    windowed = {m.key for m in MEASURES if m.how == "window"}
+    for key, value in summarised(rows, last_epochs or 1).items():
+        said = summary.get(key)
+        if key in windowed and last_epochs is None:
+            continue
+        if said != value and not (_nan(said) and _nan(value)):
+            found.append(f"{key} {said!r} against {value!r}")
+    return found
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 NETWORKS, LAYERS = ("online", "target"), ("backbone", "projector")

@@ -18,11 +18,19 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from raft_lightning.files import CONFIG_FILE, SUMMARY_FILE
+from raft_lightning.files import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 from raft_lightning.identity import run_identity
 from raft_lightning.losses import uniformity_loss
 from raft_lightning.measures import MEASURES
-from raft_lightning.readers import DamagedFile, read_embeddings, read_epochs, read_spectra, read_steps, read_summary
+from raft_lightning.readers import (
+    DamagedFile,
+    read_embeddings,
+    read_epochs,
+    read_spectra,
+    read_steps,
+    read_summary,
+    unlike_its_epochs,
+)
 from raft_lightning.readers.curves import Spectra
 from raft_lightning.report.labels import (  # noqa: F401 (re-exported: the tables and figures name them here)
     BASELINES,
@@ -78,6 +86,15 @@ class Run:
         if s.get("objective") in BASELINES:
             setting["predictor"] = "—"
         return setting
+
+    @property
+    def last_epochs(self) -> int | None:
+        """The window of the run's ``window`` measures: summary.json's ``last_epochs``, or its
+        config's ``record.last_epochs`` (records older than the field), or None: not recorded."""
+        value = self.summary.get("last_epochs")
+        if value is None and self.identity is not None:
+            value = self.identity.get("record.last_epochs")
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
     def key(self) -> tuple:
@@ -143,6 +160,10 @@ def load_run(path: Path) -> Run:
     except (FileNotFoundError, DamagedFile) as e:
         reason = f"{CONFIG_FILE} missing" if isinstance(e, FileNotFoundError) else str(e)
         problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
+    if unlike := unlike_its_epochs(summary, run.epochs, run.last_epochs):
+        # One of the two was changed after the run (its writer computes both from the same rows):
+        # the tables read summary.json, the figures metrics.csv, so they would not show one run.
+        problems.append(f"{SUMMARY_FILE} is not what {METRICS_FILE} gives: {', '.join(unlike)}")
     run.problem = "; ".join(problems) or None
     return run
 

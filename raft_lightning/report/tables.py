@@ -56,18 +56,9 @@ def paper_figure(row: Row, paper: DictConfig) -> tuple[str, str]:
     return "", ""
 
 
-def last_epochs(run: Run) -> int | None:
-    """The window of the run's ``window`` measures: summary.json's ``last_epochs``, or its
-    config's ``record.last_epochs`` (records older than the field), or None: not recorded."""
-    value = run.summary.get("last_epochs")
-    if value is None and run.identity is not None:
-        value = run.identity.get("record.last_epochs")
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def window_text(rows: Sequence[Row]) -> str:
     """ "last 10 epochs", as the rows' runs recorded it ("last 5 or 10 epochs" where they differ)."""
-    windows = {last_epochs(run) for row in rows for run in row.runs}
+    windows = {run.last_epochs for row in rows for run in row.runs}
     known = sorted(w for w in windows if w is not None)
     text = f"last {' or '.join(map(str, known))} epochs" if known else "last epochs"
     return text + (" (a window some runs did not record)" if None in windows else "")

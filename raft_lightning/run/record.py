@@ -39,7 +39,7 @@ from raft_lightning.files import (
     set_aside,
     write_atomically,
 )
-from raft_lightning.measures import MEASURES
+from raft_lightning.measures import MEASURES, summarised
 from raft_lightning.objectives import has_teacher
 from raft_lightning.readers import DamagedFile, portable, read_summary
 from raft_lightning.run.provenance import code_version, versions
@@ -130,13 +130,7 @@ class RunRecord(Summary):
         if not rows:
             return
         self.epochs = len(rows)
-        for measure in MEASURES:
-            values = [row[measure.series] for row in rows if measure.series in row] if measure.series else []
-            if measure.how == "last":
-                self.results[measure.key] = values[-1] if values else None
-            elif measure.how == "window":
-                window = values[-self.last_epochs :]
-                self.results[measure.key] = sum(window) / len(window) if window else None
+        self.results |= summarised(rows, self.last_epochs)
 
     def set_results(self, **values: float | None) -> None:
         unknown = set(values) - set(RESULT_KEYS)
