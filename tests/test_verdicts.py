@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from experiments.fashion_mnist import verdicts as v
-from experiments.fashion_mnist.claims_section import PROSE_BEGIN, PROSE_END, prose_block, render, unsourced_numbers
+from experiments.fashion_mnist.claims_section import (
+    PROSE_BEGIN,
+    PROSE_END,
+    brief,
+    prose_block,
+    render,
+    unsourced_numbers,
+)
 from raft_lightning.report.rows import Run
 from raft_lightning.report.stats import one_sample, welch_one_sided
 
@@ -569,6 +576,19 @@ def test_bad_kept_one_line(tmp_path, capsys):
 COMMITTED = ROOT / "results" / "fashion_mnist" / "claims.json"
 
 
+def test_the_readmes_brief_is_each_claims_sentence_and_its_verdict():
+    rules = v.load_rules()
+    claims = {c: {"verdict": v.INCONCLUSIVE} for c in rules}
+    first = next(iter(rules))
+    claims[first] = {"verdict": v.NOT_REPRODUCED, "by_protocol": {"linear_acc": "held", "linear_acc_literal": "failed"}}
+    rows = [line for line in brief(claims).splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(rules)
+    assert rows[0] == f"| {rules[first]['paper']} | not reproduced (linear_acc: held, linear_acc_literal: failed) |"
+    assert all(row.endswith("| inconclusive |") for row in rows[1:])
+    claims[first] = {"verdict": "a | b"}
+    assert "| a \\| b |" in brief(claims)  # a cell cannot split the row
+
+
 @pytest.mark.skipif(not COMMITTED.is_file(), reason="claims.json not committed yet: the claims sweeps have not run")
 def test_committed_section_is_regenerated():
     """verdicts.md is claims.json rendered, claims.json the kept runs decided, and the results
@@ -576,6 +596,8 @@ def test_committed_section_is_regenerated():
     claims = json.loads(COMMITTED.read_text())
     assert COMMITTED.with_name("verdicts.md").read_text() == render(claims)
     assert render(claims) in (ROOT / "docs" / "results.md").read_text()
+    assert COMMITTED.with_name(v.BRIEF).read_text() == brief(claims)
+    assert brief(claims) in (ROOT / "README.md").read_text()  # the README's short form, as generated
     assert claims == json.loads(v.dumps(v.decide(v.KEPT)))
 
 

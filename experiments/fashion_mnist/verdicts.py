@@ -200,8 +200,11 @@ def dumps(decided: dict[str, Any]) -> str:
     return json.dumps(clean(decided), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+BRIEF = "verdicts_brief.md"  # the README's short form (claims_section.brief): each claim and its verdict
+
+
 def main(argv: list[str] | None = None) -> int:
-    from experiments.fashion_mnist.claims_section import render
+    from experiments.fashion_mnist.claims_section import brief, render
 
     parser = argparse.ArgumentParser(
         prog="python -m experiments.fashion_mnist.verdicts", description=__doc__.splitlines()[0]
@@ -209,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kept", type=Path, default=KEPT, help="the kept claims runs (default: results/fashion_mnist/claims)"
     )
-    parser.add_argument("--out", type=Path, default=OUT, help="claims.json to write; verdicts.md is written beside it")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help=f"claims.json to write; verdicts.md and {BRIEF} are written beside it"
+    )
     args = parser.parse_args(argv)
     if not args.kept.is_dir():
         print(f"--kept={args.kept}: not a folder (expected keep.py's results/fashion_mnist/claims)", file=sys.stderr)
@@ -222,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(args.out, text)
         write_atomically(args.out.with_name("verdicts.md"), render(json.loads(text)))
+        write_atomically(args.out.with_name(BRIEF), brief(json.loads(text)))
     except OSError as e:  # NotWritten too: a folder in the way, a file where a folder should be, no space
         print(f"--out={args.out}: not written ({e.strerror or e})", file=sys.stderr)
         return 1
