@@ -15,6 +15,25 @@ from typing import Any, Union
 
 from raft_lightning.measures import MEASURES
 
+# The fields that copy one config key (run.record.RunRecord.from_config reads them there;
+# readers.unlike_its_config holds a record to its config.yaml by this table; tests/test_identity.py
+# checks that the two agree). tau and tau_schedule are the teacher's, null for a method without one.
+FROM_CONFIG = {
+    "negate_init": "predictor.negate_init",
+    "backbone": "model.backbone.name",
+    "seed": "seed",
+    "alpha": "loss.alpha",
+    "beta": "loss.beta",
+    "tangential": "loss.tangential",
+    "tau": "teacher.tau",
+    "tau_schedule": "teacher.schedule",
+    "lr": "optimizer.lr",
+    "batch_size": "data.batch_size",
+    "max_epochs": "trainer.max_epochs",
+    "image_size": "data.image_size",
+    "pipeline": "data.pipeline",
+    "last_epochs": "record.last_epochs",
+}
 STATUSES = ("running", "ok", "diverged", "failed", "interrupted")
 FINISHED = ("ok", "diverged")  # outcomes that training the same config again would only repeat
 

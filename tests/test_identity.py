@@ -9,10 +9,13 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from raft_lightning.files import METRICS_FILE, WANDB_ID_FILE
-from raft_lightning.identity import identity
+from raft_lightning.identity import flatten, identity
 from raft_lightning.measures import ALIGN, UNIFORM
+from raft_lightning.readers import unlike_its_config
+from raft_lightning.run.record import RunRecord
 from raft_lightning.run.train import train
 from raft_lightning.run.validation import check_config
+from raft_lightning.summary import FROM_CONFIG
 from tests.conftest import ROOT, compose_run, run_cli
 
 SERIES = re.compile(r"""["'](train|val|monitor|train_step)/[a-z_]+["']""")
@@ -64,3 +67,23 @@ def test_the_record_has_its_window_and_its_results_from_memory(tmp_path, monkeyp
     assert not (Path(cfg.paths.output_dir) / METRICS_FILE).exists()
     last = written[-1][-1]
     assert summary["align"] == last[ALIGN] and summary["uniform"] == last[UNIFORM]
+
+
+def test_the_records_settings_are_the_config_keys_summary_from_config_names(tmp_path):
+    """RunRecord.from_config writes each field of summary.FROM_CONFIG from the key the table names
+    (readers.unlike_its_config holds a record to its config.yaml by it): with every one of them
+    set away from its default, the record and the config agree, and a changed key is named."""
+    overrides = [
+        "seed=7", "loss.alpha=0.5", "loss.beta=2", "loss.tangential=true", "teacher.tau=0.95",
+        "teacher.schedule=cosine", "optimizer.lr=0.002", "data.batch_size=16", "trainer.max_epochs=3",
+        "record.last_epochs=2", "data.pipeline=batched", "predictor=linear", "predictor.negate_init=true",
+    ]  # fmt: skip
+    cfg = compose_run("experiment=smoke", *overrides, run_dir=tmp_path / "run")
+    config = flatten(OmegaConf.to_container(cfg, resolve=True))
+    record = RunRecord.from_config(cfg, {}).as_dict()
+    assert [field for field in FROM_CONFIG if record[field] is None] == []
+    assert [key for key in FROM_CONFIG.values() if key not in config] == []  # each names a key there is
+    assert unlike_its_config(record, config) == []
+    for field, key in FROM_CONFIG.items():
+        edited = config | {key: "something else"}
+        assert unlike_its_config(record, edited) == [f"{field} {record[field]!r} against {key}='something else'"]

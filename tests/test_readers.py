@@ -216,6 +216,23 @@ def test_the_report_names_a_record_that_is_not_its_epochs(tmp_path):
     )
 
 
+def test_the_report_names_a_record_whose_settings_are_not_its_configs(tmp_path):
+    record = GOOD_SUMMARY | {"epochs": 0, "last_epochs": 10}
+    config = {
+        "seed": 0,
+        "loss": {"alpha": 1.0, "beta": 1.0},
+        "optimizer": {"lr": 0.0003},
+        "record": {"last_epochs": 10},
+    }
+    write(tmp_path / "run" / "summary.json", json.dumps(record))
+    write(tmp_path / "run" / "config.yaml", yaml.safe_dump(config))
+    assert load_run(tmp_path / "run").problem is None
+    write(tmp_path / "run" / "summary.json", json.dumps(record | {"lr": 0.003, "seed": 1, "beta": 1}))
+    assert load_run(tmp_path / "run").problem == (
+        "summary.json is not what config.yaml says: seed 1 against seed=0.0, lr 0.003 against optimizer.lr=0.0003"
+    )
+
+
 # --- spectra.csv, steps.csv (callbacks.monitors) -------------------------------------------------
 
 GOOD_SPECTRA = "epoch,network,layer,index,singular_value\n" + "".join(

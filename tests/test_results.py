@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import zlib
 from collections import Counter
 from pathlib import Path
 
 import matplotlib
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
-from experiments.fashion_mnist.__main__ import CLAIMS_FILE, TABLES
+from experiments.fashion_mnist.__main__ import CLAIMS_FILE, TABLES, provenance
 from experiments.fashion_mnist.claims import claims
 from raft_lightning.files import SUMMARY_FILE
-from raft_lightning.readers import expected_runs, read_summary
+from raft_lightning.identity import flatten
+from raft_lightning.readers import expected_runs, read_config, read_summary
 from raft_lightning.report.cli import DEFAULT_CONFIG, report
 from raft_lightning.report.rows import load_run
 
@@ -77,6 +80,13 @@ def same_drawing(a: bytes, b: bytes) -> bool:
     )
 
 
+def drawn_by(png: Path) -> str | None:
+    """The matplotlib version a PNG names (its "Software" text chunk), None if it names none: a
+    figure saved by anything else (an image editor drops the chunk) is no figure the report drew."""
+    found = re.search(rb"tEXtSoftware\x00Matplotlib version([0-9][\w.+-]*),", png.read_bytes())
+    return found.group(1).decode() if found else None
+
+
 @pytest.mark.parametrize("table", PUBLISHED)
 def test_report_over_the_committed_runs_rebuilds_the_committed_tables_and_figures(table, tmp_path):
     """The tables byte for byte; the figures too, PNG byte for byte and PDF drawing for drawing
@@ -87,9 +97,10 @@ def test_report_over_the_committed_runs_rebuilds_the_committed_tables_and_figure
         committed = (RESULTS / table / name).read_text()
         assert (tmp_path / name).read_text() == committed, f"{table}/{name} differs from the report over {table}/runs"
     drawn = [f"{table}/{stem}{suffix}" for stem in TABLES[table][1] if "." not in stem for suffix in (".png", ".pdf")]
-    by = f"Matplotlib version{matplotlib.__version__},".encode()
-    if not all(by in (RESULTS / name).read_bytes() for name in drawn if name.endswith(".png")):
-        pytest.skip(f"the committed figures were drawn by another matplotlib than {matplotlib.__version__}")
+    drew = {name: drawn_by(RESULTS / name) for name in drawn if name.endswith(".png")}
+    assert None not in drew.values(), f"not drawn by matplotlib (no version in the file): {drew}"
+    if set(drew.values()) != {matplotlib.__version__}:
+        pytest.skip(f"the committed figures were drawn by matplotlib {drew}, not {matplotlib.__version__}")
     for name in drawn:
         new, old = (tmp_path / Path(name).name).read_bytes(), (RESULTS / name).read_bytes()
         assert new == old if name.endswith(".png") else same_drawing(new, old), f"{name} is not what its runs draw"
@@ -124,6 +135,40 @@ def test_every_committed_runs_record_is_what_its_epochs_give(table):
     assert sum(1 for run in runs if run.epochs) >= len(runs) - 3  # all but the random encoders trained
 
 
+def folder_disagrees(run: Path) -> list[str]:
+    """Each ``key=value`` of a sweep job's folder name (Hydra's override_dirname) that its
+    config.yaml (a config key) or, for a config group's option, its summary.json does not hold."""
+    config = flatten(read_config(run, portable_form=True))
+    summary = read_summary(run) or {}
+    wrong = []
+    for pair in run.name.split(","):
+        key, _, text = pair.partition("=")
+        value = yaml.safe_load(text)
+        held = config[key] if key in config else summary.get(key, "<missing>")
+        if _setting(held) != _setting(value):
+            wrong.append(f"{pair}: {held!r}")
+    return wrong
+
+
+def _setting(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+@pytest.mark.parametrize("sweep", [*PUBLISHED, "claims/table1", "claims/table3"])
+def test_every_committed_runs_folder_name_is_what_it_ran(sweep):
+    """A job's folder is named by its overrides: a run copied or renamed into another's place, or
+    a config.yaml or summary.json edited away from its job, is named."""
+    runs = sorted(p.parent for p in (RESULTS / sweep / "runs").rglob(SUMMARY_FILE))
+    assert runs and [(run.name, folder_disagrees(run)) for run in runs if folder_disagrees(run)] == []
+
+
+def test_a_run_in_another_runs_folder_is_named(tmp_path):
+    runs = RESULTS / "table3" / "runs"
+    moved = tmp_path / "loss.alpha=1.0,loss.beta=0.5,predictor=none,seed=1"
+    shutil.copytree(runs / "loss.alpha=1.0,loss.beta=0.01,predictor=linear,seed=1", moved)
+    assert folder_disagrees(moved) == ["loss.beta=0.5: 0.01", "predictor=none: 'linear'"]
+
+
 @pytest.mark.parametrize("sweep", ["table1", "table3"])
 def test_every_kept_claims_runs_record_is_what_its_epochs_give(sweep):
     runs = [load_run(p.parent) for p in sorted((RESULTS / "claims" / sweep / "runs").rglob(SUMMARY_FILE))]
@@ -151,26 +196,69 @@ def test_the_claims_numbers_are_the_ones_the_committed_runs_give():
     assert claims(RESULTS) == (RESULTS / CLAIMS_FILE).read_text()
 
 
+def test_the_provenance_page_is_the_committed_runs():
+    """results/fashion_mnist/README.md (commands, runs, wall time, code, versions of each table)
+    is what the collect step writes from the committed records; only its machine line is of the
+    machine the collect step ran on (the older records name no CPU), so it is left out."""
+    machine = "Machine (where the collect step ran"
+
+    def lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith(machine)]
+
+    committed = (RESULTS / "README.md").read_text()
+    assert sum(line.startswith(machine) for line in committed.splitlines()) == 1
+    assert lines(provenance(RESULTS)) == lines(committed)
+
+
 def test_every_table_is_published():
     assert [t for t in TABLES if not (RESULTS / t / "runs").is_dir()] == []
 
 
+def shown_tables(page: str) -> list[list[str]]:
+    """Each Markdown table of ``page``: its consecutive lines that start with "|"."""
+    blocks: list[list[str]] = []
+    previous = False
+    for line in page.splitlines():
+        table = line.startswith("|")
+        if table and not previous:
+            blocks.append([])
+        if table:
+            blocks[-1].append(line)
+        previous = table
+    return blocks
+
+
+def assert_pasted(page_path: Path, committed: Path) -> None:
+    """The committed table is on the page whole: one of its tables is exactly the committed rows
+    (no row added, dropped, changed or hidden beside it), and its "All rows:" line is there."""
+    text, page = committed.read_text(), page_path.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert rows and rows in shown_tables(page), f"{page_path.name} does not show {committed.name}'s table as it is"
+    settings = [line for line in text.splitlines() if line.startswith("All rows:")]
+    assert all(line in page.splitlines() for line in settings), f"{page_path.name} lacks {settings}"
+
+
 @pytest.mark.parametrize("table", ["table1", "table3"])
 def test_the_docs_show_the_committed_tables(table):
-    """docs/results.md pastes the tables; they must be the committed ones, line for line."""
-    page = (ROOT / "docs" / "results.md").read_text()
-    rows = [line for line in (RESULTS / table / f"{table}.md").read_text().splitlines() if line.startswith("|")]
-    missing = [line for line in rows if line not in page]
-    assert rows and not missing, f"docs/results.md lacks lines of results/fashion_mnist/{table}/{table}.md: {missing}"
+    """docs/results.md pastes the tables; they must be the committed ones, whole."""
+    assert_pasted(ROOT / "docs" / "results.md", RESULTS / table / f"{table}.md")
+
+
+def test_a_table_with_a_row_more_or_an_edited_one_is_not_the_committed_one(tmp_path):
+    committed = RESULTS / "table1" / "table1.md"
+    rows = [line for line in committed.read_text().splitlines() if line.startswith("|")]
+    page = tmp_path / "page.md"
+    for shown in (rows + ["| invented | row |"], rows[:-1], [*rows[:-1], rows[-1].replace("7", "8")]):
+        page.write_text("text\n\n" + "\n".join(shown) + "\n\nmore\n" + "\n".join(rows[:2]) + "\n")
+        with pytest.raises(AssertionError):
+            assert_pasted(page, committed)
 
 
 def test_the_demo_page_shows_the_committed_demo():
-    """docs/demo.md pastes the demo's table (results/fashion_mnist/demo, `make demo`'s runs), line
-    for line, and each figure it describes is one the report drew from those runs."""
+    """docs/demo.md pastes the demo's table (results/fashion_mnist/demo, `make demo`'s runs),
+    whole, and each figure it describes is one the report drew from those runs."""
     page = (ROOT / "docs" / "demo.md").read_text()
-    rows = [line for line in (RESULTS / "demo" / "table1.md").read_text().splitlines() if line.startswith("|")]
-    missing = [line for line in rows if line not in page]
-    assert rows and not missing, f"docs/demo.md lacks lines of results/fashion_mnist/demo/table1.md: {missing}"
+    assert_pasted(ROOT / "docs" / "demo.md", RESULTS / "demo" / "table1.md")
     for stem in TABLES["demo"][1]:
         if "." not in stem:
             assert f"{stem}.png" in page, stem

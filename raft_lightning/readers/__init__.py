@@ -26,7 +26,13 @@ from raft_lightning.readers.config import (
     untrusted_targets,
 )
 from raft_lightning.readers.curves import read_spectra, read_steps
-from raft_lightning.readers.records import read_epochs, read_summary, read_wandb_id, unlike_its_epochs
+from raft_lightning.readers.records import (
+    read_epochs,
+    read_summary,
+    read_wandb_id,
+    unlike_its_config,
+    unlike_its_epochs,
+)
 from raft_lightning.readers.sweep import SizeUnknown, expected_runs, sweep_jobs
 from raft_lightning.readers.tensors import (
     CHECKPOINT_EXPECTED,
@@ -58,6 +64,7 @@ __all__ = [
     "read_backbone",
     "read_checkpoint",
     "read_config",
+    "unlike_its_config",
     "unlike_its_epochs",
     "read_embeddings",
     "read_epochs",

@@ -12,7 +12,7 @@ from typing import Any
 from raft_lightning.files import METRICS_FILE, SUMMARY_FILE, WANDB_ID_FILE
 from raft_lightning.measures import MEASURES, summarised
 from raft_lightning.readers.base import WANDB_ID, DamagedFile, first_line, present, short, text_of
-from raft_lightning.summary import problems
+from raft_lightning.summary import FROM_CONFIG, problems
 
 SUMMARY_EXPECTED = "a run record as raft-lightning writes it (raft_lightning/summary.py)"
 
@@ -98,6 +98,24 @@ def unlike_its_epochs(summary: dict[str, Any], rows: list[dict[str, float]], las
         if said != value and not (_nan(said) and _nan(value)):
             found.append(f"{key} {said!r} against {value!r}")
     return found
+
+
+def unlike_its_config(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Each setting a run's summary.json says other than its config.yaml (``config``: dotted key
+    → value, ``identity.flatten``), by ``summary.FROM_CONFIG``; a key one of them lacks (an older
+    record, a method without a teacher) is not compared. Numbers compare as numbers (1 and 1.0)."""
+    found = []
+    for field, key in FROM_CONFIG.items():
+        said, given = summary.get(field), config.get(key)
+        if said is None or given is None:
+            continue
+        if _setting(said) != _setting(given):
+            found.append(f"{field} {said!r} against {key}={given!r}")
+    return found
+
+
+def _setting(value: Any) -> Any:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def _nan(value: Any) -> bool:

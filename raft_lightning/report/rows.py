@@ -19,16 +19,18 @@ import torch
 from omegaconf import DictConfig
 
 from raft_lightning.files import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
-from raft_lightning.identity import run_identity
+from raft_lightning.identity import flatten, identity
 from raft_lightning.losses import uniformity_loss
 from raft_lightning.measures import MEASURES
 from raft_lightning.readers import (
     DamagedFile,
+    read_config,
     read_embeddings,
     read_epochs,
     read_spectra,
     read_steps,
     read_summary,
+    unlike_its_config,
     unlike_its_epochs,
 )
 from raft_lightning.readers.curves import Spectra
@@ -156,7 +158,11 @@ def load_run(path: Path) -> Run:
         except DamagedFile as e:
             problems.append(str(e))
     try:
-        run.identity = run_identity(path)
+        config = read_config(path, portable_form=True)
+        run.identity = identity(config)
+        if unlike := unlike_its_config(summary, flatten(config)):
+            # The tables group by config.yaml and print summary.json's settings: one was edited.
+            problems.append(f"{SUMMARY_FILE} is not what {CONFIG_FILE} says: {', '.join(unlike)}")
     except (FileNotFoundError, DamagedFile) as e:
         reason = f"{CONFIG_FILE} missing" if isinstance(e, FileNotFoundError) else str(e)
         problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
