@@ -302,6 +302,27 @@ def test_the_demo_pages_figure_numbers_are_the_committed_runs():
     assert not missing, f"docs/demo.md does not quote these from results/fashion_mnist/demo/runs: {missing}"
 
 
+def test_the_demo_pages_reading_of_its_table_is_the_committed_runs():
+    """The paragraph under docs/demo.md's table reads numbers off it: each is the committed runs' own."""
+    page = " ".join((ROOT / "docs" / "demo.md").read_text().split())
+    runs = {s["variant"]: s for s in summaries("demo")}
+
+    def minus(x: float, fmt: str) -> str:
+        return f"{x:{fmt}}".replace("-", "−")
+
+    expected = [
+        f"L_uniform of z at {minus(runs['byol_np']['uniform_projector'], '.3f')} and an effective rank of z of "
+        f"{runs['byol_np']['rank_projector']:.1f}",
+        f"(rank of z {runs['byol_mlp']['rank_projector']:.0f}) and RAFT with the linear predictor "
+        f"({runs['raft_lp']['rank_projector']:.0f})",
+        f"L_uniform {minus(runs['random']['uniform_projector'], '.3f')} and an effective rank of "
+        f"{runs['random']['rank_projector']:.1f}",
+        f"still reads {100 * runs['random']['linear_acc']:.2f} % from them",
+    ]
+    missing = [e for e in expected if e not in page]
+    assert not missing, f"docs/demo.md does not quote these from results/fashion_mnist/demo/runs: {missing}"
+
+
 def test_the_readme_table_is_the_committed_table1():
     """The README's headline table is results/fashion_mnist/table1/table1.md's, every row of it."""
     readme = (ROOT / "README.md").read_text().splitlines()
