@@ -22,6 +22,7 @@ from experiments.fashion_mnist.claims_section import (
     brief,
     prose_block,
     render,
+    unsourced_by_paragraph,
     unsourced_numbers,
 )
 from raft_lightning.report.rows import Run
@@ -608,7 +609,14 @@ def test_the_prose_on_the_verdicts_quotes_claims_json_only():
     claims = json.loads(COMMITTED.read_text())
     prose = prose_block((ROOT / "docs" / "results.md").read_text())
     assert prose is not None and prose.strip(), f"docs/results.md: no prose between {PROSE_BEGIN} and {PROSE_END}"
-    assert unsourced_numbers(prose, claims) == []
+    assert unsourced_by_paragraph(prose, claims) == []
+
+
+def test_a_paragraph_naming_a_claim_quotes_that_claims_numbers_only():
+    claims = {"c1_x": {"difference": -0.0341}, "c6_y": {"mean": 0.518}, "fig5a_z": {"p": 0.02}}
+    prose = "`c1` is 3.4 points below.\n\n`c6` and `fig5a`: 0.518, p 0.02.\n\nNo name: 3.4 and 0.518."
+    assert unsourced_by_paragraph(prose, claims) == []
+    assert unsourced_by_paragraph("`c1` at 0.518, 3.4", claims) == ["0.518 (in the paragraph naming c1_x)"]
 
 
 def test_a_number_the_claims_do_not_hold_is_named():

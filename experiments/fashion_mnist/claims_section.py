@@ -190,6 +190,23 @@ def unsourced_numbers(prose: str, source: Any) -> list[str]:
     return missing
 
 
+def unsourced_by_paragraph(prose: str, claims: dict[str, Any]) -> list[str]:
+    """``unsourced_numbers`` paragraph by paragraph, each against the claims it names: a paragraph
+    that names claims by their short id in backticks (`c6`, `fig5a`: the key up to its first "_")
+    may quote only those claims' numbers — claims.json holds hundreds, and a number edited in the
+    prose would too easily be another claim's at the precision shown; one that names none, any
+    claim's. Each missing number is given as "number (in the paragraph naming …)"."""
+    by_id = {claim.split("_", 1)[0]: claim for claim in claims}
+    missing = []
+    for paragraph in re.split(r"\n\s*\n", prose):
+        named = [by_id[i] for i in re.findall(r"`([a-z0-9]+)`", paragraph) if i in by_id]
+        source = {c: claims[c] for c in named} if named else claims
+        # The ids themselves ("c6", "fig5a") are names, not numbers: NUMBER leaves them out.
+        where = f" (in the paragraph naming {', '.join(named)})" if named else ""
+        missing += [f"{n}{where}" for n in unsourced_numbers(paragraph, source)]
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.fashion_mnist.claims_section")
     parser.add_argument("--claims", type=Path, default=OUT)
