@@ -4,8 +4,6 @@ sweep's run records out of ``logs/``, run the report over the copies, write the 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import shutil
 import sys
@@ -31,8 +29,18 @@ TABLES = {
     "byol_lpi_long": ("byol_lpi_long_fmnist", ["table1.md", "table1.csv", "trajectories", "representations"]),
     # `make demo` (logs/demo): one seed of four rows, with the collapse monitors' figures (docs/demo.md).
     "demo": ("demo", ["table1.md", "table1.csv", "trajectories", "representations", *MONITOR_FIGURES]),
+    # Issue 23's sweeps (experiments/fashion_mnist/claims.sh, logs/claims/<sweep>), each published
+    # once all its runs are ok: Table 1 with SimSiam, DirectPred, the monitors and both linear protocols.
+    "claims/table1": (
+        "claims/table1",
+        ["table1.md", "table1.csv", "trajectories", "representations", *MONITOR_FIGURES],
+    ),
 }
 CLAIMS_FILE = "claims.md"
+# Where the tables before the claims sweeps ran, as their collect step wrote it (2026-12-01/03),
+# before summary.json named the CPU: the provenance page keeps it, the records cannot.
+EARLIER = ("table1", "table3", "byol_lpi_long", "demo")
+EARLIER_MACHINE = "a 2-core AMD EPYC, Linux, Python 3.11.7"
 RUN_FILES = (SUMMARY_FILE, METRICS_FILE, CONFIG_FILE, STEPS_FILE, SPECTRA_FILE)
 FIGURE_SEED = 0  # embeddings.pt (1 MB a run) is kept for this seed only: the figures use a row's first run
 SWEEP_FILE = "multirun.yaml"  # the report reads how many runs the sweep has from it
@@ -87,7 +95,8 @@ def provenance(out: Path) -> str:
         "(`tests/test_results.py` rebuilds the tables from them). The discussion is in the project README,",
         '"Results on Fashion-MNIST".',
         "",
-        f"Machine (where the collect step ran; the sweeps ran there too): {machine()}.",
+        "Machines: each table's runs name their CPU in summary.json (`device`) since 2026-12-04; the",
+        f"sweeps of {', '.join(EARLIER)}, older, say only `cpu`: they ran on {EARLIER_MACHINE}.",
         "",
     ]
     for table in TABLES:
@@ -98,6 +107,7 @@ def provenance(out: Path) -> str:
         statuses = Counter(s.get("status") for s in summaries)
         walls = [s["wall_time_s"] for s in summaries if s.get("wall_time_s")]
         resumed = sum(1 for s in summaries if s.get("resumed_from"))
+        devices = Counter(str(s.get("device")) for s in summaries)
         command = invocation(out / table / "runs" / SWEEP_FILE)
         lines += [
             f"## {table}",
@@ -115,6 +125,7 @@ def provenance(out: Path) -> str:
             f"- wall time of a run's last attempt: {sum(walls) / max(len(walls), 1):.0f} s on average, "
             f"{sum(walls) / 3600:.2f} h in all",
             f"- code: {', '.join(sorted({str(s.get('git_sha'))[:10] for s in summaries}))}",
+            f"- devices (summary.json): {', '.join(f'{d} × {n}' for d, n in sorted(devices.items()))}",
             f"- versions: {', '.join(sorted({versions(s) for s in summaries}))}",
             "",
         ]
@@ -130,15 +141,6 @@ def invocation(sweep_file: Path) -> str:
 
 def versions(summary: dict) -> str:
     return " ".join(f"{k} {v}" for k, v in sorted((summary.get("versions") or {}).items()))
-
-
-def machine() -> str:
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if "model name" in ln), "")
-    system = f"{platform.system()}, Python {platform.python_version()}"
-    return f"{model or platform.processor()}, {os.cpu_count()} logical CPUs, {system}"
 
 
 def main(argv: list[str] | None = None) -> None:
