@@ -232,6 +232,11 @@ def test_paper_numbers_and_below_random_marking(tmp_path, cfg):
     assert "68.08 ± 0.84†" in md and "20.92 ± 1.29" in md and "42.74 ± 0.41" in md
     assert "**20.00**" in md and "**66.00**" not in md  # below the random baseline: bold
     assert "normalization" in md  # the mlp_bn footnote
+    assert "Bold kNN or linear accuracy: below the random baseline's mean." in md
+    (tmp_path / "rand" / "summary.json").unlink()  # without a random encoder, the legend says nothing is marked
+    report(tmp_path, tmp_path, cfg)
+    md = (tmp_path / "table1.md").read_text()
+    assert "**20.00**" not in md and "Bold kNN" not in md and "No accuracy is bold: no random encoder" in md
 
 
 def test_empty_folder_is_a_clear_error(tmp_path, capsys):

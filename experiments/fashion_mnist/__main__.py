@@ -35,6 +35,7 @@ TABLES = {
         "claims/table1",
         ["table1.md", "table1.csv", "trajectories", "representations", *MONITOR_FIGURES],
     ),
+    "claims/table3": ("claims/table3", ["table3.md", "table3.csv", "trajectories_alpha_beta", "representations"]),
 }
 CLAIMS_FILE = "claims.md"
 # Where the tables before the claims sweeps ran, as their collect step wrote it (2026-12-01/03),

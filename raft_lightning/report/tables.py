@@ -160,8 +160,12 @@ def write_table(rows: list[Row], stem: Path, cfg: DictConfig, notes: list[str]) 
         + "; ".join(f"{SOURCE_NAMES[s]} = {SOURCES[s]}" for s in rule.sources if s in SOURCE_NAMES)
         + ". "
         + (f"Here: {', '.join(SOURCE_NAMES[s] for s in sources)}. " if sources else "No row had any. ")
-        + "Bold L_uniform: the value the verdict read, when collapsed. Bold kNN or linear accuracy: below the "
-        "random baseline's mean.",
+        + "Bold L_uniform: the value the verdict read, when collapsed. "
+        + (
+            "Bold kNN or linear accuracy: below the random baseline's mean."
+            if random is not None
+            else "No accuracy is bold: no random encoder is among these runs to be below."
+        ),
         *source_notes(rows, rule),
         *(f"{mark} {text}" for mark, text in paper.footnotes.items() if mark in marks),
         *([TAN_NOTE] if any(is_tan_byol_lp(row) for row in rows) else []),
