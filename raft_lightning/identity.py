@@ -12,12 +12,9 @@ kernels; ``trainer.accelerator``) is kept: same seed, same config → same numbe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-
-from raft_lightning.readers import read_config
 
 # A dotted key, or a prefix ending in ".", and why a run's numbers do not depend on it.
 NOT_IDENTITY: dict[str, str] = {
@@ -77,10 +74,3 @@ def excluded(key: str) -> bool:
 def identity(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """The config's identity: dotted key → value, sorted, without the ``NOT_IDENTITY`` keys."""
     return {k: v for k, v in sorted(flatten(cfg).items()) if not excluded(k)}
-
-
-def run_identity(run_dir: str | Path) -> dict[str, Any]:
-    """The identity of the run in ``run_dir``, from its config.yaml in portable form (paths inside
-    the folder as ``<run_dir>/…``, so copies of a folder agree). Raises ``FileNotFoundError`` when
-    there is none and ``readers.DamagedFile`` when it is not one."""
-    return identity(read_config(run_dir, portable_form=True))
