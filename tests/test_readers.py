@@ -32,6 +32,7 @@ from raft_lightning.readers import (
     read_spectra,
     read_steps,
     read_summary,
+    unlike_its_config,
     unlike_its_epochs,
     untrusted_targets,
 )
@@ -199,7 +200,8 @@ def test_what_a_record_and_its_epochs_are_not_compared_on(tmp_path):
     summary = written_run(tmp_path, rows, 2)
     assert unlike_its_epochs(summary, rows[:1], 2) == ["epochs 2 against 1 rows", "uniform -1.5 against -1.0"]
     assert unlike_its_epochs(summary | {"status": "running"}, rows[:1], 2) == []  # rows come before the record
-    assert unlike_its_epochs(summary, [], 2) == []  # never trained: nothing to compare
+    assert unlike_its_epochs(summary, None, 2) == []  # no metrics.csv (never trained): nothing to compare
+    assert unlike_its_epochs(summary, [], 2) == ["epochs 2 against no rows"]  # emptied to its header
     older = summary | {"uniform": 7.0}  # a window not recorded: the window's results are not compared
     assert unlike_its_epochs(older, rows, None) == [] and unlike_its_epochs(older, rows, 2) != []
 
@@ -214,6 +216,21 @@ def test_the_report_names_a_record_that_is_not_its_epochs(tmp_path):
     assert load_run(tmp_path / "run").problem.endswith(
         "summary.json is not what metrics.csv gives: uniform -1.0 against -1.25"
     )
+
+
+@pytest.mark.parametrize(
+    "said, given, named",
+    [
+        (10**400, 0.0, True),  # a record's huge int: named, not an OverflowError (red team 40)
+        (False, 0.0, True),  # a bool is no number
+        (None, 0.0003, True),  # a null on one side only
+        (7, 7.0, False),  # an int and its float are one setting
+    ],
+)
+def test_a_setting_is_compared_exactly_and_never_raises(said, given, named):
+    assert bool(unlike_its_config({"lr": said}, {"optimizer.lr": given})) is named
+    assert unlike_its_config({"tau": None}, {"teacher.tau": 0.99}) == []  # no teacher used: none recorded
+    assert unlike_its_config({}, {"optimizer.lr": 1.0}) == unlike_its_config({"lr": 1.0}, {}) == []  # older files
 
 
 def test_the_report_names_a_record_whose_settings_are_not_its_configs(tmp_path):

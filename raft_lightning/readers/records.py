@@ -78,7 +78,9 @@ def read_epochs(run_dir: str | Path, name: str = METRICS_FILE) -> list[dict[str,
     return rows
 
 
-def unlike_its_epochs(summary: dict[str, Any], rows: list[dict[str, float]], last_epochs: int | None) -> list[str]:
+def unlike_its_epochs(
+    summary: dict[str, Any], rows: list[dict[str, float]] | None, last_epochs: int | None
+) -> list[str]:
     """What a finished run's summary.json says other than its metrics.csv gives: its ``epochs``
     against the number of rows, and each ``last`` and ``window`` result against
     ``measures.summarised`` of the rows over the window ``last_epochs`` (None, a record that
@@ -86,9 +88,13 @@ def unlike_its_epochs(summary: dict[str, Any], rows: list[dict[str, float]], las
     writer computes the results from the same rows in memory, and both files keep each float's
     shortest repr, which reads back as the same number. Empty where they agree, or where there
     is nothing to compare: a record that is not ``ok`` (a run in progress writes its rows before
-    its record) or no rows (an encoder that never trained)."""
-    if summary.get("status") != "ok" or not rows:
+    its record) or no metrics.csv (``rows`` None: an encoder that never trained). A metrics.csv
+    without rows under a record that counts epochs is a difference."""
+    if summary.get("status") != "ok" or rows is None:
         return []
+    if not rows:
+        epochs = summary.get("epochs")
+        return [f"epochs {epochs!r} against no rows"] if isinstance(epochs, int) and epochs > 0 else []
     found = [] if summary.get("epochs") == len(rows) else [f"epochs {summary.get('epochs')!r} against {len(rows)} rows"]
     windowed = {m.key for m in MEASURES if m.how == "window"}
     for key, value in summarised(rows, last_epochs or 1).items():
@@ -102,20 +108,27 @@ def unlike_its_epochs(summary: dict[str, Any], rows: list[dict[str, float]], las
 
 def unlike_its_config(summary: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Each setting a run's summary.json says other than its config.yaml (``config``: dotted key
-    → value, ``identity.flatten``), by ``summary.FROM_CONFIG``; a key one of them lacks (an older
-    record, a method without a teacher) is not compared. Numbers compare as numbers (1 and 1.0)."""
+    → value, ``identity.flatten``), by ``summary.FROM_CONFIG``. Not compared: a field the record
+    lacks or a key the config lacks (an older version wrote neither), and a null teacher setting
+    (a method without a teacher records none, whatever ``teacher`` holds). A null on one side only
+    is a difference. Numbers compare exactly as numbers (1 and 1.0 agree, with no overflow), a
+    bool only with a bool."""
     found = []
     for field, key in FROM_CONFIG.items():
-        said, given = summary.get(field), config.get(key)
-        if said is None or given is None:
+        if field not in summary or key not in config:
             continue
-        if _setting(said) != _setting(given):
+        said, given = summary[field], config[key]
+        if said is None and field in ("tau", "tau_schedule"):
+            continue
+        if not _same_setting(said, given):
             found.append(f"{field} {said!r} against {key}={given!r}")
     return found
 
 
-def _setting(value: Any) -> Any:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+def _same_setting(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b  # int == float is exact in Python: 1 == 1.0, and 10**400 == 1e308 is False, never an error
 
 
 def _nan(value: Any) -> bool:

@@ -166,7 +166,8 @@ def load_run(path: Path) -> Run:
     except (FileNotFoundError, DamagedFile) as e:
         reason = f"{CONFIG_FILE} missing" if isinstance(e, FileNotFoundError) else str(e)
         problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
-    if unlike := unlike_its_epochs(summary, run.epochs, run.last_epochs):
+    rows = run.epochs if (path / METRICS_FILE).exists() else None
+    if unlike := unlike_its_epochs(summary, rows, run.last_epochs):
         # One of the two was changed after the run (its writer computes both from the same rows):
         # the tables read summary.json, the figures metrics.csv, so they would not show one run.
         problems.append(f"{SUMMARY_FILE} is not what {METRICS_FILE} gives: {', '.join(unlike)}")
