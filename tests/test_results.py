@@ -161,7 +161,9 @@ def _setting(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-KEPT_SWEEPS = [f"claims/{p.name}" for p in sorted((RESULTS / "claims").iterdir()) if (p / "runs").is_dir()]
+KEPT_SWEEPS = [  # those with a finished run kept (keep.py makes a sweep's folder before its first)
+    f"claims/{p.name}" for p in sorted((RESULTS / "claims").iterdir()) if any((p / "runs").rglob(SUMMARY_FILE))
+]
 
 
 @pytest.mark.parametrize("sweep", sorted({*PUBLISHED, *KEPT_SWEEPS}))
