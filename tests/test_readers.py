@@ -216,6 +216,13 @@ def test_the_report_names_a_record_that_is_not_its_epochs(tmp_path):
     assert load_run(tmp_path / "run").problem.endswith(
         "summary.json is not what metrics.csv gives: uniform -1.0 against -1.25"
     )
+    write(tmp_path / "run" / "metrics.csv", "epoch,train/align\n")  # emptied to its header
+    assert load_run(tmp_path / "run").problem.endswith(
+        "summary.json is not what metrics.csv gives: epochs 1 against no rows"
+    )
+    write(tmp_path / "run" / "metrics.csv", "epoch,train/align\n1,zero\n")  # damaged: named once, as damage
+    problem = load_run(tmp_path / "run").problem
+    assert "is not a number" in problem and "against no rows" not in problem
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def pdf_drawing(data: bytes) -> tuple[bytes, list[list[bytes | float]]]:
     far above that and far below anything drawn."""
     streams, skeleton, start = [], [], 0
     for match in re.finditer(rb"stream\r?\n", data):
-        if match.start() < start or not data[: match.start()].rstrip().endswith(b">>"):
+        if match.start() < start or not data[max(0, match.start() - 16) : match.start()].rstrip().endswith(b">>"):
             continue
         end = data.index(b"endstream", match.end())
         skeleton.append(data[start : match.start()])

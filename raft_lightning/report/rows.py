@@ -151,12 +151,13 @@ def load_run(path: Path) -> Run:
     except DamagedFile as e:
         return Run(path, {"status": "unreadable", "error": str(e)}, problem=str(e))
     run = Run(path, summary)
-    problems = []
+    problems, unread = [], set()
     for name, read in (("epochs", read_epochs), ("steps", read_steps), ("spectra", read_spectra)):
         try:
             setattr(run, name, read(path))
         except DamagedFile as e:
             problems.append(str(e))
+            unread.add(name)
     try:
         config = read_config(path, portable_form=True)
         run.identity = identity(config)
@@ -166,7 +167,8 @@ def load_run(path: Path) -> Run:
     except (FileNotFoundError, DamagedFile) as e:
         reason = f"{CONFIG_FILE} missing" if isinstance(e, FileNotFoundError) else str(e)
         problems.append(f"{reason}: grouped by {SUMMARY_FILE}'s settings ({', '.join(SETTING_KEYS)}) alone")
-    rows = run.epochs if (path / METRICS_FILE).exists() else None
+    # None: no metrics.csv, or a damaged one (named above): nothing to hold the record to.
+    rows = run.epochs if (path / METRICS_FILE).exists() and "epochs" not in unread else None
     if unlike := unlike_its_epochs(summary, rows, run.last_epochs):
         # One of the two was changed after the run (its writer computes both from the same rows):
         # the tables read summary.json, the figures metrics.csv, so they would not show one run.
