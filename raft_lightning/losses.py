@@ -62,6 +62,10 @@ def uniformity_loss(z: Tensor, t: float = 2.0) -> Tensor:
     _check("z", z)
     if z.shape[0] < 2:
         raise ValueError(f"uniformity_loss needs at least 2 rows, got shape {tuple(z.shape)}")
+    if z.dtype in (torch.float16, torch.bfloat16):
+        # Under mixed precision z can arrive in 16 bits: pdist has no bfloat16 kernel on CPU, and a
+        # squared distance near 0 (collapse, the case the measure is for) keeps 3 digits in 16 bits.
+        z = z.float()
     # pdist lists each unordered pair once; the mean over i≠j is the same by symmetry.
     sq_dist = torch.pdist(F.normalize(z, dim=-1)).pow(2)  # (B(B−1)/2,)
     return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())

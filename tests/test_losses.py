@@ -48,6 +48,18 @@ def test_uniformity_matches_reference_over_all_ordered_pairs():
     assert uniformity_loss(z).item() == pytest.approx(math.log(sum(values) / len(values)))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_uniformity_of_16_bit_features_is_that_of_their_float32_values(dtype):
+    """Under mixed precision (trainer.precision=bf16-mixed) z can arrive in 16 bits: pdist has no
+    bfloat16 kernel on CPU, and every such run failed in its first step. The loss is that of the
+    same values in float32, and the gradient reaches the 16-bit z."""
+    z = batch(16, 8).to(dtype).requires_grad_()
+    value = uniformity_loss(z)
+    assert value.dtype == torch.float32 and value.item() == uniformity_loss(z.detach().float()).item()
+    value.backward()
+    assert z.grad is not None and z.grad.dtype == dtype and bool(torch.isfinite(z.grad.float()).all())
+
+
 def test_cross_model_hand_computed_and_target_detached():
     p = torch.tensor([[1.0, 0.0], [1.0, 1.0]], requires_grad=True)
     z = torch.tensor([[-2.0, 0.0], [1.0, 1.0]], requires_grad=True)

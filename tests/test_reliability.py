@@ -520,6 +520,16 @@ def test_a_signal_that_comes_as_a_run_ends_by_itself_is_in_its_record(tmp_path, 
     assert take_received() == signal.SIGTERM  # still there for train's hand_back
 
 
+def test_a_bf16_mixed_run_on_cpu_finishes_and_resumes(tmp_path):
+    """trainer.precision=bf16-mixed without a GPU: a researcher's laptop. Every such run failed in
+    its first step (pdist has no bfloat16 kernel on CPU) until the uniformity measure computed in
+    float32."""
+    first = run(tmp_path, "trainer.precision=bf16-mixed", "trainer.max_epochs=1")
+    assert first["status"] == "ok", first["error"]
+    longer = run(tmp_path, "trainer.precision=bf16-mixed", "trainer.max_epochs=2")
+    assert longer["status"] == "ok" and longer["resumed_from"] == "checkpoints/last.ckpt", longer["error"]
+
+
 def test_a_float64_run_resumes(tmp_path):
     """trainer.precision=64-true: float64 weights beside the float32 states of the epoch means
     are what training writes, not damage (a one-float-type rule refused every such checkpoint)."""
