@@ -17,9 +17,11 @@ from scipy import stats as scipy_stats
 
 from experiments.fashion_mnist import verdicts as v
 from experiments.fashion_mnist.claims_section import (
+    GENERATED,
     PROSE_BEGIN,
     PROSE_END,
     brief,
+    pasted,
     prose_block,
     render,
     unsourced_by_paragraph,
@@ -521,6 +523,61 @@ def test_every_rule_has_a_decider_and_round_trip(tmp_path):
     assert "| c1_byol_np_collapses_below_random | reproduced |" in md
 
 
+GENERATED_TABLE = f"{GENERATED}\n\n| a | b |\n|---|---|\n| x | y |\n"
+
+
+@given(
+    before=st.text(alphabet="ab |\n#", max_size=40),
+    after=st.text(alphabet="ab |\n#", max_size=40),
+    rows=st.lists(st.text(alphabet="xyz ", max_size=5), min_size=1, max_size=4),
+)
+def test_pasting_replaces_the_one_generated_table_and_nothing_else(before, after, rows):
+    """Whatever surrounds it, the marked table is replaced whole (however many rows the old one
+    had) and the text around it is kept; pasting the same table again changes nothing."""
+    old = GENERATED + "\n\n" + "".join(f"| {r} |\n" for r in rows)
+    before = before if before.endswith("\n") or not before else before + "\n"
+    after = "\n" + after  # the table ends at the first line that is not a row
+    page = pasted(before + old + after, GENERATED_TABLE)
+    assert page == before + GENERATED_TABLE + after
+    assert pasted(page, GENERATED_TABLE) == page
+
+
+@pytest.mark.parametrize(
+    ("page", "says"),
+    [
+        ("no table here\n", "found 0"),
+        (GENERATED_TABLE + "\n" + GENERATED_TABLE, "found 2"),
+        (GENERATED + "\n\ntext, not a row\n", "is not a table row"),
+        (GENERATED + "\n", "is not a table row"),
+    ],
+)
+def test_a_page_without_one_generated_table_is_not_pasted(page, says):
+    with pytest.raises(ValueError, match=says):
+        pasted(page, GENERATED_TABLE)
+
+
+def test_paste_writes_both_pages_or_neither(tmp_path, monkeypatch, capsys):
+    """--paste: the results page gets verdicts.md's table and the README the brief one; a page
+    without its marked table is one line, exit 1, and nothing is written (claims.json neither)."""
+    kept_table1(tmp_path / "kept")
+    for name in v.PAGES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n\n{GENERATED_TABLE}\nend\n")
+    monkeypatch.setattr(v, "ROOT", tmp_path)
+    out = tmp_path / "out" / "claims.json"
+    assert v.main(["--kept", str(tmp_path / "kept"), "--out", str(out), "--paste"]) == 0
+    claims = json.loads(out.read_text())
+    assert (tmp_path / "docs/results.md").read_text() == f"# docs/results.md\n\n{render(claims)}\nend\n"
+    assert (tmp_path / "README.md").read_text() == f"# README.md\n\n{brief(claims)}\nend\n"
+    (tmp_path / "README.md").write_text("no table\n")
+    out.unlink()
+    before = (tmp_path / "docs/results.md").read_text()
+    assert v.main(["--kept", str(tmp_path / "kept"), "--out", str(out), "--paste"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"--paste: {tmp_path / 'README.md'}: expected one table"), err
+    assert not out.exists() and (tmp_path / "docs/results.md").read_text() == before
+
+
 @pytest.mark.parametrize("out", ["folder", "verdicts.md", "a_file/claims.json"])
 def test_an_out_that_cannot_be_claims_json_is_one_line(tmp_path, capsys, out):
     """A folder, a name that verdicts.md would overwrite, a file where a folder should be: one
@@ -599,6 +656,9 @@ def test_committed_section_is_regenerated():
     assert render(claims) in (ROOT / "docs" / "results.md").read_text()
     assert COMMITTED.with_name(v.BRIEF).read_text() == brief(claims)
     assert brief(claims) in (ROOT / "README.md").read_text()  # the README's short form, as generated
+    for page, make in v.PAGES.items():  # one generated table per page, and it is this one whole
+        text = (ROOT / page).read_text()
+        assert pasted(text, {"render": render, "brief": brief}[make](claims)) == text, page
     assert claims == json.loads(v.dumps(v.decide(v.KEPT)))
 
 

@@ -141,6 +141,25 @@ def brief(claims: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pasted(page: str, generated: str) -> str:
+    """``page`` with its one generated table (the GENERATED line, blank lines, the table's rows)
+    replaced by ``generated`` (``render`` or ``brief``): how verdicts.py --paste keeps the results
+    page and the README what claims.json gives. ValueError where the page has no such table, or
+    more than one, so that nothing is pasted in the wrong place."""
+    lines = page.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == GENERATED]
+    if len(starts) != 1:
+        raise ValueError(f"expected one table marked {GENERATED}, found {len(starts)}")
+    end = starts[0] + 1
+    while end < len(lines) and not lines[end].strip():
+        end += 1
+    if end == len(lines) or not lines[end].startswith("|"):
+        raise ValueError(f"the line after {GENERATED} and its blank lines is not a table row")
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[: starts[0]]) + generated + "".join(lines[end:])
+
+
 # Prose written by hand about the verdicts (where the paper does not reproduce, and why it might
 # not) sits between these marks in docs/results.md: every number in it must be one claims.json
 # holds, at the precision shown (``unsourced_numbers``; tests/test_verdicts.py checks).

@@ -1,6 +1,7 @@
 """Issue 23's verdicts: every claim of ``rules.yaml`` decided on the kept claims runs by the rule
 written before them. ``python -m experiments.fashion_mnist.verdicts [--kept DIR] [--out FILE]``
-writes ``claims.json`` and, beside it, ``verdicts.md`` (``claims_section.render``).
+writes ``claims.json`` and, beside it, ``verdicts.md`` (``claims_section.render``) and
+``verdicts_brief.md``; with ``--paste`` also their tables in docs/results.md and README.md.
 
 A rule is a list of conditions; each condition here is one or more *parts* (one test each), and
 each part ends ``held``, ``failed`` (its opposite established at p < 0.05) or ``neither``. How each
@@ -64,6 +65,7 @@ from experiments.fashion_mnist.selection import (  # noqa: F401 - re-exported: t
     OUT,
     PROTOCOLS,
     REPRODUCED,
+    ROOT,
     RULES,
     SEEDS,
     UNIFORM_ABOVE,
@@ -201,10 +203,13 @@ def dumps(decided: dict[str, Any]) -> str:
 
 
 BRIEF = "verdicts_brief.md"  # the README's short form (claims_section.brief): each claim and its verdict
+# --paste: where each generated table is shown (tests/test_verdicts.py checks they are these).
+PAGES = {"docs/results.md": "render", "README.md": "brief"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.fashion_mnist.claims_section import brief, render
+    from experiments.fashion_mnist import claims_section
+    from experiments.fashion_mnist.claims_section import brief, pasted, render
 
     parser = argparse.ArgumentParser(
         prog="python -m experiments.fashion_mnist.verdicts", description=__doc__.splitlines()[0]
@@ -215,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=OUT, help=f"claims.json to write; verdicts.md and {BRIEF} are written beside it"
     )
+    parser.add_argument(
+        "--paste",
+        action="store_true",
+        help=f"also replace the generated tables in {' and '.join(PAGES)} (under the repository root)",
+    )
     args = parser.parse_args(argv)
     if not args.kept.is_dir():
         print(f"--kept={args.kept}: not a folder (expected keep.py's results/fashion_mnist/claims)", file=sys.stderr)
@@ -223,11 +233,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--out={args.out}: expected a .json file to write (verdicts.md is written beside it)", file=sys.stderr)
         return 2
     text = dumps(decide(args.kept))
+    pages: dict[Path, str] = {}
+    if args.paste:  # every page checked before anything is written
+        for name, make in PAGES.items():
+            page = ROOT / name
+            try:
+                pages[page] = pasted(page.read_text(encoding="utf-8"), getattr(claims_section, make)(json.loads(text)))
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                print(f"--paste: {page}: {e}", file=sys.stderr)
+                return 1
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(args.out, text)
         write_atomically(args.out.with_name("verdicts.md"), render(json.loads(text)))
         write_atomically(args.out.with_name(BRIEF), brief(json.loads(text)))
+        for page, shown in pages.items():
+            write_atomically(page, shown)
     except OSError as e:  # NotWritten too: a folder in the way, a file where a folder should be, no space
         print(f"--out={args.out}: not written ({e.strerror or e})", file=sys.stderr)
         return 1
