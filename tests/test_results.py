@@ -34,6 +34,7 @@ SEEDS = {
     "demo": 1,
     "claims/table1": 3,
     "claims/table3": 3,
+    "claims/claim3": 3,
 }  # the issue's: 3 for Table 1, ≥ 2 for Table 3
 
 
@@ -243,7 +244,14 @@ def assert_pasted(page_path: Path, committed: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "table", ["table1/table1.md", "table3/table3.md", "claims/table1/table1.md", "claims/table3/table3.md"]
+    "table",
+    [
+        "table1/table1.md",
+        "table3/table3.md",
+        "claims/table1/table1.md",
+        "claims/table3/table3.md",
+        "claims/claim3/table1.md",
+    ],
 )
 def test_the_docs_show_the_committed_tables(table):
     """docs/results.md pastes the tables; they must be the committed ones, whole."""
@@ -389,3 +397,34 @@ def test_the_batchnorm_measurement_in_eval_mode_is_the_kept_random_runs_monitor(
     for seed in measured["seeds"]:
         run = read_summary(RESULTS / "claims" / "table1" / "runs" / f"seed={seed['seed']},variant=random")
         assert run is not None and abs(run["uniform_projector"] - seed["eval_mode"]) < 1e-6, seed
+
+
+def test_the_collect_step_into_an_empty_folder_publishes_nothing_and_says_so(tmp_path, capsys):
+    """With no finished sweep under --logs, every table reads "not published", claims.md (which
+    reads the earlier Table 1) is not written, and the provenance page says what is missing: it
+    was a KeyError traceback where --out held no earlier Table 1."""
+    from experiments.fashion_mnist.__main__ import main as collect
+
+    collect(["--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    said = capsys.readouterr().out
+    assert all(f"{table}: not published" in said for table in TABLES), said
+    assert f"{CLAIMS_FILE}: not written" in said and not (tmp_path / "out" / CLAIMS_FILE).exists()
+    assert "Not published yet" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_the_docs_count_each_claims_sweeps_runs_as_committed():
+    """A heading "… (N runs of M, k seeds)" on the results page counts the ok runs, the sweep's
+    runs and the seeds of the claims sweep its section names (results/fashion_mnist/claims/<s>)."""
+    page = (ROOT / "docs" / "results.md").read_text()
+    sections = re.split(r"^### ", page, flags=re.M)[1:]
+    counted = 0
+    for section in sections:
+        heading = re.search(r"\((\d+) runs of (\d+), (\d+) seeds\)", section.splitlines()[0])
+        if heading is None:
+            continue
+        table = "claims/" + re.search(r"results/fashion_mnist/claims/(\w+)", section).group(1)
+        ok = sum(r["status"] == "ok" for r in summaries(table))
+        said = tuple(int(x) for x in heading.groups())
+        assert said == (ok, expected_runs(RESULTS / table / "runs"), SEEDS[table]), (section.splitlines()[0], table)
+        counted += 1
+    assert counted >= 3
