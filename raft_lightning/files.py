@@ -84,6 +84,44 @@ def new_temp_beside(path: Path) -> tuple[BinaryIO, Path]:
     raise FileExistsError(errno.EEXIST, f"no unused temp file name beside {path}")
 
 
+def write_all_or_none(files: dict[Path, str | bytes]) -> None:
+    """Several files that belong together (a result and the pages that show it): each written to
+    a temp file beside it and checked writable first (an existing file opened for appending, which
+    changes nothing: read-only or immutable fails here), then all renamed into place. On a failure
+    before the renames nothing is changed; ``NotWritten`` names the file. A rename failing after
+    those checks (rare: the folder's permissions changed in between) says which files were replaced."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            try:
+                if os.path.lexists(path):
+                    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
+                f, tmp = new_temp_beside(path)
+                temps.append((path, tmp))
+                with f:
+                    f.write(data.encode() if isinstance(data, str) else data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; nothing was written") from e
+        done: list[Path] = []
+        for path, tmp in temps:
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                written = ", ".join(str(p) for p in done) or "none"
+                raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; already replaced: {written}") from e
+            done.append(path)
+        temps.clear()
+    finally:
+        for _, tmp in temps:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
 def write_atomically(path: Path, data: str | bytes, in_place_when_full: bool = False) -> None:
     """Write ``data`` to a new temp file beside ``path``, fsync it, then rename it over ``path``.
 

@@ -217,6 +217,29 @@ def test_a_gpu_asked_for_where_there_is_none_is_refused_before_the_run_but_not_f
     assert config_errors(compose_run("data=synthetic", "trainer=gpu", run_dir=tmp_path)) == []
 
 
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        (["trainer.precision=16-true"], "float16 weights with Adam"),
+        (["trainer.precision=16-true", "optimizer=sgd"], None),  # SGD has no eps to lose
+        (["trainer.precision=16-mixed"], "float16 autocast needs a GPU"),
+        (["trainer.precision=16-mixed", "trainer.accelerator=auto"], "float16 autocast needs a GPU"),
+        (["trainer.precision=bf16-mixed"], None),
+        (["trainer.precision=bf16-true"], None),
+        (["trainer.precision=64-true"], None),
+    ],
+)
+def test_a_precision_that_would_not_run_what_the_record_says_is_refused(tmp_path, monkeypatch, overrides, refused):
+    """16-true with Adam read "diverged" at step 1 (a result about the method, from eps = 0 in
+    float16); 16-mixed on a CPU ran as bf16-mixed under a record saying 16-mixed."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    errors = config_errors(compose_run("data=synthetic", "trainer=cpu", *overrides, run_dir=tmp_path))
+    if refused is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and errors[0].startswith(f"{overrides[0]}: ") and refused in errors[0], errors
+
+
 # Every row of the paper's look-up table (Table 1) as one override set: variant=<name>.
 TABLE1_ROWS = {
     "byol_mlp_bn": ("byol", "mlp_bn", False),

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from raft_lightning import files
 from raft_lightning.callbacks.epoch_metrics import write_csv
 from raft_lightning.files import EMBEDDINGS_FILE, RUN_DIR_MARK, SPECTRA_FILE, STEPS_FILE, write_atomically
 from raft_lightning.measures import MEASURES, summarised
@@ -516,6 +517,42 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert target.read_text() == "the good table\n" and list(tmp_path.iterdir()) == [target]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 4), failing=st.integers(0, 3), how=st.sampled_from(["folder", "full", "ok"]))
+def test_files_written_together_are_all_written_or_none(tmp_path_factory, n, failing, how):
+    """write_all_or_none: a folder in one file's place, or a full disk while one is written,
+    changes none of them (claims.json and the pages that show it stay together); else all are new."""
+    folder = tmp_path_factory.mktemp("together")
+    paths = [folder / f"f{i}.md" for i in range(n)]
+    for p in paths[::2]:
+        p.write_text("old")
+    bad = paths[failing % n]
+    if how == "folder":
+        bad.unlink(missing_ok=True)
+        bad.mkdir()
+    before = {p: p.read_bytes() if p.is_file() else None for p in paths}
+    real = files.new_temp_beside
+
+    def temp(path):
+        f, tmp = real(path)
+        if how == "full" and path == bad:
+            f.close()
+            tmp.unlink()
+            raise OSError(28, "No space left on device")
+        return f, tmp
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(files, "new_temp_beside", temp)
+        if how == "ok":
+            files.write_all_or_none({p: f"new {p.name}" for p in paths})
+            assert all(p.read_text() == f"new {p.name}" for p in paths)
+        else:
+            with pytest.raises(files.NotWritten, match=f"cannot write {bad}: .*; nothing was written"):
+                files.write_all_or_none({p: f"new {p.name}" for p in paths})
+            assert {p: p.read_bytes() if p.is_file() else None for p in paths} == before
+    assert not [p for p in folder.rglob("*") if p.name.endswith(files.TEMP_SUFFIX)]
+
+
 @pytest.mark.parametrize(
     "name", ["summary.json", "metrics.csv", "config.yaml", "embeddings.pt", "checkpoints/last.ckpt"]
 )
@@ -567,7 +604,6 @@ def test_a_planted_temp_name_is_never_written_through(tmp_path, monkeypatch, wri
     and the link's target is untouched."""
     import os
 
-    from raft_lightning import files
     from raft_lightning.run.checkpoints import AtomicCheckpointIO
 
     run_dir, victim = tmp_path / "run", tmp_path / "precious.txt"

@@ -405,7 +405,13 @@ def test_the_collect_step_into_an_empty_folder_publishes_nothing_and_says_so(tmp
     was a KeyError traceback where --out held no earlier Table 1."""
     from experiments.fashion_mnist.__main__ import main as collect
 
-    collect(["--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    assert collect(["--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) == 2  # no such folder
+    assert capsys.readouterr().err.startswith(f"--logs={tmp_path / 'logs'}: not a folder")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    assert collect(["--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "a_file")]) == 2
+    assert capsys.readouterr().err.startswith(f"--out={tmp_path / 'a_file'}: not a folder")
+    assert collect(["--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) == 0
     said = capsys.readouterr().out
     assert all(f"{table}: not published" in said for table in TABLES), said
     assert f"{CLAIMS_FILE}: not written" in said and not (tmp_path / "out" / CLAIMS_FILE).exists()

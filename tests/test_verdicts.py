@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,18 @@ from scipy import stats as scipy_stats
 from experiments.fashion_mnist import verdicts as v
 from experiments.fashion_mnist.claims_section import (
     GENERATED,
+    NUMBER,
     PROSE_BEGIN,
     PROSE_END,
     brief,
+    misstated_verdicts,
     pasted,
     prose_block,
     render,
     unsourced_by_paragraph,
     unsourced_numbers,
 )
+from raft_lightning import files as files_module
 from raft_lightning.report.rows import Run
 from raft_lightning.report.stats import one_sample, welch_one_sided
 
@@ -557,25 +561,61 @@ def test_a_page_without_one_generated_table_is_not_pasted(page, says):
 
 
 def test_paste_writes_both_pages_or_neither(tmp_path, monkeypatch, capsys):
-    """--paste: the results page gets verdicts.md's table and the README the brief one; a page
-    without its marked table is one line, exit 1, and nothing is written (claims.json neither)."""
-    kept_table1(tmp_path / "kept")
+    """--paste: the results page gets verdicts.md's table and the README the brief one, with
+    claims.json; a page without its marked table, or one that cannot be written, is one line,
+    exit 1, and nothing is written (claims.json neither)."""
+    results = tmp_path / "results" / "fashion_mnist"
+    kept_table1(results / "claims")
     for name in v.PAGES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"# {name}\n\n{GENERATED_TABLE}\nend\n")
     monkeypatch.setattr(v, "ROOT", tmp_path)
-    out = tmp_path / "out" / "claims.json"
-    assert v.main(["--kept", str(tmp_path / "kept"), "--out", str(out), "--paste"]) == 0
+    out = results / "claims.json"
+    assert v.main(["--paste"]) == 2  # the repository's own claims.json is not tmp_path's
+    assert "--paste: the pages show the committed" in capsys.readouterr().err
+    paste = ["--kept", str(results / "claims"), "--out", str(out), "--paste"]
+    assert v.main(paste) == 0
     claims = json.loads(out.read_text())
     assert (tmp_path / "docs/results.md").read_text() == f"# docs/results.md\n\n{render(claims)}\nend\n"
     assert (tmp_path / "README.md").read_text() == f"# README.md\n\n{brief(claims)}\nend\n"
+
+    def files():
+        return {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    out.write_text("{}")  # a stale claims.json: it stays as it is when the paste cannot be done
     (tmp_path / "README.md").write_text("no table\n")
-    out.unlink()
-    before = (tmp_path / "docs/results.md").read_text()
-    assert v.main(["--kept", str(tmp_path / "kept"), "--out", str(out), "--paste"]) == 1
+    before = files()
+    assert v.main(paste) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"--paste: {tmp_path / 'README.md'}: expected one table"), err
-    assert not out.exists() and (tmp_path / "docs/results.md").read_text() == before
+    assert files() == before
+    (tmp_path / "README.md").write_text(f"# README.md\n\n{GENERATED_TABLE}\nend\n")
+    before = files()
+    real = files_module.new_temp_beside
+    monkeypatch.setattr(
+        files_module,
+        "new_temp_beside",
+        lambda path: real(path) if path.name != "README.md" else (_ for _ in ()).throw(PermissionError(1, "denied")),
+    )
+    assert v.main(paste) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write {tmp_path / 'README.md'}" in err and "nothing was written" in err
+    assert files() == before
+
+
+def test_paste_keeps_a_pages_windows_line_ends():
+    page = "a\r\n\r\n" + GENERATED_TABLE.replace("\n", "\r\n") + "\r\nb\r\n"
+    assert pasted(page, GENERATED_TABLE) == page
+
+
+def test_a_kept_folder_with_no_sweep_is_refused(tmp_path, capsys):
+    """An empty --kept, or a sweep's own folder, would decide every claim "runs missing"."""
+    (tmp_path / "table1" / "runs").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    for kept in (tmp_path / "empty", tmp_path / "table1"):
+        assert v.main(["--kept", str(kept), "--out", str(tmp_path / "c.json")]) == 2
+        assert "holds none of keep.py's sweep folders" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
 
 
 @pytest.mark.parametrize("out", ["folder", "verdicts.md", "a_file/claims.json"])
@@ -583,7 +623,7 @@ def test_an_out_that_cannot_be_claims_json_is_one_line(tmp_path, capsys, out):
     """A folder, a name that verdicts.md would overwrite, a file where a folder should be: one
     line, nothing written (they were tracebacks, or verdicts.md over claims.json)."""
     kept = tmp_path / "kept"
-    kept.mkdir()
+    (kept / "table1").mkdir(parents=True)
     (tmp_path / "folder").mkdir()
     (tmp_path / "a_file").write_text("x")
     status = v.main(["--kept", str(kept), "--out", str(tmp_path / out)])
@@ -670,6 +710,21 @@ def test_the_prose_on_the_verdicts_quotes_claims_json_only():
     prose = prose_block((ROOT / "docs" / "results.md").read_text())
     assert prose is not None and prose.strip(), f"docs/results.md: no prose between {PROSE_BEGIN} and {PROSE_END}"
     assert unsourced_by_paragraph(prose, claims) == []
+    assert misstated_verdicts(prose, claims) == []
+
+
+def test_the_readmes_words_on_the_rules_are_the_rules():
+    """The README's paragraph above its verdicts table quotes numbers of rules.yaml only (the
+    margin, the threshold): an edited "±1.5 points" would misstate every equivalence verdict."""
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[: readme.index(GENERATED)].rstrip().rsplit("\n\n", 1)[1]
+    assert "decided by a rule written before its runs" in paragraph
+    text = v.RULES.read_text()
+    rules = {float(n.replace("−", "-")) for n in NUMBER.findall(text)}
+    shown = [n for n in NUMBER.findall(paragraph) if float(n.replace("−", "-")) not in rules]
+    assert shown == [], shown
+    margin = re.search(r"accuracy d = ([\d.]+) points", text).group(1)  # small integers match anything: say which
+    assert f"±{margin} points" in paragraph
 
 
 def test_a_paragraph_naming_a_claim_quotes_that_claims_numbers_only():
@@ -677,6 +732,38 @@ def test_a_paragraph_naming_a_claim_quotes_that_claims_numbers_only():
     prose = "`c1` is 3.4 points below.\n\n`c6` and `fig5a`: 0.518, p 0.02.\n\nNo name: 3.4 and 0.518."
     assert unsourced_by_paragraph(prose, claims) == []
     assert unsourced_by_paragraph("`c1` at 0.518, 3.4", claims) == ["0.518 (in the paragraph naming c1_x)"]
+
+
+def test_a_stated_verdict_must_be_the_claims():
+    claims = {"c1_x": {"verdict": "not reproduced"}, "c8_y": {"verdict": "reproduced"}}
+    claims["fig5a_z"] = {"verdict": "not decided: runs missing (0 of 21 ok)"}
+    good = "`c1` is not reproduced, see `c8`.\n\n`c8` and `fig5a` are reproduced"
+    assert misstated_verdicts(good, claims) == [
+        "`fig5a` reproduced: claims.json says 'not decided: runs missing (0 of 21 ok)'"
+    ]
+    assert misstated_verdicts("`c1`, `c8` and `fig5a` are not decided", claims) == [
+        "`c1` not decided: claims.json says 'not reproduced'",
+        "`c8` not decided: claims.json says 'reproduced'",
+    ]
+    assert misstated_verdicts("`c1` is reproduced.", claims) == ["`c1` reproduced: claims.json says 'not reproduced'"]
+    assert misstated_verdicts("`c8` holds here.", claims) == [
+        "'`c8` holds here.'…: a paragraph on a claim opens with its verdict"
+    ]
+    assert misstated_verdicts("Text; `c1` is not reproduced and `c9` is reproduced.", claims) == [
+        "`c9` reproduced: claims.json says None"
+    ]
+
+
+def test_a_sign_shown_must_be_the_sources_and_1e_notation_is_a_number():
+    claims = {"c1": {"u": -0.057, "p": 9.87e-7}}
+    assert unsourced_numbers("−0.057, 0.057 (its magnitude), p 9.9e-7, 9.87e-07", claims) == []
+    assert unsourced_numbers("−0.157 and 9.8e-7 and 2e-6 are not; 1e-6 is", claims) == ["−0.157", "9.8e-7", "2e-6"]
+    assert unsourced_numbers("−3.3 points", {"c1": {"d": 0.033}}) == ["−3.3"]
+
+
+def test_a_second_end_mark_does_not_hide_prose():
+    assert prose_block(f"{PROSE_BEGIN}\nchecked\n{PROSE_END}\nhidden 9.9\n{PROSE_END}") is None
+    assert prose_block(f"{PROSE_BEGIN}\na\n{PROSE_BEGIN}\nb\n{PROSE_END}") is None
 
 
 def test_a_number_the_claims_do_not_hold_is_named():

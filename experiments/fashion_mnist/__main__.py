@@ -146,11 +146,17 @@ def versions(summary: dict) -> str:
     return " ".join(f"{k} {v}" for k, v in sorted((summary.get("versions") or {}).items()))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.fashion_mnist", description=__doc__.splitlines()[0])
     parser.add_argument("--logs", type=Path, default=ROOT / "logs", help="where the sweeps ran (default: logs/)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "fashion_mnist")
     args = parser.parse_args(argv)
+    if not args.logs.is_dir():
+        print(f"--logs={args.logs}: not a folder (the sweeps' logs/, with e.g. table1_fmnist/)", file=sys.stderr)
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"--out={args.out}: not a folder (results/fashion_mnist, or a new one)", file=sys.stderr)
+        return 2
     cfg = OmegaConf.load(DEFAULT_CONFIG)
     for table, (sweep, kept) in TABLES.items():
         sweep_dir, out_dir = args.logs / sweep, args.out / table
@@ -168,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"{CLAIMS_FILE}: not written: table1 is not published in {args.out}")
     (args.out / "README.md").write_text(provenance(args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

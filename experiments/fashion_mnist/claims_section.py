@@ -147,7 +147,7 @@ def pasted(page: str, generated: str) -> str:
     page and the README what claims.json gives. ValueError where the page has no such table, or
     more than one, so that nothing is pasted in the wrong place."""
     lines = page.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == GENERATED]
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == GENERATED]
     if len(starts) != 1:
         raise ValueError(f"expected one table marked {GENERATED}, found {len(starts)}")
     end = starts[0] + 1
@@ -157,6 +157,8 @@ def pasted(page: str, generated: str) -> str:
         raise ValueError(f"the line after {GENERATED} and its blank lines is not a table row")
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
+    if lines[starts[0]].endswith("\r\n"):  # a page kept with Windows line ends keeps them
+        generated = generated.replace("\r\n", "\n").replace("\n", "\r\n")
     return "".join(lines[: starts[0]]) + generated + "".join(lines[end:])
 
 
@@ -166,13 +168,16 @@ def pasted(page: str, generated: str) -> str:
 PROSE_BEGIN = "<!-- prose on the verdicts: every number in it is claims.json's (tests/test_verdicts.py) -->"
 PROSE_END = "<!-- end of the prose on the verdicts -->"
 # A number standing alone: not part of a name (c6, claims_table3, Figure 5a's "5a", 1e-15's parts).
-NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:\.\d+)?(?![\w.]*\d|[A-Za-z_])")
+NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:\.\d+)?(?:[eE][−-]?\d+)?(?![\w.]*\d|[A-Za-z_])")
 
 
 def prose_block(text: str) -> str | None:
-    """The hand-written prose between PROSE_BEGIN and PROSE_END, or None when there is none."""
+    """The hand-written prose between PROSE_BEGIN and PROSE_END, or None when there is none, or
+    when either mark is there more than once (a second end mark would hide what follows it)."""
+    if text.count(PROSE_BEGIN) != 1 or text.count(PROSE_END) != 1:
+        return None
     start, end = text.find(PROSE_BEGIN), text.find(PROSE_END)
-    return text[start + len(PROSE_BEGIN) : end] if 0 <= start < end else None
+    return text[start + len(PROSE_BEGIN) : end] if start < end else None
 
 
 def _source_numbers(node: Any) -> set[float]:
@@ -191,20 +196,52 @@ def _source_numbers(node: Any) -> set[float]:
     return found
 
 
+def _as_shown(x: float, token: str) -> float:
+    """``x`` at the precision ``token`` shows: its decimals, or its mantissa's in 1.5e-07 form."""
+    mantissa, _, exponent = token.lower().partition("e")
+    digits = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    return float(f"{x:.{digits}e}") if exponent else round(x, digits)
+
+
 def unsourced_numbers(prose: str, source: Any) -> list[str]:
     """Each number in ``prose`` that ``source`` (claims.json) does not hold at the precision the
-    prose shows it with: as it is, as its magnitude (a gap "3.4 points" of a difference −0.034),
-    or in percent (74.95 % of an accuracy 0.7495)."""
+    prose shows it with: as it is, or in percent (74.95 % of an accuracy 0.7495); a number shown
+    without a sign may also be a magnitude (a gap "3.4 points" of a difference −0.034), one shown
+    with a sign must have it."""
     numbers = _source_numbers(source)
-    candidates = numbers | {abs(x) for x in numbers} | {100 * x for x in numbers} | {abs(100 * x) for x in numbers}
+    signed = numbers | {100 * x for x in numbers}
+    magnitudes = {abs(x) for x in signed}
     missing = []
     for token in NUMBER.findall(prose):
         value = float(token.replace("−", "-"))
-        digits = len(token.split(".", 1)[1]) if "." in token else 0
-        shown = {round(x, digits) for x in candidates}
-        if round(value, digits) not in shown and round(abs(value), digits) not in shown:
+        candidates = signed if token[0] in "−-" else signed | magnitudes
+        if _as_shown(value, token) not in {_as_shown(x, token) for x in candidates}:
             missing.append(token)
     return missing
+
+
+# A paragraph on a claim says its verdict first ("`c1` is not reproduced", "`c8` and `tangential`
+# are reproduced"); anywhere in the prose such a statement must be the claim's verdict in claims.json.
+STATED = re.compile(
+    r"((?:`[a-z0-9]+`(?:,\s+|\s+and\s+)?)+)\s+(?:is|are)\s+(not reproduced|reproduced|inconclusive|not decided)"
+)
+
+
+def misstated_verdicts(prose: str, claims: dict[str, Any]) -> list[str]:
+    """Each verdict the prose states that claims.json does not give, and each paragraph that
+    opens on a claim without stating its verdict there."""
+    by_id = {claim.split("_", 1)[0]: claim for claim in claims}
+    problems = []
+    for paragraph in re.split(r"\n\s*\n", prose.strip()):
+        opening = paragraph.lstrip()
+        if opening.startswith("`") and not STATED.match(opening):
+            problems.append(f"{opening[:40]!r}…: a paragraph on a claim opens with its verdict")
+        for ids, said in STATED.findall(paragraph):
+            for i in re.findall(r"`([a-z0-9]+)`", ids):
+                verdict = claims[by_id[i]]["verdict"] if i in by_id else None
+                if verdict is None or not (verdict == said or said == "not decided" and verdict.startswith(said)):
+                    problems.append(f"`{i}` {said}: claims.json says {verdict!r}")
+    return problems
 
 
 def unsourced_by_paragraph(prose: str, claims: dict[str, Any]) -> list[str]:

@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from experiments.fashion_mnist.keep import SWEEPS
 from experiments.fashion_mnist.primitives import (  # noqa: F401 - re-exported: the rules' vocabulary, read by tests/test_verdicts.py
     below,
     collapsed,
@@ -89,7 +90,10 @@ from experiments.fashion_mnist.trend_claims import (  # noqa: F401 - re-exported
     c7,
     theorem51,
 )
-from raft_lightning.files import write_atomically
+from raft_lightning.files import write_all_or_none
+from raft_lightning.readers import printable
+
+REPOSITORY = ROOT  # where OUT and KEPT are; ROOT: where --paste writes (tests point it elsewhere)
 
 CLAIMS: dict[str, Callable[[Kept], tuple[list[Sel], Callable]]] = {
     "c1_byol_np_collapses_below_random": c1,
@@ -229,28 +233,40 @@ def main(argv: list[str] | None = None) -> int:
     if not args.kept.is_dir():
         print(f"--kept={args.kept}: not a folder (expected keep.py's results/fashion_mnist/claims)", file=sys.stderr)
         return 2
+    if not any((args.kept / sweep).is_dir() for sweep in SWEEPS):  # every claim would read "runs missing"
+        print(f"--kept={args.kept}: holds none of keep.py's sweep folders ({', '.join(SWEEPS)})", file=sys.stderr)
+        return 2
     if args.out.suffix != ".json" or args.out.is_dir():  # verdicts.md goes beside it: never over it
         print(f"--out={args.out}: expected a .json file to write (verdicts.md is written beside it)", file=sys.stderr)
         return 2
+    committed = (ROOT / OUT.relative_to(REPOSITORY), ROOT / KEPT.relative_to(REPOSITORY))
+    if args.paste and (args.out.resolve(), args.kept.resolve()) != tuple(p.resolve() for p in committed):
+        # The pages show the committed claims.json: pasted from another, they would not be its.
+        print(
+            f"--paste: the pages show the committed {committed[0]} decided on {committed[1]}; "
+            "leave --out and --kept out to paste",
+            file=sys.stderr,
+        )
+        return 2
     text = dumps(decide(args.kept))
-    pages: dict[Path, str] = {}
-    if args.paste:  # every page checked before anything is written
-        for name, make in PAGES.items():
-            page = ROOT / name
-            try:
-                pages[page] = pasted(page.read_text(encoding="utf-8"), getattr(claims_section, make)(json.loads(text)))
-            except (OSError, UnicodeDecodeError, ValueError) as e:
-                print(f"--paste: {page}: {e}", file=sys.stderr)
-                return 1
+    claims = json.loads(text)
+    files: dict[Path, str | bytes] = {
+        args.out: text,
+        args.out.with_name("verdicts.md"): render(claims),
+        args.out.with_name(BRIEF): brief(claims),
+    }
+    for name, make in PAGES.items() if args.paste else ():  # every page read and checked before any write
+        page = ROOT / name
+        try:
+            files[page] = pasted(page.read_bytes().decode("utf-8"), getattr(claims_section, make)(claims)).encode()
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            print(f"--paste: {page}: {printable(str(e), 300)}; nothing was written", file=sys.stderr)
+            return 1
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(args.out, text)
-        write_atomically(args.out.with_name("verdicts.md"), render(json.loads(text)))
-        write_atomically(args.out.with_name(BRIEF), brief(json.loads(text)))
-        for page, shown in pages.items():
-            write_atomically(page, shown)
+        write_all_or_none(files)
     except OSError as e:  # NotWritten too: a folder in the way, a file where a folder should be, no space
-        print(f"--out={args.out}: not written ({e.strerror or e})", file=sys.stderr)
+        print(f"--out={args.out}: {e.strerror or e}", file=sys.stderr)
         return 1
     for claim, d in json.loads(text).items():
         print(f"{claim}: {d['verdict']}")

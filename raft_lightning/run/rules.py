@@ -32,6 +32,7 @@ def run_errors(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
         *predictor_errors(cfg),
         *devices_errors(cfg),
         *accelerator_errors(cfg),
+        *precision_errors(cfg),
         *labels_errors(cfg),
         *(tag_errors(cfg.get("tags")) or wandb_tag_errors(cfg)),
         *objective_errors(cfg),
@@ -138,6 +139,31 @@ def accelerator_errors(cfg: DictConfig) -> list[str]:
     if "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")):
         return []
     return [f"trainer.accelerator={accelerator}: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"]
+
+
+def precision_errors(cfg: DictConfig) -> list[str]:
+    """Two precisions that would not run what the record says. Float16 weights (16-true) with
+    Adam: its eps (1e-8) is 0 in float16, the first step divides by 0, and the run would read
+    "diverged", a result about the method. Float16 autocast (16-mixed) on a CPU: Lightning runs
+    bf16-mixed instead, while config.yaml and the report's rows say 16-mixed. A sweep sent to
+    SLURM is judged where its jobs run, as in accelerator_errors."""
+    precision = str(cfg.trainer.get("precision"))
+    optimizer = str(cfg.optimizer.get("_target_", ""))
+    if precision == "16-true" and optimizer.rsplit(".", 1)[-1] in ("Adam", "AdamW"):
+        return [
+            f"trainer.precision={precision}: float16 weights with {optimizer.rsplit('.', 1)[-1]} (its eps 1e-8 is 0 in "
+            "float16: the first step divides by zero); use bf16-true, bf16-mixed or 32-true"
+        ]
+    accelerator = cfg.trainer.get("accelerator")
+    on_cpu = accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
+    if precision in ("16-mixed", "16") and on_cpu:
+        if "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")):
+            return []
+        return [
+            f"trainer.precision={precision}: float16 autocast needs a GPU; on a CPU Lightning would run bf16-mixed "
+            "while the record says 16-mixed: set trainer.precision=bf16-mixed"
+        ]
+    return []
 
 
 def labels_errors(cfg: DictConfig) -> list[str]:
