@@ -38,6 +38,8 @@ TABLES = {
     "claims/table3": ("claims/table3", ["table3.md", "table3.csv", "trajectories_alpha_beta", "representations"]),
     # Claim 3 at the paper's τ = 0.996, BYOL-LP and BYOL-LPI: first_steps is its first 500 steps.
     "claims/claim3": ("claims/claim3", ["table1.md", "table1.csv", "trajectories", *MONITOR_FIGURES]),
+    # Tangential BYOL′-LP and RAFT-LP, each from W and from −W: Theorem 5.1's pairs side by side.
+    "claims/tangential": ("claims/tangential", ["table1.md", "table1.csv", "trajectories"]),
 }
 CLAIMS_FILE = "claims.md"
 # Where the tables before the claims sweeps ran, as their collect step wrote it (2026-12-01/03),
