@@ -30,6 +30,8 @@ import errno
 import io
 import os
 import secrets
+import signal
+import threading
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -106,14 +108,27 @@ def write_all_or_none(files: dict[Path, str | bytes]) -> None:
             except OSError as e:
                 raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; nothing was written") from e
         done: list[Path] = []
-        for path, tmp in temps:
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                written = ", ".join(str(p) for p in done) or "none"
-                raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; already replaced: {written}") from e
-            done.append(path)
-        temps.clear()
+        # Ctrl-C or a SIGTERM during the renames (microseconds) is noted and handed on after them,
+        # so that it never leaves some files new and some old. A Python handler, not a signal mask:
+        # the process's other threads (torch's) would take a signal the main thread blocks.
+        pending: list[int] = []
+        held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        main = threading.current_thread() is threading.main_thread()
+        before = {s: signal.signal(s, lambda number, frame: pending.append(number)) for s in held} if main else {}
+        try:
+            for path, tmp in temps:
+                try:
+                    os.replace(tmp, path)
+                except OSError as e:
+                    written = ", ".join(str(p) for p in done) or "none"
+                    raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; already replaced: {written}") from e
+                done.append(path)
+            temps.clear()
+        finally:
+            for number, handler in before.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            for number in dict.fromkeys(pending):
+                signal.raise_signal(number)
     finally:
         for _, tmp in temps:
             try:

@@ -220,8 +220,11 @@ def test_a_gpu_asked_for_where_there_is_none_is_refused_before_the_run_but_not_f
 @pytest.mark.parametrize(
     ("overrides", "refused"),
     [
-        (["trainer.precision=16-true"], "float16 weights with Adam"),
+        (["trainer.precision=16-true"], "float16 weights with Adam, whose eps (1e-08) is 0 in float16"),
         (["trainer.precision=16-true", "optimizer=sgd"], None),  # SGD has no eps to lose
+        (["trainer.precision=16-true", "+optimizer.eps=0.001"], None),  # an eps float16 holds
+        (["trainer.precision=transformer-engine"], "one of 64-true"),
+        (["trainer.precision=8"], "one of 64-true"),
         (["trainer.precision=16-mixed"], "float16 autocast needs a GPU"),
         (["trainer.precision=16-mixed", "trainer.accelerator=auto"], "float16 autocast needs a GPU"),
         (["trainer.precision=bf16-mixed"], None),
@@ -238,6 +241,20 @@ def test_a_precision_that_would_not_run_what_the_record_says_is_refused(tmp_path
         assert errors == []
     else:
         assert len(errors) == 1 and errors[0].startswith(f"{overrides[0]}: ") and refused in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "refused"),
+    [("RMSprop", True), ("Adagrad", True), ("NAdam", True), ("Adamax", True), ("SGD", False), ("LBFGS", False)],
+)
+def test_float16_weights_are_refused_with_any_optimizer_whose_eps_float16_cannot_hold(optimizer, refused):
+    """Not Adam alone: every eps of torch's optimizers that is 0 in float16 (its default read
+    from the constructor where the config names none)."""
+    from raft_lightning.run.rules import precision_errors
+
+    trainer = {"precision": "16-true", "accelerator": "cpu"}
+    cfg = OmegaConf.create({"trainer": trainer, "optimizer": {"_target_": f"torch.optim.{optimizer}"}})
+    assert bool(precision_errors(cfg)) == refused, precision_errors(cfg)
 
 
 # Every row of the paper's look-up table (Table 1) as one override set: variant=<name>.

@@ -553,6 +553,27 @@ def test_files_written_together_are_all_written_or_none(tmp_path_factory, n, fai
     assert not [p for p in folder.rglob("*") if p.name.endswith(files.TEMP_SUFFIX)]
 
 
+def test_ctrl_c_during_the_renames_comes_after_all_of_them(tmp_path, monkeypatch):
+    """A SIGINT arriving between two renames of write_all_or_none (red team 43 sent one there:
+    some pages new, some stale) is held until the last rename, then raised as usual."""
+    import os
+    import signal
+
+    paths = [tmp_path / f"f{i}.md" for i in range(3)]
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        real(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_all_or_none({p: "new" for p in paths})
+    assert [p.read_text() for p in paths] == ["new"] * 3
+
+
 @pytest.mark.parametrize(
     "name", ["summary.json", "metrics.csv", "config.yaml", "embeddings.pt", "checkpoints/last.ckpt"]
 )

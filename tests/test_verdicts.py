@@ -17,16 +17,13 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from experiments.fashion_mnist import verdicts as v
-from experiments.fashion_mnist.claims_section import (
-    GENERATED,
+from experiments.fashion_mnist.claims_section import GENERATED, brief, pasted, render
+from experiments.fashion_mnist.prose_check import (
     NUMBER,
     PROSE_BEGIN,
     PROSE_END,
-    brief,
     misstated_verdicts,
-    pasted,
     prose_block,
-    render,
     unsourced_by_paragraph,
     unsourced_numbers,
 )
@@ -538,7 +535,7 @@ GENERATED_TABLE = f"{GENERATED}\n\n| a | b |\n|---|---|\n| x | y |\n"
 def test_pasting_replaces_the_one_generated_table_and_nothing_else(before, after, rows):
     """Whatever surrounds it, the marked table is replaced whole (however many rows the old one
     had) and the text around it is kept; pasting the same table again changes nothing."""
-    old = GENERATED + "\n\n" + "".join(f"| {r} |\n" for r in rows)
+    old = GENERATED + "\n\n| a | b |\n" + "".join(f"| {r} |\n" for r in rows)  # its header, other rows
     before = before if before.endswith("\n") or not before else before + "\n"
     after = "\n" + after  # the table ends at the first line that is not a row
     page = pasted(before + old + after, GENERATED_TABLE)
@@ -549,6 +546,7 @@ def test_pasting_replaces_the_one_generated_table_and_nothing_else(before, after
 @pytest.mark.parametrize(
     ("page", "says"),
     [
+        (GENERATED + "\n\n| model | seeds |\n|---|---|\n| byol | 3 |\n", "is not this one"),
         ("no table here\n", "found 0"),
         (GENERATED_TABLE + "\n" + GENERATED_TABLE, "found 2"),
         (GENERATED + "\n\ntext, not a row\n", "is not a table row"),
@@ -566,9 +564,15 @@ def test_paste_writes_both_pages_or_neither(tmp_path, monkeypatch, capsys):
     exit 1, and nothing is written (claims.json neither)."""
     results = tmp_path / "results" / "fashion_mnist"
     kept_table1(results / "claims")
+    old = {  # each page's table as an earlier claims.json gave it: the header its renderer writes
+        "docs/results.md": (
+            f"{GENERATED}\n\n| claim | verdict | key numbers | rule |\n|---|---|---|---|\n| c1 | old | — | — |\n"
+        ),
+        "README.md": f"{GENERATED}\n\n| the paper says | verdict here |\n|---|---|\n| old | old |\n",
+    }
     for name in v.PAGES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(f"# {name}\n\n{GENERATED_TABLE}\nend\n")
+        (tmp_path / name).write_text(f"# {name}\n\n{old[name]}\nend\n")
     monkeypatch.setattr(v, "ROOT", tmp_path)
     out = results / "claims.json"
     assert v.main(["--paste"]) == 2  # the repository's own claims.json is not tmp_path's
@@ -589,7 +593,7 @@ def test_paste_writes_both_pages_or_neither(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"--paste: {tmp_path / 'README.md'}: expected one table"), err
     assert files() == before
-    (tmp_path / "README.md").write_text(f"# README.md\n\n{GENERATED_TABLE}\nend\n")
+    (tmp_path / "README.md").write_text(f"# README.md\n\n{old['README.md']}\nend\n")
     before = files()
     real = files_module.new_temp_beside
     monkeypatch.setattr(
@@ -759,6 +763,55 @@ def test_a_sign_shown_must_be_the_sources_and_1e_notation_is_a_number():
     assert unsourced_numbers("−0.057, 0.057 (its magnitude), p 9.9e-7, 9.87e-07", claims) == []
     assert unsourced_numbers("−0.157 and 9.8e-7 and 2e-6 are not; 1e-6 is", claims) == ["−0.157", "9.8e-7", "2e-6"]
     assert unsourced_numbers("−3.3 points", {"c1": {"d": 0.033}}) == ["−3.3"]
+
+
+def test_verdicts_stated_in_other_words_or_marks_are_read_too():
+    """Red team 43's edits: a bold id, a bare one, "claim 1", an adverb, a line break, and the
+    protocols of a split verdict swapped."""
+    claims = {
+        "c1_x": {"verdict": "not reproduced"},
+        "c5_y": {
+            "verdict": "not reproduced",
+            "by_protocol": {"linear_acc": "inconclusive", "linear_acc_literal": "not reproduced"},
+        },
+        "c8_z": {"verdict": "reproduced"},
+    }
+    for text in [
+        "**`c1`** is reproduced.",
+        "Text. `c1` remains reproduced.",
+        "Text; `c1` is therefore reproduced.",
+        "Text: c8 is not reproduced.",
+        "Text: claim 1 is reproduced.",
+        "`c8` is not\nreproduced.",
+    ]:
+        assert misstated_verdicts(text, claims), text
+    swapped = "`c5` is not reproduced by the standardised protocol and inconclusive by the paper's literal one."
+    assert misstated_verdicts(swapped, claims) == [
+        "`c5` not reproduced by linear_acc: claims.json says 'inconclusive'",
+        "`c5` inconclusive by linear_acc_literal: claims.json says 'not reproduced'",
+    ]
+    right = "`c5` is not reproduced by the paper's literal protocol and inconclusive by the standardised one."
+    assert misstated_verdicts(right, claims) == []
+    assert misstated_verdicts("**`c1`** is not reproduced; `c1` is therefore not reproduced.", claims) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("against .9495", [".9495"]),  # a leading dot is a decimal
+        ("by 9.3pp", ["9.3"]),  # a decimal glued to letters is a number
+        ("L_uniform +0.057", ["+0.057"]),  # a plus sign is a sign
+        ("L_uniform –0.058", ["–0.058"]),  # so is an en dash
+        ("0.7168 % of it", ["0.7168"]),  # a number followed by % is a percent
+        ("±2,5 points", ["unreadable: '±2,5 points'", "2", "5"]),
+        ("71\u200968 %", ["unreadable: '71\\u200968 %'", "71", "68"]),
+        ("½ a point", ["unreadable: '½ a point'"]),
+    ],
+)
+def test_numbers_written_to_slip_past_are_read_or_named(text, missing):
+    claims = {"c1": {"acc": 0.7168, "u": -0.057}}
+    assert unsourced_numbers(text, claims) == missing
+    assert unsourced_numbers("0.7168 and 71.68 % and −0.057 and .7168 and 0.057", claims) == []
 
 
 def test_a_second_end_mark_does_not_hide_prose():

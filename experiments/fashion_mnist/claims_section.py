@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -155,110 +153,14 @@ def pasted(page: str, generated: str) -> str:
         end += 1
     if end == len(lines) or not lines[end].startswith("|"):
         raise ValueError(f"the line after {GENERATED} and its blank lines is not a table row")
+    header = next(line for line in generated.splitlines() if line.startswith("|"))
+    if lines[end].rstrip("\r\n") != header:  # another table under the mark: never replaced
+        raise ValueError(f"the table after {GENERATED} is not this one (its header is not {header!r})")
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
     if lines[starts[0]].endswith("\r\n"):  # a page kept with Windows line ends keeps them
         generated = generated.replace("\r\n", "\n").replace("\n", "\r\n")
     return "".join(lines[: starts[0]]) + generated + "".join(lines[end:])
-
-
-# Prose written by hand about the verdicts (where the paper does not reproduce, and why it might
-# not) sits between these marks in docs/results.md: every number in it must be one claims.json
-# holds, at the precision shown (``unsourced_numbers``; tests/test_verdicts.py checks).
-PROSE_BEGIN = "<!-- prose on the verdicts: every number in it is claims.json's (tests/test_verdicts.py) -->"
-PROSE_END = "<!-- end of the prose on the verdicts -->"
-# A number standing alone: not part of a name (c6, claims_table3, Figure 5a's "5a", 1e-15's parts).
-NUMBER = re.compile(r"(?<![\w.])[−-]?\d+(?:\.\d+)?(?:[eE][−-]?\d+)?(?![\w.]*\d|[A-Za-z_])")
-
-
-def prose_block(text: str) -> str | None:
-    """The hand-written prose between PROSE_BEGIN and PROSE_END, or None when there is none, or
-    when either mark is there more than once (a second end mark would hide what follows it)."""
-    if text.count(PROSE_BEGIN) != 1 or text.count(PROSE_END) != 1:
-        return None
-    start, end = text.find(PROSE_BEGIN), text.find(PROSE_END)
-    return text[start + len(PROSE_BEGIN) : end] if start < end else None
-
-
-def _source_numbers(node: Any) -> set[float]:
-    found: set[float] = set()
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack += list(item.keys()) + list(item.values())
-        elif isinstance(item, list):
-            stack += item
-        elif isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
-            found.add(float(item))
-        elif isinstance(item, str):
-            found |= {float(t.replace("−", "-")) for t in NUMBER.findall(item)}
-    return found
-
-
-def _as_shown(x: float, token: str) -> float:
-    """``x`` at the precision ``token`` shows: its decimals, or its mantissa's in 1.5e-07 form."""
-    mantissa, _, exponent = token.lower().partition("e")
-    digits = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
-    return float(f"{x:.{digits}e}") if exponent else round(x, digits)
-
-
-def unsourced_numbers(prose: str, source: Any) -> list[str]:
-    """Each number in ``prose`` that ``source`` (claims.json) does not hold at the precision the
-    prose shows it with: as it is, or in percent (74.95 % of an accuracy 0.7495); a number shown
-    without a sign may also be a magnitude (a gap "3.4 points" of a difference −0.034), one shown
-    with a sign must have it."""
-    numbers = _source_numbers(source)
-    signed = numbers | {100 * x for x in numbers}
-    magnitudes = {abs(x) for x in signed}
-    missing = []
-    for token in NUMBER.findall(prose):
-        value = float(token.replace("−", "-"))
-        candidates = signed if token[0] in "−-" else signed | magnitudes
-        if _as_shown(value, token) not in {_as_shown(x, token) for x in candidates}:
-            missing.append(token)
-    return missing
-
-
-# A paragraph on a claim says its verdict first ("`c1` is not reproduced", "`c8` and `tangential`
-# are reproduced"); anywhere in the prose such a statement must be the claim's verdict in claims.json.
-STATED = re.compile(
-    r"((?:`[a-z0-9]+`(?:,\s+|\s+and\s+)?)+)\s+(?:is|are)\s+(not reproduced|reproduced|inconclusive|not decided)"
-)
-
-
-def misstated_verdicts(prose: str, claims: dict[str, Any]) -> list[str]:
-    """Each verdict the prose states that claims.json does not give, and each paragraph that
-    opens on a claim without stating its verdict there."""
-    by_id = {claim.split("_", 1)[0]: claim for claim in claims}
-    problems = []
-    for paragraph in re.split(r"\n\s*\n", prose.strip()):
-        opening = paragraph.lstrip()
-        if opening.startswith("`") and not STATED.match(opening):
-            problems.append(f"{opening[:40]!r}…: a paragraph on a claim opens with its verdict")
-        for ids, said in STATED.findall(paragraph):
-            for i in re.findall(r"`([a-z0-9]+)`", ids):
-                verdict = claims[by_id[i]]["verdict"] if i in by_id else None
-                if verdict is None or not (verdict == said or said == "not decided" and verdict.startswith(said)):
-                    problems.append(f"`{i}` {said}: claims.json says {verdict!r}")
-    return problems
-
-
-def unsourced_by_paragraph(prose: str, claims: dict[str, Any]) -> list[str]:
-    """``unsourced_numbers`` paragraph by paragraph, each against the claims it names: a paragraph
-    that names claims by their short id in backticks (`c6`, `fig5a`: the key up to its first "_")
-    may quote only those claims' numbers — claims.json holds hundreds, and a number edited in the
-    prose would too easily be another claim's at the precision shown; one that names none, any
-    claim's. Each missing number is given as "number (in the paragraph naming …)"."""
-    by_id = {claim.split("_", 1)[0]: claim for claim in claims}
-    missing = []
-    for paragraph in re.split(r"\n\s*\n", prose):
-        named = [by_id[i] for i in re.findall(r"`([a-z0-9]+)`", paragraph) if i in by_id]
-        source = {c: claims[c] for c in named} if named else claims
-        # The ids themselves ("c6", "fig5a") are names, not numbers: NUMBER leaves them out.
-        where = f" (in the paragraph naming {', '.join(named)})" if named else ""
-        missing += [f"{n}{where}" for n in unsourced_numbers(paragraph, source)]
-    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
