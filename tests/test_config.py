@@ -243,6 +243,15 @@ def test_a_precision_that_would_not_run_what_the_record_says_is_refused(tmp_path
         assert len(errors) == 1 and errors[0].startswith(f"{overrides[0]}: ") and refused in errors[0], errors
 
 
+def test_an_eps_that_is_no_number_is_named_once_with_float16_weights(tmp_path):
+    errors = config_errors(
+        compose_run(
+            "data=synthetic", "trainer=cpu", "trainer.precision=16-true", "+optimizer.eps=abc", run_dir=tmp_path
+        )
+    )
+    assert len(errors) == 1 and errors[0].startswith("optimizer.eps='abc': must be a finite number"), errors
+
+
 @pytest.mark.parametrize(
     ("optimizer", "refused"),
     [("RMSprop", True), ("Adagrad", True), ("NAdam", True), ("Adamax", True), ("SGD", False), ("LBFGS", False)],

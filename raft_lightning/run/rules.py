@@ -150,7 +150,10 @@ PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", 
 def _eps(optimizer: DictConfig) -> float | None:
     """The optimizer's eps as configured, else its constructor's default (None: it has none)."""
     if optimizer.get("eps") is not None:
-        return float(optimizer.eps)
+        try:
+            return float(optimizer.eps)
+        except (TypeError, ValueError):  # not a number: the optimizer's own check names it
+            return None
     try:
         default = inspect.signature(target_of(optimizer._target_)).parameters.get("eps")
     except Exception:  # an unknown target: target_errors says so
