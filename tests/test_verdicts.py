@@ -878,3 +878,8 @@ def test_the_gap_between_two_runs_pairs_their_epochs_not_their_rows():
         epochs=[{"epoch": 1}, {"epoch": 2, "k": 0.5}, {"epoch": 3, "k": 0.5}, {"epoch": 4, "k": 0.7}]
     )
     assert run_gap(blank, repeated, "k") == 0.0
+
+
+def test_a_source_string_with_an_en_dash_or_plus_sign_is_read_not_a_crash():
+    """claims.json's strings are read with the prose's NUMBER, whose signs include – and +."""
+    assert unsourced_numbers("−0.5 and 2", {"c1": {"rule": "from –0.5 to +2"}}) == []

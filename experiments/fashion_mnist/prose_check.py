@@ -45,7 +45,7 @@ def _source_numbers(node: Any) -> set[float]:
         elif isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
             found.add(float(item))
         elif isinstance(item, str):
-            found |= {float(t.replace("−", "-")) for t in NUMBER.findall(item)}
+            found |= {_value(t) for t in NUMBER.findall(item)}
     return found
 
 
