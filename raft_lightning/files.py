@@ -86,6 +86,28 @@ def new_temp_beside(path: Path) -> tuple[BinaryIO, Path]:
     raise FileExistsError(errno.EEXIST, f"no unused temp file name beside {path}")
 
 
+def _synced_temp(path: Path, raw: bytes) -> Path:
+    """``raw`` in a new temp file beside ``path``, on disk (fsync); the temp is removed on failure."""
+    f, tmp = new_temp_beside(path)
+    try:
+        with f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        _remove(tmp)
+        raise
+    return tmp
+
+
+def _remove(tmp: Path | None) -> None:
+    try:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def write_all_or_none(files: dict[Path, str | bytes]) -> None:
     """Several files that belong together (a result and the pages that show it): each written to
     a temp file beside it and checked writable first (an existing file opened for appending, which
@@ -99,12 +121,7 @@ def write_all_or_none(files: dict[Path, str | bytes]) -> None:
             try:
                 if os.path.lexists(path):
                     os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
-                f, tmp = new_temp_beside(path)
-                temps.append((path, tmp))
-                with f:
-                    f.write(data.encode() if isinstance(data, str) else data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                temps.append((path, _synced_temp(path, data.encode() if isinstance(data, str) else data)))
             except OSError as e:
                 raise NotWritten(e.errno, f"cannot write {path}: {_reason(e)}; nothing was written") from e
         done: list[Path] = []
@@ -131,10 +148,7 @@ def write_all_or_none(files: dict[Path, str | bytes]) -> None:
                 signal.raise_signal(number)
     finally:
         for _, tmp in temps:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
+            _remove(tmp)
 
 
 def write_atomically(path: Path, data: str | bytes, in_place_when_full: bool = False) -> None:
@@ -148,18 +162,10 @@ def write_atomically(path: Path, data: str | bytes, in_place_when_full: bool = F
     raw = data.encode() if isinstance(data, str) else data
     tmp = None
     try:
-        f, tmp = new_temp_beside(path)
-        with f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp = _synced_temp(path, raw)
         os.replace(tmp, path)
     except OSError as e:
-        try:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _remove(tmp)
         if in_place_when_full and e.errno in (errno.ENOSPC, errno.EDQUOT) and path.is_file() and not path.is_symlink():
             with os.fdopen(os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC), "r+b") as f:
                 f.write(raw)

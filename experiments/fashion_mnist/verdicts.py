@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # NotWritten too: a folder in the way, a file where a folder should be, no space
         print(f"--out={args.out}: {e.strerror or e}", file=sys.stderr)
         return 1
-    for claim, d in json.loads(text).items():
+    for claim, d in claims.items():
         print(f"{claim}: {d['verdict']}")
     return 0
 

@@ -137,9 +137,14 @@ def accelerator_errors(cfg: DictConfig) -> list[str]:
     accelerator = cfg.trainer.get("accelerator")
     if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
         return []
-    if "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")):
+    if sent_to_slurm(cfg):
         return []
     return [f"trainer.accelerator={accelerator}: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"]
+
+
+def sent_to_slurm(cfg: DictConfig) -> bool:
+    """A sweep whose jobs run on the cluster's machines: what this machine has says nothing of theirs."""
+    return "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
 
 
 # The precisions this suite runs (Lightning's names; 16, "16" and "bf16" are its short forms of
@@ -180,9 +185,7 @@ def precision_errors(cfg: DictConfig) -> list[str]:
         ]
     accelerator = cfg.trainer.get("accelerator")
     on_cpu = accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
-    if precision in ("16-mixed", "16") and on_cpu:
-        if "Slurm" in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")):
-            return []
+    if precision in ("16-mixed", "16") and on_cpu and not sent_to_slurm(cfg):
         return [
             f"trainer.precision={precision}: float16 autocast needs a GPU; on a CPU Lightning would run bf16-mixed "
             "while the record says 16-mixed: set trainer.precision=bf16-mixed"
