@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from raft_lightning.objectives import BYOL
 from raft_lightning.run.build import build, build_objective
 from raft_lightning.run.validation import ConfigError, config_errors
 from tests.conftest import CONF, compose_run
@@ -161,6 +162,11 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("loss._target_=os.system", "loss._target_='os.system': not an objective (a subclass of raft_lightning"),
         # one line per key: not the signature's type check and the rule both, nor data.seed=${seed} again
         ("trainer.max_epochs=2.5", "trainer.max_epochs=2.5: must be an integer ≥ 1"),
+        # Lightning's ways to train nothing: each would record a run with no result as ok
+        ("+trainer.limit_train_batches=0", "trainer.limit_train_batches=0: an integer ≥ 1 (batches) or a fraction in"),
+        ("+trainer.limit_train_batches=0.0", "trainer.limit_train_batches=0.0: an integer ≥ 1 (batches) or a fraction"),
+        ("+trainer.limit_train_batches=1.5", "trainer.limit_train_batches=1.5: an integer ≥ 1 (batches) or a fraction"),
+        ("+trainer.max_steps=0", "trainer.max_steps=0: must be an integer ≥ 1 (or -1: no limit)"),
         ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
@@ -182,6 +188,25 @@ def test_bad_values_get_one_clear_message(override, message, tmp_path):
     cfg = compose_run(*data, override, run_dir=tmp_path)
     errors = config_errors(cfg)
     assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+class NeedsGamma(BYOL):
+    """A user's method whose own parameter has no default (and which names a part build hands it)."""
+
+    def __init__(self, gamma: float, backbone, **kwargs) -> None:
+        super().__init__(backbone=backbone, **kwargs)
+        self.gamma = gamma
+
+
+def test_a_parameter_the_method_requires_and_the_config_lacks_is_refused_before_the_run(tmp_path):
+    target = f"loss._target_={__name__}.NeedsGamma"
+    cfg = compose_run("data=synthetic", target, run_dir=tmp_path)
+    assert config_errors(cfg) == ["loss.gamma: missing; NeedsGamma requires it (no default): add +loss.gamma=..."]
+    # given, it builds; backbone (and the other parts) come from run.build, not the config
+    cfg = compose_run("data=synthetic", target, "+loss.gamma=0.5", run_dir=tmp_path)
+    assert config_errors(cfg) == [] and build_objective(cfg).gamma == 0.5
+    # a partial node gets the rest when it is called: the optimiser's params, the projector's width
+    assert config_errors(compose_run("data=synthetic", "optimizer.lr=0.1", run_dir=tmp_path)) == []
 
 
 def test_a_target_that_does_not_import_is_one_line_and_nothing_else(tmp_path, caplog):

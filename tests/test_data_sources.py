@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,19 @@ def test_plain_loaders_serve_the_evaluation(tmp_path):
 
 
 # Normalisation statistics: computed as a direct computation would, cached, invalidated.
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_computing_the_statistics_draws_no_random_number_a_cached_read_would_not(tmp_path, cache_home, num_workers):
+    """Same seed → same numbers, whether the cache was empty (the first run on a folder) or not."""
+    root = make_folder(tmp_path / "images")
+    states = []
+    for _ in ("cold", "warm"):
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        folder_module(root, num_workers=num_workers).setup("fit")
+        states.append((torch.get_rng_state(), np.random.get_state()[1].tolist(), random.getstate()))
+    assert len(list((cache_home / "raft-lightning" / "stats").glob("*.json"))) == 1  # the first computed it
+    assert torch.equal(states[0][0], states[1][0]) and states[0][1:] == states[1][1:]
 
 
 def test_statistics_match_a_direct_computation_and_are_cached(tmp_path, cache_home, monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,28 @@ def test_a_planted_pickle_in_the_checkpoint_never_runs(convnet_run, tmp_path, ca
     assert code == 1 and not marker.exists()
     assert len(err.strip().splitlines()) == 1 and "last.ckpt" in err and "refused" in err
     assert not (run_dir / BACKBONE_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # the key that is wrong, not the name beside it (which is one of the package's)
+        ({"_target_": "os.system", "command": "touch MARKER"}, "model.backbone._target_='os.system': raft-export"),
+        ({"name": "vgg11"}, "model.backbone.name='vgg11': raft-export writes the package's backbones only"),
+    ],
+)
+def test_a_backbone_export_cannot_write_is_named_by_its_key(convnet_run, tmp_path, capsys, edit, message):
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(convnet_run, run_dir)
+    (run_dir / BACKBONE_FILE).unlink(missing_ok=True)  # an earlier test's export
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg.model.backbone.merge_with({k: v.replace("MARKER", str(tmp_path / "ran")) for k, v in edit.items()})
+    OmegaConf.save(cfg, run_dir / "config.yaml")
+    code, _, err = export(capsys, f"run_dir={run_dir}")
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "ran").exists() and not (run_dir / BACKBONE_FILE).exists()
 
 
 def test_a_planted_pickle_in_a_backbone_file_never_runs(convnet_run, tmp_path, capsys):

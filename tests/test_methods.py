@@ -203,3 +203,24 @@ def test_smoke_runs_of_simsiam_and_directpred(tmp_path):
         else:
             assert targets and summary["tau"] == 0.99 and "correlation" in state
             assert int(state["correlation_updates"]) == checkpoint["global_step"] > 0  # one F update a step
+
+
+# --- a method of one's own ----------------------------------------------------------------------
+
+
+class PerSample(SimSiam):
+    """A user's objective that forgot to average over the batch."""
+
+    def objective(self, p1, p2, z1, z2):
+        return (p1 - z2.detach()).pow(2).sum(-1)
+
+
+def test_an_objective_that_returns_no_scalar_is_named_in_one_line_without_its_values():
+    module = make(PerSample)
+    with pytest.raises(ValueError) as caught:
+        module.training_step(views(), 0)
+    message = str(caught.value)
+    assert message == (
+        "PerSample.objective returned a tensor of shape (16,): "
+        "it must return the loss as a scalar tensor (e.g. .mean())"
+    )

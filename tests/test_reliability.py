@@ -115,6 +115,13 @@ TRAINED_STATE = {
 }
 
 
+def test_a_run_stopped_before_its_first_step_is_failed_not_ok(tmp_path):
+    """A limit validation cannot judge (a time of 0) ends fit before any batch: no result, so not ok."""
+    summary = run(tmp_path, "+trainer.max_time=00:00:00:00")
+    assert summary["status"] == "failed" and summary["epochs"] == 0, summary
+    assert summary["error"].startswith("NothingTrained: training stopped before its first optimiser step")
+
+
 @pytest.mark.parametrize("part", sorted(TRAINED_STATE))
 def test_trained_state_besides_the_weights_is_checked_too(tmp_path, part):
     """A probe or an optimiser whose state diverged is the run's divergence (recorded so, no

@@ -100,7 +100,16 @@ def compute_statistics(images: LazyImages, num_workers: int = 0, batch_size: int
     total = torch.zeros(3, dtype=torch.float64)
     squares = torch.zeros(3, dtype=torch.float64)
     pixels = 0
-    loader = DataLoader(images, batch_size=batch_size, num_workers=worker_count(num_workers), collate_fn=_batch)
+    # Its own generator: a DataLoader otherwise draws its workers' base seed from the global one, so
+    # a run computing the statistics (cold cache) would train on other random numbers than one
+    # reading them from the cache, under the same seed.
+    loader = DataLoader(
+        images,
+        batch_size=batch_size,
+        num_workers=worker_count(num_workers),
+        collate_fn=_batch,
+        generator=torch.Generator(),
+    )
     for batch in loader:  # (B, 3, H, W) uint8
         x = batch.to(torch.float64).div_(255)
         total += x.sum((0, 2, 3))

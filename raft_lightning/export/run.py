@@ -45,11 +45,11 @@ def architecture(cfg: DictConfig) -> dict[str, Any]:
     """``{"name": ..., settings}`` of the run's backbone: one of the package's, or ``CannotExport``."""
     node = OmegaConf.to_container(cfg.model.backbone, resolve=False)
     target = node.pop("_target_", None)
-    if target != BUILD_BACKBONE or node.get("name") not in BACKBONES:
-        raise CannotExport(
-            f"model.backbone={node.get('name', target)!r}: raft-export writes the package's backbones only "
-            f"({', '.join(BACKBONES)})"
-        )
+    known = f"the package's backbones only ({BUILD_BACKBONE} with name one of {', '.join(BACKBONES)})"
+    if target != BUILD_BACKBONE:  # another builder: never imported here, whatever it names
+        raise CannotExport(f"model.backbone._target_={target!r}: raft-export writes {known}")
+    if node.get("name") not in BACKBONES:
+        raise CannotExport(f"model.backbone.name={node.get('name')!r}: raft-export writes {known}")
     return node
 
 

@@ -137,7 +137,7 @@ class SelfSupervised(L.LightningModule):
         _, f2 = self.online(x2)  # views pass separately: BatchNorm statistics per view
         p1, p2 = self.predict(f1, f2)  # z_1, z_2 = q_w(f_θ(·))
         z1, z2 = self.targets(x1, x2, f1, f2, labels)  # z'_1, z'_2 = f_ξ(t1(x)), f_ξ(t2(x)): no gradient
-        loss = self.objective(p1, p2, z1, z2)
+        loss = scalar(self.objective(p1, p2, z1, z2), type(self).__name__)
         with torch.no_grad():
             terms = self._log_means(self.measures(loss, p1, p2, z1, z2, f1), batch_size=len(p1))
         return StepOutput(loss=loss, features=h1.detach(), labels=labels, terms=terms)
@@ -203,3 +203,14 @@ class SelfSupervised(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [*self.online.parameters(), *self.predictor.parameters()]
         return self.optimizer_factory(params)
+
+
+def scalar(loss: Any, method: str) -> Tensor:
+    """The objective's value, which must be one number: a per-sample loss would fail later, inside
+    logging or backward, with every value of both tensors in its message."""
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else f"a {type(loss).__name__}"
+        raise ValueError(
+            f"{method}.objective returned {got}: it must return the loss as a scalar tensor (e.g. .mean())"
+        )
+    return loss

@@ -50,7 +50,8 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
         predictor=construct(cfg.predictor),
         optimizer=construct(cfg.optimizer),
         **teacher,
-        **cfg.get("fast", {}),  # run folders from before the fast group have none
+        # run folders from before the fast group have none; validation.BUILT_WITH names these keywords
+        **cfg.get("fast", {}),
     )
 
 

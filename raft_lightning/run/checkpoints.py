@@ -109,10 +109,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return state
 
 
+class NothingTrained(RuntimeError):
+    """Training ended before its first optimiser step: the run has no result to record as ok."""
+
+
 def check_trained_state(trainer: Any, model: Any) -> None:
-    """``DivergedError`` when the trained state training ends with (weights, optimisers, the
-    online probe) is not finite: the checkpoint writer checks each save, and a run configured to
-    save none at its end (``callbacks.checkpoint.every_n_epochs`` above its epochs) is checked here."""
+    """``NothingTrained`` when fit ended without one optimiser step (a limit Lightning stops at
+    before the first batch: ``trainer.max_time``, a callback; validation refuses the limits it can
+    judge, ``limit_train_batches`` and ``max_steps``); ``DivergedError`` when the trained state
+    training ends with (weights, optimisers, the online probe) is not finite: the checkpoint writer
+    checks each save, and a run configured to save none at its end
+    (``callbacks.checkpoint.every_n_epochs`` above its epochs) is checked here."""
+    if trainer.global_step == 0:
+        raise NothingTrained(
+            "training stopped before its first optimiser step (a limit, e.g. trainer.max_time, or a callback "
+            "stopped it): nothing was trained"
+        )
     state = {
         "state_dict": model.state_dict(),
         "optimizer_states": [optimizer.state_dict() for optimizer in trainer.optimizers],

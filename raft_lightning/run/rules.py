@@ -57,6 +57,16 @@ def trainer_errors(trainer: DictConfig) -> list[str]:
         e + " (the untrained encoder is loss=random)"
         for e in integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 1)
     ]
+    # Lightning takes 0 as "train no batch" and finishes at once: a run with no result recorded ok.
+    limit = trainer.get("limit_train_batches")
+    if limit is not None and not (
+        (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1)
+        or (isinstance(limit, float) and 0 < limit <= 1)
+    ):
+        errors.append(f"trainer.limit_train_batches={limit!r}: an integer ≥ 1 (batches) or a fraction in (0, 1]")
+    steps = trainer.get("max_steps")
+    if steps is not None and steps != -1:
+        errors += [e + " (or -1: no limit)" for e in integer_errors("trainer.max_steps", steps, 1)]
     devices = trainer.get("devices")
     if not (
         devices == "auto"

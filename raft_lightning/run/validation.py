@@ -12,7 +12,7 @@ number ≥ 0``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -87,8 +87,9 @@ def _defaults(target: Any) -> dict[str, Any]:
     return merged
 
 
-def node_errors(path: str, node: DictConfig) -> list[str]:
-    """Type errors against the target's signature, then its own ``config_errors`` (ranges,
+def node_errors(path: str, node: DictConfig, supplied: Collection[str] = ()) -> list[str]:
+    """Type errors against the target's signature, a parameter it requires that neither the node
+    nor the code that builds it (``supplied``) gives, then its own ``config_errors`` (ranges,
     choices) with every value, the defaults read from the same signature."""
     try:
         target = schema.target_of(node._target_)
@@ -101,6 +102,7 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
         for k, v in _params(node).items()
     }
     errors = [f"{path}.{m}" for m in _type_errors(target, params)]
+    errors += [f"{path}.{m}" for m in _missing(target, node, {*map(str, node), *supplied}, path)]  # resolved or not
     unknown = [e for e in errors if ": not a parameter of " in e]
     if len(params) > 1 and len(unknown) == len(params):  # one bad key, _target_: one line, not one per key
         takes = unknown[0].rsplit(" (it takes ", 1)[-1].rstrip(")")
@@ -111,6 +113,22 @@ def node_errors(path: str, node: DictConfig) -> list[str]:
     if not wrong_types and check is not None:
         errors += [f"{path}.{m}" for m in check(**{**_defaults(target), **params})]
     return errors
+
+
+def _missing(target: Any, node: DictConfig, given: set[str], path: str) -> list[str]:
+    """The target's own parameters without a default that nothing gives: instantiating it would
+    fail once the run has begun. Not for a partial node (the rest comes when it is called), nor
+    one with positional ``_args_``; a parent's (``**kwargs``) may be filled by the class itself."""
+    chain = _signatures(target)
+    if not chain or node.get("_partial_", False) or "_args_" in node:
+        return []
+    cls, signature = chain[0]
+    name = getattr(cls, "__name__", str(cls))
+    return [
+        f"{key}: missing; {name} requires it (no default): add +{path}.{key}=..."
+        for key, p in signature.parameters.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and key not in given
+    ]
 
 
 def _type_errors(target: Any, params: dict[str, Any]) -> list[str]:
@@ -127,6 +145,17 @@ def _type_errors(target: Any, params: dict[str, Any]) -> list[str]:
 
 
 REQUIRED = ("model", "predictor", "loss", "optimizer", "data", "trainer", "eval", "record")
+# What run.build hands the objects it builds besides their config: the objective its parts
+# (and the fast group's settings), the Trainer its callbacks, loggers and plugins.
+BUILT_WITH = {
+    "loss": ("backbone", "projector", "predictor", "optimizer", "teacher"),
+    "trainer": ("callbacks", "logger", "plugins"),
+}
+
+
+def built_with(cfg: DictConfig, key: str) -> tuple[str, ...]:
+    fast = tuple(cfg.fast) if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) else ()
+    return (*BUILT_WITH.get(key, ()), *fast)
 
 
 def _waits_for_the_run(e: Exception) -> bool:
@@ -164,9 +193,14 @@ def _not_echoes(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(refers(e, key) for key in failing)]
 
 
-def target_errors(node: Any, path: str) -> list[str]:
-    """Every ``_target_`` under ``node`` checked against its target's signature and own rules."""
-    return [e for where, child in _target_nodes(node, path) for e in node_errors(where, child)]
+def target_errors(node: Any, path: str, supplied: Collection[str] = ()) -> list[str]:
+    """Every ``_target_`` under ``node`` checked against its target's signature and own rules;
+    ``supplied``: the keywords the code building ``node`` itself hands it (not its children)."""
+    return [
+        e
+        for where, child in _target_nodes(node, path)
+        for e in node_errors(where, child, supplied if where == path else ())
+    ]
 
 
 def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[str]:
@@ -179,7 +213,7 @@ def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> lis
         return errors
     for key in cfg:
         if key != "hydra":
-            errors += target_errors(cfg[key], str(key))
+            errors += target_errors(cfg[key], str(key), built_with(cfg, str(key)))
         loss_target_wrong = any(e.startswith("loss._target_=") for e in errors)  # fast.* would only repeat it
         if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) and "_target_" in cfg.loss and not loss_target_wrong:
             errors += fast_errors(schema.target_of(cfg.loss._target_), _params(cfg.fast))
