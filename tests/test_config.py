@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -9,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from raft_lightning.objectives import BYOL
+from raft_lightning.objectives import BYOL, SimSiam
 from raft_lightning.run.build import build, build_objective
 from raft_lightning.run.validation import ConfigError, config_errors
 from tests.conftest import CONF, compose_run
@@ -167,6 +170,7 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("+trainer.limit_train_batches=0.0", "trainer.limit_train_batches=0.0: an integer ≥ 1 (batches) or a fraction"),
         ("+trainer.limit_train_batches=1.5", "trainer.limit_train_batches=1.5: an integer ≥ 1 (batches) or a fraction"),
         ("+trainer.max_steps=0", "trainer.max_steps=0: must be an integer ≥ 1 (or -1: no limit)"),
+        ("+trainer.fast_dev_run=true", "trainer.fast_dev_run=True: not for a run; a quick check is experiment=smoke"),
         ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
         ("tags=ablation", "tags='ablation': a list of labels, e.g. tags=[ablation,v2] (tags=[ablation] for one)"),
@@ -196,6 +200,71 @@ class NeedsGamma(BYOL):
     def __init__(self, gamma: float, backbone, **kwargs) -> None:
         super().__init__(backbone=backbone, **kwargs)
         self.gamma = gamma
+
+
+class NeedsTeacher(SimSiam):
+    """A method without a mean teacher (SimSiam) whose own __init__ asks for one: build hands it none."""
+
+    def __init__(self, teacher, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+
+class Level(L.Callback):
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+
+class Builds(L.Callback):
+    """A callback that builds its child itself (``_recursive_: false``), handing it a keyword."""
+
+    def __init__(self, inner) -> None:
+        self.inner = instantiate(inner, level=5)
+
+
+@dataclasses.dataclass
+class DataclassCallback(L.Callback):
+    level: int = 3
+
+
+@pytest.mark.parametrize(
+    "overrides, errors",
+    [
+        # the teacher is handed only to a method that has one (objectives.has_teacher)
+        ([f"loss._target_={__name__}.NeedsTeacher"], ["loss.teacher: missing; NeedsTeacher requires it"]),
+        # a parent's parameter of the package's own classes (their **kwargs go to it)
+        (["~data.augment"], ["data.augment: missing; ImageDataModule requires it"]),
+        # a target in a list
+        ([f"+trainer.plugins=[{{_target_: {__name__}.Level}}]"], ["trainer.plugins[0].level: missing; Level requires"]),
+        # a child its parent builds itself may get keywords from it: not missing
+        (
+            [
+                f"+callbacks.o._target_={__name__}.Builds",
+                "+callbacks.o._recursive_=false",
+                f"+callbacks.o.inner._target_={__name__}.Level",
+            ],
+            [],
+        ),
+    ],
+)
+def test_required_parameters_are_judged_as_the_build_gives_them(tmp_path, overrides, errors):
+    found = config_errors(compose_run("data=synthetic", *overrides, run_dir=tmp_path))
+    assert len(found) == len(errors) and all(f.startswith(e) for f, e in zip(found, errors)), found
+
+
+def test_the_trainer_gets_plain_values_and_the_built_callbacks_as_they_are(tmp_path):
+    """Lightning's dict form of max_time (a DictConfig would be taken for a timedelta), and a
+    dataclass callback (instantiate would turn it back into a config)."""
+    cfg = compose_run(
+        "data=synthetic",
+        "+trainer.max_time={hours: 1}",
+        f"+callbacks.d._target_={__name__}.DataclassCallback",
+        run_dir=tmp_path,
+    )
+    assert config_errors(cfg) == []
+    _, _, trainer = build(cfg)
+    assert any(type(c) is DataclassCallback and c.level == 3 for c in trainer.callbacks)
+    timer = next(c for c in trainer.callbacks if type(c).__name__ == "Timer")
+    assert timer._duration == 3600
 
 
 def test_a_parameter_the_method_requires_and_the_config_lacks_is_refused_before_the_run(tmp_path):

@@ -194,6 +194,11 @@ def test_a_planted_pickle_in_the_checkpoint_never_runs(convnet_run, tmp_path, ca
         # the key that is wrong, not the name beside it (which is one of the package's)
         ({"_target_": "os.system", "command": "touch MARKER"}, "model.backbone._target_='os.system': raft-export"),
         ({"name": "vgg11"}, "model.backbone.name='vgg11': raft-export writes the package's backbones only"),
+        ({"name": ["convnet"]}, "model.backbone.name=['convnet']: raft-export writes"),
+        ({"name": {"a": 1}}, "model.backbone.name={'a': 1}: raft-export writes"),
+        ("null", "model.backbone=None: a mapping with _target_ and name"),
+        ("convnet", "model.backbone='convnet': a mapping with _target_ and name"),
+        ("no model", "model.backbone=missing: a mapping with _target_ and name"),
     ],
 )
 def test_a_backbone_export_cannot_write_is_named_by_its_key(convnet_run, tmp_path, capsys, edit, message):
@@ -203,7 +208,15 @@ def test_a_backbone_export_cannot_write_is_named_by_its_key(convnet_run, tmp_pat
     shutil.copytree(convnet_run, run_dir)
     (run_dir / BACKBONE_FILE).unlink(missing_ok=True)  # an earlier test's export
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    cfg.model.backbone.merge_with({k: v.replace("MARKER", str(tmp_path / "ran")) for k, v in edit.items()})
+    if edit == "no model":
+        del cfg["model"]
+    elif isinstance(edit, str):
+        cfg.model.backbone = None if edit == "null" else edit
+    else:
+        for key, value in edit.items():  # set, not merged: a list or mapping replaces the name
+            cfg.model.backbone[key] = (
+                value.replace("MARKER", str(tmp_path / "ran")) if isinstance(value, str) else value
+            )
     OmegaConf.save(cfg, run_dir / "config.yaml")
     code, _, err = export(capsys, f"run_dir={run_dir}")
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err

@@ -32,6 +32,7 @@ from raft_lightning.summary import RESULT_KEYS
 CHECKPOINT = Path("checkpoints") / "last.ckpt"  # the run's newest weights (paths.last_checkpoint)
 log = logging.getLogger(__name__)
 BUILD_BACKBONE = "raft_lightning.models.build_backbone"
+BUILDERS = (BUILD_BACKBONE, "raft_lightning.models.backbones.build_backbone")  # one function, two import paths
 # The datamodules the package's data configs name, by _target_: their fixed statistics are class
 # attributes, looked up here, never by importing what a folder's config names.
 DATAMODULES = {f"raft_lightning.data.{name}": getattr(data, name) for name in data.__all__}
@@ -43,12 +44,17 @@ class CannotExport(ValueError):
 
 def architecture(cfg: DictConfig) -> dict[str, Any]:
     """``{"name": ..., settings}`` of the run's backbone: one of the package's, or ``CannotExport``."""
-    node = OmegaConf.to_container(cfg.model.backbone, resolve=False)
-    target = node.pop("_target_", None)
     known = f"the package's backbones only ({BUILD_BACKBONE} with name one of {', '.join(BACKBONES)})"
-    if target != BUILD_BACKBONE:  # another builder: never imported here, whatever it names
+    model = cfg.get("model") if OmegaConf.is_dict(cfg) else None
+    backbone = model.get("backbone") if OmegaConf.is_dict(model) else None
+    if not OmegaConf.is_dict(backbone):
+        shown = "missing" if backbone is None and not OmegaConf.is_dict(model) else repr(backbone)
+        raise CannotExport(f"model.backbone={shown}: a mapping with _target_ and name; raft-export writes {known}")
+    node = OmegaConf.to_container(backbone, resolve=False)
+    target = node.pop("_target_", None)
+    if target not in BUILDERS:  # another builder: never imported here, whatever it names
         raise CannotExport(f"model.backbone._target_={target!r}: raft-export writes {known}")
-    if node.get("name") not in BACKBONES:
+    if not isinstance(node.get("name"), str) or node["name"] not in BACKBONES:
         raise CannotExport(f"model.backbone.name={node.get('name')!r}: raft-export writes {known}")
     return node
 

@@ -66,7 +66,10 @@ def build(cfg: DictConfig, run_dir: Path | None = None) -> tuple[L.LightningData
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     run_config = portable_config(cfg, run_dir) if run_dir is not None else None
     plugins = [*(instantiate(trainer_cfg.pop("plugins", None)) or []), AtomicCheckpointIO(run_config)]
-    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    # Built objects handed to the Trainer as they are, not through instantiate (which would turn a
+    # dataclass callback back into a config), and its settings as plain values (max_time={hours: 1}).
+    make_trainer = instantiate(trainer_cfg, _partial_=True, _convert_="all")
+    trainer = make_trainer(callbacks=callbacks, logger=loggers or False, plugins=plugins)
     return datamodule, model, trainer
 
 

@@ -57,6 +57,9 @@ def trainer_errors(trainer: DictConfig) -> list[str]:
         e + " (the untrained encoder is loss=random)"
         for e in integer_errors("trainer.max_epochs", trainer.get("max_epochs"), 1)
     ]
+    if trainer.get("fast_dev_run"):  # Lightning then saves no checkpoint and logs nothing: no run folder to read
+        value = trainer.fast_dev_run
+        errors.append(f"trainer.fast_dev_run={value!r}: not for a run; a quick check is experiment=smoke")
     # Lightning takes 0 as "train no batch" and finishes at once: a run with no result recorded ok.
     limit = trainer.get("limit_train_batches")
     if limit is not None and not (

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
+from raft_lightning.objectives import has_teacher
 from raft_lightning.run import rules, schema
 from raft_lightning.run.extras import installed, missing_message
 
@@ -48,19 +49,30 @@ def _params(node: DictConfig) -> dict[str, Any]:
     return params
 
 
-def _target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
-    """Every node with a ``_target_`` under ``node`` (nested ones too), with its config path."""
+def _target_nodes(node: Any, path: str = "", built_by: bool = False) -> Iterator[tuple[str, DictConfig, bool]]:
+    """Every node with a ``_target_`` under ``node`` (nested ones, in dicts and lists, too), with
+    its config path and whether an ancestor builds it itself (``_recursive_: false``: it may hand
+    the node keywords of its own)."""
+    if OmegaConf.is_list(node):
+        for i in range(len(node)):
+            try:
+                child = node[i]
+            except InterpolationResolutionError:
+                continue
+            yield from _target_nodes(child, f"{path}[{i}]", built_by)
+        return
     if not OmegaConf.is_dict(node):
         return
     if "_target_" in node:
-        yield path, node
+        yield path, node, built_by
+        built_by = built_by or node.get("_recursive_", True) is False
     for key in node:
         if not str(key).startswith("_"):
             try:
                 child = node[key]
             except InterpolationResolutionError:
                 continue
-            yield from _target_nodes(child, f"{path}.{key}" if path else str(key))
+            yield from _target_nodes(child, f"{path}.{key}" if path else str(key), built_by)
 
 
 def _signatures(target: Any) -> list[tuple[Any, inspect.Signature]]:
@@ -87,10 +99,11 @@ def _defaults(target: Any) -> dict[str, Any]:
     return merged
 
 
-def node_errors(path: str, node: DictConfig, supplied: Collection[str] = ()) -> list[str]:
+def node_errors(path: str, node: DictConfig, supplied: Collection[str] = (), built_by: bool = False) -> list[str]:
     """Type errors against the target's signature, a parameter it requires that neither the node
-    nor the code that builds it (``supplied``) gives, then its own ``config_errors`` (ranges,
-    choices) with every value, the defaults read from the same signature."""
+    nor the code that builds it (``supplied``; ``built_by``: an ancestor that builds it itself,
+    which may give anything) gives, then its own ``config_errors`` (ranges, choices) with every
+    value, the defaults read from the same signature."""
     try:
         target = schema.target_of(node._target_)
     except Exception as e:  # an import error or a typo in _target_
@@ -102,7 +115,8 @@ def node_errors(path: str, node: DictConfig, supplied: Collection[str] = ()) -> 
         for k, v in _params(node).items()
     }
     errors = [f"{path}.{m}" for m in _type_errors(target, params)]
-    errors += [f"{path}.{m}" for m in _missing(target, node, {*map(str, node), *supplied}, path)]  # resolved or not
+    if not built_by:  # the node's keys, resolved or not
+        errors += [f"{path}.{m}" for m in _missing(target, node, {*map(str, node), *supplied}, path)]
     unknown = [e for e in errors if ": not a parameter of " in e]
     if len(params) > 1 and len(unknown) == len(params):  # one bad key, _target_: one line, not one per key
         takes = unknown[0].rsplit(" (it takes ", 1)[-1].rstrip(")")
@@ -116,19 +130,19 @@ def node_errors(path: str, node: DictConfig, supplied: Collection[str] = ()) -> 
 
 
 def _missing(target: Any, node: DictConfig, given: set[str], path: str) -> list[str]:
-    """The target's own parameters without a default that nothing gives: instantiating it would
-    fail once the run has begun. Not for a partial node (the rest comes when it is called), nor
-    one with positional ``_args_``; a parent's (``**kwargs``) may be filled by the class itself."""
-    chain = _signatures(target)
-    if not chain or node.get("_partial_", False) or "_args_" in node:
+    """The parameters without a default that nothing gives, of the target and (the package's own
+    classes, whose ``**kwargs`` go to the parent) its parents: instantiating it would fail once
+    the run has begun. Not for a partial node (the rest comes when it is called), nor one with
+    positional ``_args_``."""
+    if node.get("_partial_", False) or "_args_" in node:
         return []
-    cls, signature = chain[0]
-    name = getattr(cls, "__name__", str(cls))
-    return [
-        f"{key}: missing; {name} requires it (no default): add +{path}.{key}=..."
-        for key, p in signature.parameters.items()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and key not in given
-    ]
+    missing = {}
+    for cls, signature in _signatures(target):
+        for key, p in signature.parameters.items():
+            required = p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if required and key not in given and key not in missing:
+                missing[key] = getattr(cls, "__name__", str(cls))
+    return [f"{key}: missing; {name} requires it (no default): add +{path}.{key}=..." for key, name in missing.items()]
 
 
 def _type_errors(target: Any, params: dict[str, Any]) -> list[str]:
@@ -154,8 +168,16 @@ BUILT_WITH = {
 
 
 def built_with(cfg: DictConfig, key: str) -> tuple[str, ...]:
-    fast = tuple(cfg.fast) if key == "loss" and OmegaConf.is_dict(cfg.get("fast")) else ()
-    return (*BUILT_WITH.get(key, ()), *fast)
+    """The keywords run.build hands ``cfg[key]``'s object: the objective gets a teacher only where
+    it has one (``objectives.has_teacher``) and the config gives one."""
+    if key != "loss":
+        return BUILT_WITH.get(key, ())
+    fast = tuple(cfg.fast) if OmegaConf.is_dict(cfg.get("fast")) else ()
+    try:
+        teacher = has_teacher(schema.target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
+    except Exception:  # a _target_ that does not import: node_errors names it
+        teacher = False
+    return (*(k for k in BUILT_WITH["loss"] if k != "teacher" or teacher), *fast)
 
 
 def _waits_for_the_run(e: Exception) -> bool:
@@ -198,8 +220,8 @@ def target_errors(node: Any, path: str, supplied: Collection[str] = ()) -> list[
     ``supplied``: the keywords the code building ``node`` itself hands it (not its children)."""
     return [
         e
-        for where, child in _target_nodes(node, path)
-        for e in node_errors(where, child, supplied if where == path else ())
+        for where, child, built_by in _target_nodes(node, path)
+        for e in node_errors(where, child, supplied if where == path else (), built_by)
     ]
 
 
