@@ -40,6 +40,10 @@ TABLES = {
     "claims/claim3": ("claims/claim3", ["table1.md", "table1.csv", "trajectories", *MONITOR_FIGURES]),
     # Tangential BYOL′-LP and RAFT-LP, each from W and from −W: Theorem 5.1's pairs side by side.
     "claims/tangential": ("claims/tangential", ["table1.md", "table1.csv", "trajectories"]),
+    # Figure 5a: BYOL′ without a predictor over Table 3's β grid (L_align and L_uniform against β).
+    "claims/fig5a": ("claims/fig5a", ["table3.md", "table3.csv", "trajectories_alpha_beta"]),
+    # Claim 7: BYOL-LP and BYOL-MLP for 100 epochs; the trajectories are the curves c7's slopes fit.
+    "claims/long": ("claims/long", ["table1.md", "table1.csv", "trajectories", *MONITOR_FIGURES]),
 }
 CLAIMS_FILE = "claims.md"
 # Where the tables before the claims sweeps ran, as their collect step wrote it (2026-12-01/03),
