@@ -353,7 +353,7 @@ def test_an_eps_that_is_no_number_is_named_once_with_float16_weights(tmp_path):
 def test_float16_weights_are_refused_with_any_optimizer_whose_eps_float16_cannot_hold(optimizer, refused):
     """Not Adam alone: every eps of torch's optimizers that is 0 in float16 (its default read
     from the constructor where the config names none)."""
-    from raft_lightning.run.rules import precision_errors
+    from raft_lightning.run.trainer_rules import precision_errors
 
     trainer = {"precision": "16-true", "accelerator": "cpu"}
     cfg = OmegaConf.create({"trainer": trainer, "optimizer": {"_target_": f"torch.optim.{optimizer}"}})

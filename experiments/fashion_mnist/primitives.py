@@ -155,7 +155,12 @@ def threshold(test: str, values: list[float], bound: float, side: str, need: int
         "outcome": HELD if len(values) == len(SEEDS) and sum(meets) >= need else FAILED if _sig(opposite) else NEITHER,
     }
     if part["outcome"] == NEITHER:
-        part["settle"] = f"more seeds: {sum(meets)} of {len(values)} meet it; the opposite's p = {_fmt_p(opposite.p)}"
+        # More seeds cannot make it hold where fewer than ``need`` of the rule's seeds meet it:
+        # they could only establish the opposite.
+        part["settle"] = (
+            f"cannot hold ({sum(meets)} of {len(values)} meet it, {need} needed); more seeds could establish "
+            f"the opposite, whose p is {_fmt_p(opposite.p)} now"
+        )
     return part
 
 

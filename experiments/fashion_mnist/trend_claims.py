@@ -9,6 +9,7 @@ from typing import Any
 
 from experiments.fashion_mnist.primitives import (
     _below_values,
+    _fmt_p,
     collapsed,
     increases,
     rise,
@@ -148,7 +149,11 @@ def c7(k: Kept) -> tuple[list[Sel], Callable]:
                 "outcome": HELD if all(inside) else FAILED if _sig(below_lo) or _sig(above_hi) else NEITHER,
             }
             if first["outcome"] == NEITHER:
-                first["settle"] = f"more seeds: {sum(inside)} of 3 inside, the opposite not established"
+                first["settle"] = (  # every seed must be inside: more seeds could only establish the opposite
+                    f"cannot hold ({sum(inside)} of 3 inside, every one needed); more seeds could establish the "
+                    f"opposite, a mean ratio outside [{lo}, {hi}] (p {_fmt_p(below_lo.p)} below, "
+                    f"{_fmt_p(above_hi.p)} above now)"
+                )
         changes = [[x["rate_change"] for x in rs] for rs in (lp, mlp)]
         if any(None in cs for cs in changes):
             second = undecided(
