@@ -198,6 +198,9 @@ def test_threshold_held_failed_neither():
     assert v.threshold("t", [0.01, 0.02, 0.03], 0.1, "above")["outcome"] == v.FAILED
     assert v.threshold("t", [0.3, 0.05, 0.5], 0.1, "above")["outcome"] == v.NEITHER
     assert v.threshold("t", [0.3, 0.05, 0.5], 0.1, "above", need=2)["outcome"] == v.HELD
+    # short of the seeds it needs, it cannot hold however many seeds are added: only the opposite can come
+    settle = v.threshold("t", [0.3, 0.05, 0.5], 0.1, "above")["settle"]
+    assert settle.startswith("cannot hold (2 of 3 meet it, 3 needed); more seeds could establish the opposite")
 
 
 def test_spearman_exact():
