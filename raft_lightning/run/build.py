@@ -12,12 +12,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from raft_lightning.data import DataNotFoundError
 from raft_lightning.files import CONFIG_FILE
-from raft_lightning.objectives import SelfSupervised, has_teacher
+from raft_lightning.objectives import SelfSupervised
 from raft_lightning.readers import CHECKPOINT_EXPECTED, DamagedFile, read_checkpoint, read_config, untrusted_targets
 from raft_lightning.run.checkpoints import AtomicCheckpointIO, NoReadableCheckpoint, resumable
 from raft_lightning.run.guard import portable_config
-from raft_lightning.run.schema import target_of
-from raft_lightning.run.validation import ConfigError, check_config
+from raft_lightning.run.validation import ConfigError, check_config, gets_teacher
 
 
 def construct(node: Any, **objects: Any) -> Any:
@@ -33,8 +32,7 @@ def build_objective(cfg: DictConfig) -> SelfSupervised:
     """The LightningModule of ``cfg.loss``, handed a ready backbone, projector factory,
     predictor, optimiser factory, the speed settings of ``cfg.fast`` and, for an objective with a
     mean teacher, its EMA rule ``cfg.teacher`` (a teacher-free objective gets none)."""
-    with_teacher = has_teacher(target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
-    teacher = {"teacher": construct(cfg.teacher)} if with_teacher else {}  # none: a folder from before the group
+    teacher = {"teacher": construct(cfg.teacher)} if gets_teacher(cfg) else {}
     backbone = construct(cfg.model.backbone)
     if not isinstance(getattr(backbone, "out_dim", None), int):  # any class takes **kwargs; not any is a backbone
         raise ConfigError(

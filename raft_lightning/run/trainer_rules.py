@@ -24,20 +24,13 @@ def trainer_errors(trainer: DictConfig) -> list[str]:
         errors.append(f"trainer.fast_dev_run={value!r}: not for a run; a quick check is experiment=smoke")
     # Lightning takes 0 as "train no batch" and finishes at once: a run with no result recorded ok.
     limit = trainer.get("limit_train_batches")
-    if limit is not None and not (
-        (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1)
-        or (isinstance(limit, float) and 0 < limit <= 1)
-    ):
+    if limit is not None and integer_errors("", limit, 1) and not (isinstance(limit, float) and 0 < limit <= 1):
         errors.append(f"trainer.limit_train_batches={limit!r}: an integer ≥ 1 (batches) or a fraction in (0, 1]")
     steps = trainer.get("max_steps")
     if steps is not None and steps != -1:
         errors += [e + " (or -1: no limit)" for e in integer_errors("trainer.max_steps", steps, 1)]
     devices = trainer.get("devices")
-    if not (
-        devices == "auto"
-        or isinstance(devices, list)
-        or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
-    ):
+    if not (devices == "auto" or isinstance(devices, list) or not integer_errors("", devices, 1)):
         errors.append(f"trainer.devices={devices!r}: an integer ≥ 1, a list of device indices, or auto")
     if trainer.get("log_every_n_steps") is not None:
         errors += integer_errors("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)

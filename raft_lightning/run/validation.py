@@ -167,14 +167,19 @@ BUILT_WITH = {
 }
 
 
+def gets_teacher(cfg: DictConfig) -> bool:
+    """Whether run.build hands the objective a teacher: where it has one (``objectives.has_teacher``)
+    and the config gives one (a folder from before the teacher group has none)."""
+    return has_teacher(schema.target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
+
+
 def built_with(cfg: DictConfig, key: str) -> tuple[str, ...]:
-    """The keywords run.build hands ``cfg[key]``'s object: the objective gets a teacher only where
-    it has one (``objectives.has_teacher``) and the config gives one."""
+    """The keywords run.build hands ``cfg[key]``'s object."""
     if key != "loss":
         return BUILT_WITH.get(key, ())
     fast = tuple(cfg.fast) if OmegaConf.is_dict(cfg.get("fast")) else ()
     try:
-        teacher = has_teacher(schema.target_of(cfg.loss._target_)) and cfg.get("teacher") is not None
+        teacher = gets_teacher(cfg)
     except Exception:  # a _target_ that does not import: node_errors names it
         teacher = False
     return (*(k for k in BUILT_WITH["loss"] if k != "teacher" or teacher), *fast)
