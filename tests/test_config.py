@@ -170,6 +170,10 @@ def test_smoke_composes_with_every_predictor_and_loss(tmp_path):
         ("+trainer.limit_train_batches=0.0", "trainer.limit_train_batches=0.0: an integer ≥ 1 (batches) or a fraction"),
         ("+trainer.limit_train_batches=1.5", "trainer.limit_train_batches=1.5: an integer ≥ 1 (batches) or a fraction"),
         ("+trainer.max_steps=0", "trainer.max_steps=0: must be an integer ≥ 1 (or -1: no limit)"),
+        # a list of device indices is for GPUs (Lightning's CPU accelerator takes a count)
+        ("trainer.devices=[0,1]", "trainer.devices=[0, 1]: on a CPU, the number of processes (an integer ≥ 1)"),
+        ("trainer.devices=[]", "trainer.devices=[]: an integer ≥ 1, a list of device indices, or auto"),
+        ("trainer.devices=[-1]", "trainer.devices=[-1]: an integer ≥ 1, a list of device indices, or auto"),
         ("+trainer.fast_dev_run=true", "trainer.fast_dev_run=True: not for a run; a quick check is experiment=smoke"),
         ("seed=abc", "seed='abc': must be an integer ≥ 0 and ≤ 4294967295"),
         # a string where a list belongs would be read letter by letter
@@ -295,6 +299,11 @@ def test_a_backbone_target_that_builds_no_backbone_is_named(tmp_path):
         ConfigError, match=r"model.backbone._target_='torch.nn.Identity': built a Identity without out_dim"
     ):
         build_objective(cfg)
+
+
+def test_a_list_of_gpu_indices_is_a_devices_value(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # judged as on a machine with GPUs
+    assert config_errors(compose_run("data=synthetic", "trainer=gpu", "trainer.devices=[0,1]", run_dir=tmp_path)) == []
 
 
 def test_a_gpu_asked_for_where_there_is_none_is_refused_before_the_run_but_not_for_a_slurm_sweep(tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ def trainer_errors(trainer: DictConfig) -> list[str]:
     if steps is not None and steps != -1:
         errors += [e + " (or -1: no limit)" for e in integer_errors("trainer.max_steps", steps, 1)]
     devices = trainer.get("devices")
-    if not (devices == "auto" or isinstance(devices, list) or not integer_errors("", devices, 1)):
+    if not (devices == "auto" or not integer_errors("", devices, 1) or device_indices(devices)):
         errors.append(f"trainer.devices={devices!r}: an integer ≥ 1, a list of device indices, or auto")
     if trainer.get("log_every_n_steps") is not None:
         errors += integer_errors("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)
@@ -48,16 +48,33 @@ def devices_errors(cfg: DictConfig) -> list[str]:
     return []
 
 
-def accelerator_errors(cfg: DictConfig) -> list[str]:
-    """``trainer.accelerator=gpu`` where torch sees no GPU: Lightning would stop once the run has
-    begun. A sweep sent to SLURM is not judged here: its jobs run on the cluster's machines, and
-    each checks again where it runs."""
+def device_indices(devices: object) -> list[int] | None:
+    """``trainer.devices`` as a list of device indices (OmegaConf hands a ListConfig), or None
+    where it is none (a count, auto, an empty list, or one with an entry that is no index)."""
+    indices = list(devices) if OmegaConf.is_list(devices) or isinstance(devices, list) else []
+    return indices if indices and not any(integer_errors("", i, 0) for i in indices) else None
+
+
+def on_cpu(cfg: DictConfig) -> bool:
+    """Whether the run trains on the CPU: asked for, or auto where torch sees no GPU."""
     accelerator = cfg.trainer.get("accelerator")
-    if accelerator not in ("gpu", "cuda") or torch.cuda.is_available():
-        return []
+    return accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
+
+
+def accelerator_errors(cfg: DictConfig) -> list[str]:
+    """``trainer.accelerator=gpu`` where torch sees no GPU, and GPU indices for a run on the CPU
+    (whose accelerator takes a number of processes): Lightning would stop once the run has begun.
+    A sweep sent to SLURM is not judged here: its jobs run on the cluster's machines, and each
+    checks again where it runs."""
     if sent_to_slurm(cfg):
         return []
-    return [f"trainer.accelerator={accelerator}: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"]
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        return [f"trainer.accelerator={accelerator}: torch sees no GPU here; use trainer.accelerator=cpu (or auto)"]
+    indices = device_indices(cfg.trainer.get("devices"))
+    if indices and on_cpu(cfg):
+        return [f"trainer.devices={indices}: on a CPU, the number of processes (an integer ≥ 1)"]
+    return []
 
 
 def sent_to_slurm(cfg: DictConfig) -> bool:
@@ -101,9 +118,7 @@ def precision_errors(cfg: DictConfig) -> list[str]:
             f"trainer.precision=16-true: float16 weights with {name}, whose eps ({eps:g}) is 0 in float16 (the "
             "first step divides by zero); use bf16-true, bf16-mixed or 32-true, or an optimizer.eps float16 can hold"
         ]
-    accelerator = cfg.trainer.get("accelerator")
-    on_cpu = accelerator == "cpu" or (accelerator in (None, "auto") and not torch.cuda.is_available())
-    if precision in ("16-mixed", "16") and on_cpu and not sent_to_slurm(cfg):
+    if precision in ("16-mixed", "16") and on_cpu(cfg) and not sent_to_slurm(cfg):
         return [
             f"trainer.precision={precision}: float16 autocast needs a GPU; on a CPU Lightning would run bf16-mixed "
             "while the record says 16-mixed: set trainer.precision=bf16-mixed"
